@@ -1,0 +1,27 @@
+// moelab engine: deterministic parallel loops.
+//
+// parallel_for(n, grain, f) calls f(i) for i in [0, n), split by OpenMP's static schedule. Use it only
+// when each f(i) writes its own outputs and reads nothing another f(j) writes: then the result is the
+// same for any thread count. Below `grain` iterations the loop stays on the calling thread (the cost
+// of waking threads exceeds the work).
+#pragma once
+
+#include <cstdint>
+
+namespace moelab {
+
+inline constexpr std::int64_t kElementGrain = 1 << 15;   // elementwise loops
+inline constexpr std::int64_t kRowGrain = 64;            // loops whose iterations are whole rows
+
+template <class F>
+inline void parallel_for(std::int64_t n, std::int64_t grain, F&& f) {
+#pragma omp parallel for schedule(static) if (n >= grain)
+    for (std::int64_t i = 0; i < n; ++i) f(i);
+}
+
+// Number of threads OpenMP will use for a parallel region (1 without OpenMP).
+int max_threads();
+// Sets the OpenMP thread count for later parallel regions (n >= 1).
+void set_threads(int n);
+
+}  // namespace moelab

@@ -1,0 +1,24 @@
+// moelab info: what this build is and what it finds on the machine.
+#include <cblas.h>
+
+#include <cstdio>
+#include <filesystem>
+
+#include "engine/parallel.hpp"
+#include "experiments/commands.hpp"
+
+namespace moelab::cli {
+
+void add_info_command(CLI::App& app, int& exit_code) {
+    auto* sub = app.add_subcommand("info", "print the build, thread and data configuration");
+    sub->callback([&exit_code] {
+        std::printf("moelab 0.1 (float64, C++20)\n");
+        std::printf("OpenMP threads:   %d (set OMP_NUM_THREADS or --threads)\n", max_threads());
+        std::printf("OpenBLAS:         %s, pinned to 1 thread per call\n", openblas_get_config());
+        const char* fm = "/usr/share/datasets/fashion-mnist";
+        std::printf("Fashion-MNIST:    %s (%s)\n", fm, std::filesystem::exists(fm) ? "found" : "missing");
+        exit_code = 0;
+    });
+}
+
+}  // namespace moelab::cli

@@ -1,0 +1,12 @@
+// The subcommands of `moelab`. Each add_*_command registers its flags on `app` and a callback that
+// runs the job and stores its exit status in `exit_code`. Errors are thrown as exceptions with a
+// one-line message naming the flag or file; moelab_main.cpp prints them.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace moelab::cli {
+
+void add_info_command(CLI::App& app, int& exit_code);   // moelab info: version, threads, BLAS, data
+
+}  // namespace moelab::cli
