@@ -32,6 +32,9 @@ Var sub(const Var& a, const Var& b);
 Var mul(const Var& a, const Var& b);
 Var div(const Var& a, const Var& b);
 
+// out[r, :] = a[r, :] * s[r]: a [R, C], s [R] (or [R, 1]). Used to weight expert outputs by gates.
+Var scale_rows(const Var& a, const Var& s);
+
 // ---- scalar ops --------------------------------------------------------------------------------
 Var add_scalar(const Var& a, double s);
 Var mul_scalar(const Var& a, double s);

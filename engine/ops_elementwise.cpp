@@ -122,6 +122,42 @@ Var div(const Var& a, const Var& b) {
                   [](double x, double y, double) { return -x / (y * y); });
 }
 
+Var scale_rows(const Var& a, const Var& s) {
+    const std::int64_t rows = a.value().rows(), cols = a.value().cols();
+    if (s.value().numel() != rows || a.shape().rank() != 2)
+        throw ShapeError("scale_rows: shapes " + a.shape().str() + " and " + s.shape().str() +
+                         " do not match (expected [R, C] and [R])");
+    Tensor out(a.shape());
+    const double* ad = a.value().data();
+    const double* sd = s.value().data();
+    double* od = out.data();
+    parallel_for(rows, kRowGrain, [&](std::int64_t r) {
+        for (std::int64_t c = 0; c < cols; ++c) od[r * cols + c] = ad[r * cols + c] * sd[r];
+    });
+    // d a[r, c] = g[r, c] * s[r];  d s[r] = sum_c g[r, c] * a[r, c].
+    return make_result(std::move(out), "scale_rows", {a, s}, [rows, cols](Node& self) {
+        Node& A = *self.parents[0];
+        Node& S = *self.parents[1];
+        const double* g = self.grad.data();
+        if (A.requires_grad) {
+            double* ga = A.grad_buffer().data();
+            const double* sv = S.value.data();
+            parallel_for(rows, kRowGrain, [&](std::int64_t r) {
+                for (std::int64_t c = 0; c < cols; ++c) ga[r * cols + c] += g[r * cols + c] * sv[r];
+            });
+        }
+        if (S.requires_grad) {
+            double* gs = S.grad_buffer().data();
+            const double* av = A.value.data();
+            parallel_for(rows, kRowGrain, [&](std::int64_t r) {
+                double t = 0.0;
+                for (std::int64_t c = 0; c < cols; ++c) t += g[r * cols + c] * av[r * cols + c];
+                gs[r] += t;
+            });
+        }
+    });
+}
+
 Var add_scalar(const Var& a, double s) {
     return unary("add_scalar", a, [s](double x) { return x + s; }, [](double, double) { return 1.0; });
 }

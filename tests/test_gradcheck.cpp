@@ -53,6 +53,13 @@ BOOST_AUTO_TEST_CASE(binary_ops_with_each_broadcast_match_finite_differences) {
     }
 }
 
+BOOST_AUTO_TEST_CASE(scale_rows_matches_finite_differences) {
+    BOOST_TEST(gradcheck([](auto& v) { return scale_rows(v[0], v[1]); },
+                         {random_tensor({4, 3}, 35), random_tensor({4}, 36)}) < kTol);
+    BOOST_TEST(gradcheck([](auto& v) { return scale_rows(v[0], v[1]); },
+                         {random_tensor({3, 5}, 37), random_tensor({3, 1}, 38)}) < kTol);
+}
+
 BOOST_AUTO_TEST_CASE(scalar_ops_match_finite_differences) {
     const Tensor a = random_tensor({3, 4}, 15);
     BOOST_TEST(gradcheck([](auto& v) { return add_scalar(v[0], 2.5); }, {a}) < kTol);

@@ -1,0 +1,64 @@
+#include "moe/moe_layer.hpp"
+
+#include <stdexcept>
+
+namespace moelab {
+
+MoELayer MoELayer::create(ParamRegistry& params, const std::string& name, std::int64_t dim, std::int64_t out,
+                          std::int64_t expert_hidden, std::int64_t experts, std::int64_t top_k, GateMode mode,
+                          bool noisy, double capacity_factor, double dropout, const Rng& rng) {
+    if (expert_hidden < 0)
+        throw std::invalid_argument("--expert-hidden: must be >= 0 (0 = linear experts), got " +
+                                    std::to_string(expert_hidden));
+    MoELayer layer;
+    layer.router = Router::create(params, join_name(name, "router"), dim, experts, top_k, mode, noisy, rng);
+    for (std::int64_t i = 0; i < experts; ++i) {
+        std::vector<std::int64_t> sizes{dim};
+        if (expert_hidden > 0) sizes.push_back(expert_hidden);
+        sizes.push_back(out);
+        layer.experts.push_back(
+            MLP::create(params, join_name(name, "experts." + std::to_string(i)), sizes, rng, dropout));
+    }
+    layer.capacity_factor = capacity_factor;
+    return layer;
+}
+
+Dispatch dispatch(const Routing& routing, std::int64_t experts) {
+    Dispatch d;
+    d.rows.resize(static_cast<std::size_t>(experts));
+    d.slots.resize(static_cast<std::size_t>(experts));
+    const std::int64_t rows = routing.rows(), k = routing.k;
+    for (std::int64_t b = 0; b < rows; ++b)
+        for (std::int64_t j = 0; j < k; ++j) {
+            const std::int64_t slot = b * k + j;
+            if (!routing.kept[static_cast<std::size_t>(slot)]) continue;
+            const auto e = static_cast<std::size_t>(routing.expert[static_cast<std::size_t>(slot)]);
+            d.rows[e].push_back(b);
+            d.slots[e].push_back(slot);
+        }
+    return d;
+}
+
+MoEOutput MoELayer::forward(const Var& x, bool training, const Rng& rng, std::int64_t k_override) const {
+    MoEOutput out;
+    out.routing = router.route(x, training, rng.split("router_noise"), k_override);
+    const std::int64_t E = static_cast<std::int64_t>(experts.size());
+    out.dropped = apply_capacity(out.routing, E, capacity_factor);
+    const Dispatch d = dispatch(out.routing, E);
+    const std::int64_t rows = out.routing.rows(), k = out.routing.k;
+    Var gates_flat = reshape(out.routing.gates, Shape{rows * k, 1});
+    Var y(Tensor(Shape{rows, out_dim()}, 0.0));
+    for (std::int64_t i = 0; i < E; ++i) {
+        const auto& r = d.rows[static_cast<std::size_t>(i)];
+        if (r.empty()) continue;
+        Var xe = index_select(x, r);
+        Var ye = experts[static_cast<std::size_t>(i)].forward(xe, training, rng.split("expert_dropout").split(static_cast<std::uint64_t>(i)));
+        Var ge = reshape(index_select(gates_flat, d.slots[static_cast<std::size_t>(i)]),
+                         Shape{static_cast<std::int64_t>(r.size())});
+        y = index_add(y, r, scale_rows(ye, ge));
+    }
+    out.y = y;
+    return out;
+}
+
+}  // namespace moelab

@@ -1,0 +1,53 @@
+// moelab moe: the sparse Mixture-of-Experts layer.
+//
+//   F(x) = sum_i g_i(x) e_i(x)     (THEORY.md section 1)
+//
+// Forward, for x [B, d]: the router picks k experts per row (router.hpp) and capacity may drop slots
+// (capacity.hpp); then, expert by expert in index order, the rows sent to expert i are gathered
+// (index_select), run through the expert as one batch (one GEMM per expert layer), scaled by their gates
+// (scale_rows) and added into the output (index_add). A row's output is therefore its gated expert
+// outputs summed in ascending expert order: the same order on every run and thread count.
+// Gradients flow to the router (through the gates), the gates and the experts.
+//
+// Experts are MLPs: sizes {d, m} is a linear expert, {d, h, m} a ReLU MLP expert.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "moe/capacity.hpp"
+#include "moe/router.hpp"
+
+namespace moelab {
+
+struct MoEOutput {
+    Var y;                       // [B, m]
+    Routing routing;
+    std::int64_t dropped = 0;    // slots dropped by capacity
+};
+
+struct MoELayer {
+    Router router;
+    std::vector<MLP> experts;
+    double capacity_factor = 0.0;   // <= 0: unlimited
+
+    // Registers "<name>.router.proj.*" and "<name>.experts.<i>.fc<j>.*". expert_hidden = 0 gives
+    // linear experts d -> out.
+    static MoELayer create(ParamRegistry& params, const std::string& name, std::int64_t dim, std::int64_t out,
+                           std::int64_t expert_hidden, std::int64_t experts, std::int64_t top_k, GateMode mode,
+                           bool noisy, double capacity_factor, double dropout, const Rng& rng);
+
+    // `rng` drives router noise and expert dropout (used only when training). k_override: see Router.
+    MoEOutput forward(const Var& x, bool training, const Rng& rng, std::int64_t k_override = 0) const;
+    std::int64_t out_dim() const { return experts.front().layers.back().out; }
+};
+
+// The rows routed to each expert (kept slots only), in row order: rows[i] and the matching flat slot
+// indices (b * k + j) into routing.expert / routing.gates.
+struct Dispatch {
+    std::vector<std::vector<std::int64_t>> rows, slots;
+};
+Dispatch dispatch(const Routing& routing, std::int64_t experts);
+
+}  // namespace moelab

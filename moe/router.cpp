@@ -1,0 +1,63 @@
+#include "moe/router.hpp"
+
+#include <stdexcept>
+
+namespace moelab {
+
+GateMode parse_gate_mode(const std::string& name) {
+    if (name == "softmax-topk") return GateMode::softmax_then_topk;
+    if (name == "topk-softmax") return GateMode::topk_then_softmax;
+    if (name == "soft") return GateMode::soft;
+    throw std::invalid_argument("--gate: unknown gate '" + name + "' (expected softmax-topk, topk-softmax or soft)");
+}
+
+std::string to_string(GateMode mode) {
+    switch (mode) {
+        case GateMode::softmax_then_topk: return "softmax-topk";
+        case GateMode::topk_then_softmax: return "topk-softmax";
+        case GateMode::soft: return "soft";
+    }
+    return "?";
+}
+
+Router Router::create(ParamRegistry& params, const std::string& name, std::int64_t dim, std::int64_t experts,
+                      std::int64_t top_k, GateMode mode, bool noisy, const Rng& rng) {
+    if (experts < 1) throw std::invalid_argument("--experts: must be at least 1, got " + std::to_string(experts));
+    if (top_k < 1 || top_k > experts)
+        throw std::invalid_argument("--top-k: must be in [1, experts = " + std::to_string(experts) + "], got " +
+                                    std::to_string(top_k));
+    Router r;
+    r.proj = Linear::create(params, join_name(name, "proj"), dim, experts, rng);
+    if (noisy) r.noise_proj = Linear::create(params, join_name(name, "noise"), dim, experts, rng, /*bias=*/false);
+    r.mode = mode;
+    r.experts = experts;
+    r.top_k = top_k;
+    r.noisy = noisy;
+    return r;
+}
+
+Routing Router::route(const Var& x, bool training, const Rng& noise_rng, std::int64_t k_override) const {
+    Routing out;
+    Var s = proj.forward(x);
+    if (noisy && training) {
+        Tensor z(s.shape());
+        for (std::int64_t i = 0; i < z.numel(); ++i) z[i] = noise_rng.normal(static_cast<std::uint64_t>(i));
+        s = add(s, mul(Var(std::move(z)), softplus(noise_proj.forward(x))));
+    }
+    const std::int64_t k = mode == GateMode::soft ? experts : (k_override > 0 ? k_override : top_k);
+    if (k > experts)
+        throw std::invalid_argument("top-k at inference: " + std::to_string(k) + " exceeds the " +
+                                    std::to_string(experts) + " experts");
+    out.logits = s;
+    out.probs = softmax(s);
+    out.k = k;
+    out.expert = topk(s.value(), k);
+    if (mode == GateMode::topk_then_softmax)
+        out.gates = softmax(gather_cols(s, out.expert, k));
+    else
+        out.gates = gather_cols(out.probs, out.expert, k);
+    out.kept.assign(out.expert.size(), 1);
+    return out;
+}
+
+}  // namespace moelab

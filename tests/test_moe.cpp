@@ -1,0 +1,224 @@
+// The MoE layer and models: forward against a naive per-sample loop, gradients through routing and
+// gates, the E=1 reduction, auxiliary losses by hand, capacity dropping, baselines, determinism.
+#include <boost/test/unit_test.hpp>
+
+#include <cmath>
+
+#include "engine/parallel.hpp"
+#include "moe/aux_losses.hpp"
+#include "moe/model.hpp"
+#include "tests/gradcheck.hpp"
+
+using namespace moelab;
+using moelab::testing::gradcheck;
+using moelab::testing::random_tensor;
+
+namespace {
+
+MoELayer make_layer(ParamRegistry& params, std::int64_t E, std::int64_t k, GateMode mode, std::int64_t hidden = 5,
+                    double capacity = 0.0) {
+    return MoELayer::create(params, "moe", 4, 3, hidden, E, k, mode, false, capacity, 0.0, Rng(3));
+}
+
+// F(x_b) = sum_i g_i(x_b) e_i(x_b), one sample at a time, straight from THEORY.md's definition.
+Tensor naive_moe(const MoELayer& layer, const Tensor& x, GateMode mode, std::int64_t k) {
+    NoGradGuard no_grad;
+    const std::int64_t B = x.rows(), d = x.cols(), E = static_cast<std::int64_t>(layer.experts.size());
+    Tensor out(Shape{B, layer.out_dim()}, 0.0);
+    for (std::int64_t b = 0; b < B; ++b) {
+        Var xb(Tensor(Shape{1, d}, std::vector<double>(x.data() + b * d, x.data() + (b + 1) * d)));
+        const Tensor s = layer.router.proj.forward(xb).value();
+        std::vector<std::int64_t> order(static_cast<std::size_t>(E));
+        for (std::int64_t i = 0; i < E; ++i) order[static_cast<std::size_t>(i)] = i;
+        std::stable_sort(order.begin(), order.end(), [&](auto p, auto q) { return s[p] > s[q]; });
+        const std::int64_t kk = mode == GateMode::soft ? E : k;
+        double z_all = 0.0, z_top = 0.0;
+        for (std::int64_t i = 0; i < E; ++i) z_all += std::exp(s[i]);
+        for (std::int64_t j = 0; j < kk; ++j) z_top += std::exp(s[order[static_cast<std::size_t>(j)]]);
+        for (std::int64_t j = 0; j < kk; ++j) {
+            const std::int64_t i = order[static_cast<std::size_t>(j)];
+            const double g = std::exp(s[i]) / (mode == GateMode::topk_then_softmax ? z_top : z_all);
+            const Tensor y = layer.experts[static_cast<std::size_t>(i)].forward(xb).value();
+            for (std::int64_t c = 0; c < y.numel(); ++c) out.at(b, c) += g * y[c];
+        }
+    }
+    return out;
+}
+
+double max_abs_diff(const Tensor& a, const Tensor& b) {
+    double m = 0.0;
+    for (std::int64_t i = 0; i < a.numel(); ++i) m = std::max(m, std::fabs(a[i] - b[i]));
+    return m;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(moe)
+
+BOOST_AUTO_TEST_CASE(moe_forward_equals_a_naive_per_sample_loop) {
+    for (GateMode mode : {GateMode::softmax_then_topk, GateMode::topk_then_softmax, GateMode::soft})
+        for (std::int64_t k : {1, 2, 3}) {
+            ParamRegistry params;
+            const MoELayer layer = make_layer(params, 4, k, mode);
+            const Tensor x = random_tensor({37, 4}, 40 + static_cast<std::uint64_t>(k), -2, 2);
+            const Tensor y = layer.forward(Var(x), false, Rng(0)).y.value();
+            BOOST_TEST(max_abs_diff(y, naive_moe(layer, x, mode, k)) < 1e-13);
+        }
+}
+
+BOOST_AUTO_TEST_CASE(with_one_expert_and_top1_the_moe_is_exactly_its_expert) {
+    ParamRegistry params;
+    const MoELayer layer = make_layer(params, 1, 1, GateMode::softmax_then_topk);
+    const Tensor x = random_tensor({9, 4}, 41);
+    const Tensor y = layer.forward(Var(x), false, Rng(0)).y.value();
+    BOOST_TEST(y.bitwise_equal(layer.experts[0].forward(Var(x)).value()));
+}
+
+BOOST_AUTO_TEST_CASE(gradients_flow_through_routing_gates_and_experts) {
+    for (GateMode mode : {GateMode::softmax_then_topk, GateMode::topk_then_softmax, GateMode::soft}) {
+        ParamRegistry params;
+        const MoELayer layer = make_layer(params, 3, 2, mode);
+        // Input gradient: routing is locally constant (no ties within h of these points).
+        BOOST_TEST(gradcheck([&](auto& v) { return layer.forward(v[0], false, Rng(0)).y; },
+                             {random_tensor({6, 4}, 42)}) < 1e-6);
+        // Parameter gradients, router and experts alike: perturb each parameter in place.
+        const Tensor x = random_tensor({6, 4}, 43);
+        const Tensor w = random_tensor({6, 3}, 44);
+        auto objective = [&] {
+            const Tensor y = layer.forward(Var(x), false, Rng(0)).y.value();
+            double s = 0;
+            for (std::int64_t i = 0; i < y.numel(); ++i) s += w[i] * y[i];
+            return s;
+        };
+        params.zero_grad();
+        backward(layer.forward(Var(x), false, Rng(0)).y, w);
+        double worst = 0.0;
+        for (const auto& p : params.all()) {
+            Var var = p.var;   // a handle: writes reach the registry's tensor
+            Tensor& value = var.value();
+            const Tensor grad = var.grad();
+            BOOST_REQUIRE_MESSAGE(!grad.empty(), p.name << " received no gradient");
+            for (std::int64_t i = 0; i < value.numel(); ++i) {
+                const double keep = value[i];
+                value[i] = keep + 1e-5;
+                const double up = objective();
+                value[i] = keep - 1e-5;
+                const double down = objective();
+                value[i] = keep;
+                const double numeric = (up - down) / 2e-5;
+                worst = std::max(worst, std::fabs(numeric - grad[i]) / std::max({1.0, std::fabs(numeric)}));
+            }
+        }
+        BOOST_TEST(worst < 1e-6);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(topk_then_softmax_gates_sum_to_one) {
+    ParamRegistry params;
+    const MoELayer layer = make_layer(params, 5, 3, GateMode::topk_then_softmax);
+    const Routing r = layer.router.route(Var(random_tensor({8, 4}, 45)), false, Rng(0));
+    for (std::int64_t b = 0; b < 8; ++b) {
+        double s = 0;
+        for (std::int64_t j = 0; j < 3; ++j) s += r.gates.value().at(b, j);
+        BOOST_TEST(std::fabs(s - 1.0) < 1e-15);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(load_balancing_loss_equals_hand_computed_values) {
+    // Two rows, E = 2, k = 2: probs rows (0.75, 0.25) and (0.4, 0.6); top-1 experts 0 and 1.
+    Routing r;
+    r.logits = Var(Tensor(Shape{2, 2}, {std::log(3.0), 0.0, 0.0, std::log(1.5)}));
+    r.probs = softmax(r.logits);
+    r.k = 2;
+    r.expert = {0, 1, 1, 0};
+    // P = (0.575, 0.425). top1: f = (1/2, 1/2) -> L = 2 * (0.5*0.575 + 0.5*0.425) = 1.
+    BOOST_TEST(std::fabs(load_balancing_loss(r, 2, BalanceConvention::top1).value().item() - 1.0) < 1e-15);
+    // Skewed: both rows pick expert 0 first. f = (1, 0): L = 2 * 0.575 = 1.15.
+    r.expert = {0, 1, 0, 1};
+    BOOST_TEST(std::fabs(load_balancing_loss(r, 2, BalanceConvention::top1).value().item() - 1.15) < 1e-15);
+    // all-picks counts both picks of each row: f = (1/2, 1/2) -> 1.
+    BOOST_TEST(std::fabs(load_balancing_loss(r, 2, BalanceConvention::all_picks).value().item() - 1.0) < 1e-15);
+    // z-loss: mean of logsumexp^2 = (log 4)^2 / 2 + (log 2.5)^2 / 2.
+    const double z = 0.5 * (std::pow(std::log(4.0), 2) + std::pow(std::log(2.5), 2));
+    BOOST_TEST(std::fabs(router_z_loss(r.logits).value().item() - z) < 1e-15);
+}
+
+BOOST_AUTO_TEST_CASE(capacity_drops_slots_in_the_documented_order) {
+    // Capacity factor 0.5 with B = 4, k = 1, E = 2: C = ceil(0.5 * 4 / 2) = 1 per expert.
+    ParamRegistry params;
+    const MoELayer layer = make_layer(params, 2, 1, GateMode::softmax_then_topk, 5, 0.5);
+    const Tensor x = random_tensor({4, 4}, 46);
+    MoEOutput out = layer.forward(Var(x), false, Rng(0));
+    Routing r = layer.router.route(Var(x), false, Rng(0));
+    std::vector<int> seen(2, 0);
+    std::int64_t expect_dropped = 0;
+    for (std::int64_t b = 0; b < 4; ++b) {
+        const auto e = static_cast<std::size_t>(r.expert[static_cast<std::size_t>(b)]);
+        const bool keep = seen[e]++ < 1;
+        expect_dropped += !keep;
+        BOOST_TEST(out.routing.kept[static_cast<std::size_t>(b)] == (keep ? 1 : 0));
+        if (!keep)   // a dropped row outputs zero
+            for (std::int64_t c = 0; c < 3; ++c) BOOST_TEST(out.y.value().at(b, c) == 0.0);
+    }
+    BOOST_TEST(out.dropped == expect_dropped);
+    BOOST_TEST(expert_capacity(1.25, 128, 2, 8) == 40);
+}
+
+BOOST_AUTO_TEST_CASE(dense_baselines_match_active_compute_or_total_parameters) {
+    ModelConfig moe;
+    moe.input_dim = 20;
+    moe.classes = 3;
+    moe.width = 16;
+    moe.hidden = 32;
+    moe.experts = 8;
+    moe.top_k = 2;
+    BOOST_TEST(dense_baseline(moe, "compute").hidden == 64);
+    const Classifier m(moe), p(dense_baseline(moe, "params"));
+    const double ratio = static_cast<double>(p.params().numel()) / static_cast<double>(m.params().numel());
+    BOOST_TEST(std::fabs(ratio - 1.0) < 0.01);
+    BOOST_CHECK_THROW(dense_baseline(moe, "flops"), std::invalid_argument);
+}
+
+BOOST_AUTO_TEST_CASE(bad_model_configs_name_the_flag) {
+    ModelConfig c;
+    c.top_k = 9;
+    BOOST_CHECK_EXCEPTION(c.validate(), std::invalid_argument, [](const std::invalid_argument& e) {
+        return std::string(e.what()).find("--top-k") != std::string::npos;
+    });
+    BOOST_CHECK_THROW(model_config_from_json({{"experts", 4}, {"bogus", 1}}), std::invalid_argument);
+    BOOST_CHECK_THROW(model_config_from_json({{"experts", "four"}}), std::invalid_argument);
+    BOOST_TEST(to_json(model_config_from_json(to_json(c = ModelConfig{}))) == to_json(ModelConfig{}));
+}
+
+BOOST_AUTO_TEST_CASE(noisy_gating_is_seeded_and_only_active_in_training) {
+    ParamRegistry params;
+    const MoELayer layer = MoELayer::create(params, "moe", 4, 3, 0, 4, 1, GateMode::softmax_then_topk, true, 0.0, 0.0, Rng(3));
+    const Var x(random_tensor({16, 4}, 47));
+    const Tensor a = layer.forward(x, true, Rng(1)).routing.logits.value();
+    const Tensor b = layer.forward(x, true, Rng(1)).routing.logits.value();
+    const Tensor c = layer.forward(x, true, Rng(2)).routing.logits.value();
+    const Tensor clean = layer.forward(x, false, Rng(1)).routing.logits.value();
+    BOOST_TEST(a.bitwise_equal(b));
+    BOOST_TEST(!a.bitwise_equal(c));
+    BOOST_TEST(clean.bitwise_equal(layer.router.proj.forward(x).value()));
+}
+
+BOOST_AUTO_TEST_CASE(dual_model_interpolates_the_two_models_probabilities) {
+    ModelConfig c;
+    c.input_dim = 6;
+    c.classes = 3;
+    c.width = 8;
+    c.hidden = 8;
+    c.experts = 2;
+    c.top_k = 1;
+    const Classifier s(c);
+    c.seed = 2;
+    const Classifier r(c);
+    const Var x(random_tensor({5, 6}, 48));
+    const Tensor d0 = dual_forward(s, r, 0.0, x).value(), d1 = dual_forward(s, r, 1.0, x).value();
+    BOOST_TEST(max_abs_diff(d0, softmax(s.forward(x).logits).value()) < 1e-15);
+    BOOST_TEST(max_abs_diff(d1, softmax(r.forward(x).logits).value()) < 1e-15);
+    BOOST_CHECK_THROW(dual_forward(s, r, 1.5, x), std::invalid_argument);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
