@@ -8,5 +8,7 @@
 namespace moelab::cli {
 
 void add_info_command(CLI::App& app, int& exit_code);   // moelab info: version, threads, BLAS, data
+void add_train_command(CLI::App& app, int& exit_code);  // moelab train: see cmd_train.cpp
+void add_eval_command(CLI::App& app, int& exit_code);   // moelab eval: clean and OOD accuracy
 
 }  // namespace moelab::cli

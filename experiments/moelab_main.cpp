@@ -13,6 +13,8 @@ int main(int argc, char** argv) {
     app.require_subcommand(1);
     int exit_code = 0;
     moelab::cli::add_info_command(app, exit_code);
+    moelab::cli::add_train_command(app, exit_code);
+    moelab::cli::add_eval_command(app, exit_code);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

@@ -1,0 +1,259 @@
+#include "moe/train.hpp"
+
+#include <chrono>
+#include <cmath>
+#include <limits>
+#include <numeric>
+#include <set>
+#include <stdexcept>
+
+namespace moelab {
+
+void TrainConfig::validate() const {
+    auto require = [](bool ok, const std::string& flag, const std::string& what) {
+        if (!ok) throw std::invalid_argument(flag + ": " + what);
+    };
+    require(epochs >= 1, "--epochs", "must be at least 1, got " + std::to_string(epochs));
+    require(batch_size >= 1, "--batch-size", "must be at least 1, got " + std::to_string(batch_size));
+    require(schedule == "constant" || schedule == "cosine" || schedule == "step", "--schedule",
+            "unknown schedule '" + schedule + "' (expected constant, cosine or step)");
+    require(lb_weight >= 0.0 && std::isfinite(lb_weight), "--lb-weight", "must be >= 0");
+    require(z_weight >= 0.0 && std::isfinite(z_weight), "--z-weight", "must be >= 0");
+    require(optimizer.lr > 0.0 && std::isfinite(optimizer.lr), "--lr", "must be positive");
+    require(optimizer.weight_decay >= 0.0, "--weight-decay", "must be >= 0");
+    require(optimizer.momentum >= 0.0 && optimizer.momentum < 1.0, "--momentum", "must be in [0, 1)");
+}
+
+nlohmann::json to_json(const TrainConfig& c) {
+    return {{"epochs", c.epochs},
+            {"batch_size", c.batch_size},
+            {"optimizer", to_string(c.optimizer.kind)},
+            {"lr", c.optimizer.lr},
+            {"momentum", c.optimizer.momentum},
+            {"weight_decay", c.optimizer.weight_decay},
+            {"schedule", c.schedule},
+            {"seed", c.seed},
+            {"lb_weight", c.lb_weight},
+            {"z_weight", c.z_weight},
+            {"lb_convention", to_string(c.lb_convention)}};
+}
+
+TrainConfig train_config_from_json(const nlohmann::json& j) {
+    if (!j.is_object()) throw std::invalid_argument("train config: expected a JSON object");
+    static const std::set<std::string> known{"epochs", "batch_size", "optimizer", "lr",       "momentum",     "weight_decay",
+                                             "schedule", "seed",     "lb_weight", "z_weight", "lb_convention"};
+    for (const auto& [key, _] : j.items())
+        if (!known.count(key)) throw std::invalid_argument("train config: unknown key '" + key + "'");
+    TrainConfig c;
+    auto get = [&](const char* key, auto& dst) {
+        if (!j.contains(key)) return;
+        try {
+            j.at(key).get_to(dst);
+        } catch (const nlohmann::json::exception&) {
+            throw std::invalid_argument(std::string("train config: key '") + key + "' has the wrong type");
+        }
+    };
+    std::string opt = to_string(c.optimizer.kind), conv = to_string(c.lb_convention);
+    get("epochs", c.epochs);
+    get("batch_size", c.batch_size);
+    get("optimizer", opt);
+    get("lr", c.optimizer.lr);
+    get("momentum", c.optimizer.momentum);
+    get("weight_decay", c.optimizer.weight_decay);
+    get("schedule", c.schedule);
+    get("seed", c.seed);
+    get("lb_weight", c.lb_weight);
+    get("z_weight", c.z_weight);
+    get("lb_convention", conv);
+    c.optimizer.kind = parse_optimizer_kind(opt);
+    c.lb_convention = parse_balance_convention(conv);
+    c.validate();
+    return c;
+}
+
+double scheduled_lr(const TrainConfig& c, long step, long total_steps) {
+    const double lr = c.optimizer.lr;
+    const double frac = total_steps > 0 ? static_cast<double>(step) / static_cast<double>(total_steps) : 0.0;
+    if (c.schedule == "cosine") return lr * 0.5 * (1.0 + std::cos(3.14159265358979323846 * frac));
+    if (c.schedule == "step") return lr * std::pow(0.1, std::floor(3.0 * frac));
+    return lr;
+}
+
+namespace {
+
+Tensor gather_rows(const Tensor& x, const std::vector<std::int64_t>& idx) {
+    const std::int64_t d = x.cols();
+    Tensor out(Shape{static_cast<std::int64_t>(idx.size()), d});
+    for (std::size_t j = 0; j < idx.size(); ++j)
+        std::copy_n(x.data() + idx[j] * d, d, out.data() + static_cast<std::int64_t>(j) * d);
+    return out;
+}
+
+std::vector<std::int64_t> shuffled(std::int64_t n, const Rng& rng) {
+    std::vector<std::int64_t> p(static_cast<std::size_t>(n));
+    std::iota(p.begin(), p.end(), 0);
+    for (std::int64_t i = n - 1; i > 0; --i)
+        std::swap(p[static_cast<std::size_t>(i)],
+                  p[rng.below(static_cast<std::uint64_t>(i), static_cast<std::uint64_t>(i + 1))]);
+    return p;
+}
+
+double mean_entropy(const Tensor& probs) {
+    double total = 0.0;
+    const std::int64_t rows = probs.rows(), cols = probs.cols();
+    for (std::int64_t r = 0; r < rows; ++r)
+        for (std::int64_t c = 0; c < cols; ++c) {
+            const double p = probs[r * cols + c];
+            if (p > 0.0) total -= p * std::log(p);
+        }
+    return rows > 0 ? total / static_cast<double>(rows) : 0.0;
+}
+
+}  // namespace
+
+EvalResult evaluate(const Classifier& model, const Dataset& data, std::int64_t batch_size, std::int64_t k_override) {
+    NoGradGuard no_grad;
+    EvalResult r;
+    const std::int64_t n = data.size();
+    const bool moe = !model.moe_layers().empty();
+    const std::int64_t E = model.config().experts;
+    std::vector<std::int64_t> correct_by_expert;
+    if (moe) {
+        r.expert_samples.assign(static_cast<std::size_t>(E), 0);
+        correct_by_expert.assign(static_cast<std::size_t>(E), 0);
+    }
+    double loss_sum = 0.0;
+    std::int64_t correct = 0;
+    ForwardOptions opt;
+    opt.k_override = k_override;
+    for (std::int64_t b0 = 0; b0 < n; b0 += batch_size) {
+        const std::int64_t m = std::min(batch_size, n - b0);
+        std::vector<std::int64_t> idx(static_cast<std::size_t>(m));
+        std::iota(idx.begin(), idx.end(), b0);
+        const ModelOutput out = model.forward(Var(gather_rows(data.x, idx)), opt);
+        const std::vector<int> labels(data.y.begin() + b0, data.y.begin() + b0 + m);
+        loss_sum += cross_entropy(out.logits, labels).value().item() * static_cast<double>(m);
+        const auto pred = argmax_rows(out.logits.value());
+        for (std::int64_t i = 0; i < m; ++i) {
+            const bool ok = pred[static_cast<std::size_t>(i)] == labels[static_cast<std::size_t>(i)];
+            correct += ok;
+            r.predictions.push_back(pred[static_cast<std::size_t>(i)]);
+            if (moe) {
+                const Routing& routing = out.routings.front();
+                const std::int64_t e = routing.expert[static_cast<std::size_t>(i * routing.k)];
+                r.top1_expert.push_back(e);
+                ++r.expert_samples[static_cast<std::size_t>(e)];
+                correct_by_expert[static_cast<std::size_t>(e)] += ok;
+            }
+        }
+    }
+    r.loss = n > 0 ? loss_sum / static_cast<double>(n) : 0.0;
+    r.accuracy = n > 0 ? static_cast<double>(correct) / static_cast<double>(n) : 0.0;
+    for (std::size_t e = 0; e < r.expert_samples.size(); ++e)
+        r.expert_accuracy.push_back(r.expert_samples[e] > 0 ? static_cast<double>(correct_by_expert[e]) /
+                                                                   static_cast<double>(r.expert_samples[e])
+                                                             : std::numeric_limits<double>::quiet_NaN());
+    return r;
+}
+
+nlohmann::json to_json(const EpochMetrics& m) {
+    return {{"epoch", m.epoch},
+            {"lr", m.lr},
+            {"train_loss", m.train_loss},
+            {"aux_loss", m.aux_loss},
+            {"train_accuracy", m.train_accuracy},
+            {"test_loss", m.test_loss},
+            {"test_accuracy", m.test_accuracy},
+            {"expert_load", m.expert_load},
+            {"router_entropy", m.router_entropy},
+            {"dropped_tokens", m.dropped_tokens},
+            {"seconds", m.seconds}};
+}
+
+EpochMetrics epoch_metrics_from_json(const nlohmann::json& j) {
+    EpochMetrics m;
+    m.epoch = j.at("epoch").get<int>();
+    m.lr = j.at("lr").get<double>();
+    m.train_loss = j.at("train_loss").get<double>();
+    m.aux_loss = j.at("aux_loss").get<double>();
+    m.train_accuracy = j.at("train_accuracy").get<double>();
+    m.test_loss = j.at("test_loss").get<double>();
+    m.test_accuracy = j.at("test_accuracy").get<double>();
+    m.expert_load = j.at("expert_load").get<std::vector<std::int64_t>>();
+    m.router_entropy = j.at("router_entropy").get<double>();
+    m.dropped_tokens = j.at("dropped_tokens").get<std::int64_t>();
+    m.seconds = j.at("seconds").get<double>();
+    return m;
+}
+
+void train(Classifier& model, Optimizer& optimizer, const Dataset& train_set, const Dataset& test_set,
+           const TrainConfig& config, TrainState& state, const TrainHooks& hooks) {
+    config.validate();
+    if (train_set.dim() != model.config().input_dim)
+        throw std::invalid_argument("training data has dimension " + std::to_string(train_set.dim()) +
+                                    ", the model expects " + std::to_string(model.config().input_dim));
+    const std::int64_t n = train_set.size();
+    const long steps_per_epoch = static_cast<long>((n + config.batch_size - 1) / config.batch_size);
+    const long total_steps = steps_per_epoch * config.epochs;
+    const Rng root(config.seed);
+    const std::int64_t E = model.config().experts;
+    for (int epoch = state.epochs_done; epoch < config.epochs; ++epoch) {
+        const auto t0 = std::chrono::steady_clock::now();
+        const auto order = shuffled(n, root.split("shuffle").split(static_cast<std::uint64_t>(epoch)));
+        EpochMetrics m;
+        m.epoch = epoch + 1;
+        if (!model.moe_layers().empty()) m.expert_load.assign(static_cast<std::size_t>(E), 0);
+        double loss_sum = 0.0, aux_sum = 0.0, entropy_sum = 0.0;
+        std::int64_t correct = 0, routed_batches = 0;
+        for (long s = 0; s < steps_per_epoch; ++s) {
+            const std::int64_t b0 = s * config.batch_size, bn = std::min(config.batch_size, n - b0);
+            std::vector<std::int64_t> idx(order.begin() + b0, order.begin() + b0 + bn);
+            std::vector<int> labels(static_cast<std::size_t>(bn));
+            for (std::int64_t i = 0; i < bn; ++i) labels[static_cast<std::size_t>(i)] = train_set.y[static_cast<std::size_t>(idx[static_cast<std::size_t>(i)])];
+            optimizer.set_lr(scheduled_lr(config, state.step, total_steps));
+            optimizer.zero_grad();
+            ForwardOptions fo;
+            fo.training = true;
+            fo.rng = root.split("step").split(static_cast<std::uint64_t>(state.step));
+            const ModelOutput out = model.forward(Var(gather_rows(train_set.x, idx)), fo);
+            Var ce = cross_entropy(out.logits, labels);
+            Var loss = ce;
+            Var aux = model.aux_loss(out, config.lb_weight, config.z_weight, config.lb_convention);
+            if (aux.defined()) loss = add(loss, aux);
+            const double loss_value = loss.value().item();
+            if (!std::isfinite(loss_value))
+                throw std::runtime_error("training diverged: loss is " + std::to_string(loss_value) + " at epoch " +
+                                         std::to_string(epoch + 1) + ", step " + std::to_string(s + 1) +
+                                         "; the last checkpoint holds the last good epoch");
+            backward(loss);
+            optimizer.step();
+            ++state.step;
+            loss_sum += ce.value().item();
+            if (aux.defined()) aux_sum += aux.value().item();
+            const auto pred = argmax_rows(out.logits.value());
+            for (std::int64_t i = 0; i < bn; ++i) correct += pred[static_cast<std::size_t>(i)] == labels[static_cast<std::size_t>(i)];
+            if (!out.routings.empty()) {
+                const Routing& r = out.routings.front();
+                for (std::int64_t e : r.expert) ++m.expert_load[static_cast<std::size_t>(e)];
+                entropy_sum += mean_entropy(r.probs.value());
+                ++routed_batches;
+            }
+            m.dropped_tokens += out.dropped;
+            if (hooks.on_step) hooks.on_step(s + 1, steps_per_epoch, loss_sum / static_cast<double>(s + 1));
+        }
+        m.lr = optimizer.lr();
+        m.train_loss = loss_sum / static_cast<double>(steps_per_epoch);
+        m.aux_loss = aux_sum / static_cast<double>(steps_per_epoch);
+        m.train_accuracy = static_cast<double>(correct) / static_cast<double>(n);
+        m.router_entropy = routed_batches > 0 ? entropy_sum / static_cast<double>(routed_batches) : 0.0;
+        const EvalResult test = evaluate(model, test_set);
+        m.test_loss = test.loss;
+        m.test_accuracy = test.accuracy;
+        m.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        state.history.push_back(m);
+        state.epochs_done = epoch + 1;
+        if (hooks.on_epoch) hooks.on_epoch(state, optimizer);
+    }
+}
+
+}  // namespace moelab

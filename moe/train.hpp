@@ -1,0 +1,93 @@
+// moelab moe: the deterministic training loop and evaluation.
+//
+// Determinism: epoch e visits the training set in the order of a Fisher-Yates shuffle drawn from
+// Rng(seed).split("shuffle").split(e); step s draws dropout and router noise from
+// Rng(seed).split("step").split(s). Nothing else is random, so a run resumed after epoch e (weights,
+// optimizer state and step counter restored from the checkpoint) continues bit for bit.
+//
+// Learning-rate schedules, by global step t of T = epochs * steps_per_epoch:
+//   constant   lr
+//   cosine     lr * 0.5 * (1 + cos(pi * t / T))
+//   step       lr * 0.1^floor(3 t / T)      (two decays of 10x, at 1/3 and 2/3 of training)
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/dataset.hpp"
+#include "engine/optim.hpp"
+#include "moe/model.hpp"
+
+namespace moelab {
+
+struct TrainConfig {
+    int epochs = 3;
+    std::int64_t batch_size = 128;
+    OptimizerConfig optimizer;
+    std::string schedule = "constant";
+    std::uint64_t seed = 1;
+    double lb_weight = 0.01;           // Switch load-balancing loss weight
+    double z_weight = 0.0;             // router z-loss weight
+    BalanceConvention lb_convention = BalanceConvention::top1;
+
+    void validate() const;             // throws std::invalid_argument naming the flag
+};
+
+nlohmann::json to_json(const TrainConfig& c);
+TrainConfig train_config_from_json(const nlohmann::json& j);   // strict, like model_config_from_json
+
+double scheduled_lr(const TrainConfig& c, long step, long total_steps);
+
+struct EvalResult {
+    double loss = 0.0;
+    double accuracy = 0.0;
+    std::vector<std::int64_t> predictions;
+    std::vector<std::int64_t> top1_expert;           // first MoE layer's top-1 expert per sample (empty for mlp)
+    std::vector<std::int64_t> expert_samples;        // per expert: samples whose top-1 it is
+    std::vector<double> expert_accuracy;             // per expert: accuracy on those samples (NaN if none)
+};
+
+// Inference over a dataset in batches (no graph). k_override: top-k at inference (0 = configured).
+EvalResult evaluate(const Classifier& model, const Dataset& data, std::int64_t batch_size = 500,
+                    std::int64_t k_override = 0);
+
+struct EpochMetrics {
+    int epoch = 0;                     // 1-based
+    double lr = 0.0;                   // at the epoch's last step
+    double train_loss = 0.0;           // mean cross-entropy over the epoch's batches (aux losses excluded)
+    double aux_loss = 0.0;             // mean weighted auxiliary loss
+    double train_accuracy = 0.0;       // on the batches as trained (dropout on)
+    double test_loss = 0.0, test_accuracy = 0.0;
+    std::vector<std::int64_t> expert_load;   // selections per expert over the epoch (first MoE layer)
+    double router_entropy = 0.0;       // mean entropy (nats) of router probabilities, first MoE layer
+    std::int64_t dropped_tokens = 0;   // capacity-dropped slots over the epoch, all layers
+    double seconds = 0.0;              // wall time (not part of the deterministic results)
+};
+nlohmann::json to_json(const EpochMetrics& m);
+EpochMetrics epoch_metrics_from_json(const nlohmann::json& j);
+
+// Where a run stands; saved in checkpoints so that --resume continues exactly.
+struct TrainState {
+    int epochs_done = 0;
+    long step = 0;
+    std::vector<EpochMetrics> history;
+};
+
+struct TrainHooks {
+    // Called after each step with (step in epoch, steps per epoch, running mean loss).
+    std::function<void(long, long, double)> on_step;
+    // Called after each epoch, once the metrics are in state.history; checkpoint here.
+    std::function<void(const TrainState&, const Optimizer&)> on_epoch;
+    // Non-finite loss: training stops by throwing std::runtime_error after on_epoch of the last good epoch.
+};
+
+// Trains `model` from `state` (fresh or restored) until config.epochs. `optimizer` must be built over
+// model.params() and restored too when resuming.
+void train(Classifier& model, Optimizer& optimizer, const Dataset& train_set, const Dataset& test_set,
+           const TrainConfig& config, TrainState& state, const TrainHooks& hooks = {});
+
+}  // namespace moelab
