@@ -3,6 +3,8 @@
 #include <cblas.h>
 
 #include <algorithm>
+#include <atomic>
+#include <mutex>
 
 namespace moelab {
 
@@ -11,19 +13,29 @@ void pin_blas_single_threaded() { openblas_set_num_threads(1); }
 namespace {
 // Runs at load time, before main: no OpenBLAS call can see its default thread pool size.
 const bool g_pinned = (pin_blas_single_threaded(), true);
+
+std::atomic<std::vector<GemmCall>*> g_recorder{nullptr};
+std::mutex g_recorder_mutex;
 }  // namespace
+
+void record_gemm_calls(std::vector<GemmCall>* sink) { g_recorder.store(sink); }
 
 void gemm(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K, double alpha,
           const double* A, std::int64_t lda, const double* B, std::int64_t ldb, double beta, double* C,
           std::int64_t ldc) {
     (void)g_pinned;
     if (M == 0 || N == 0) return;
-    const std::int64_t blocks = (M + kGemmRowBlock - 1) / kGemmRowBlock;
+    if (auto* sink = g_recorder.load(std::memory_order_relaxed)) {
+        std::lock_guard<std::mutex> lock(g_recorder_mutex);
+        sink->push_back(GemmCall{trans_a, trans_b, M, N, K, lda, ldb, ldc, beta});
+    }
+    const std::int64_t row_block = gemm_row_block(M);
+    const std::int64_t blocks = (M + row_block - 1) / row_block;
     const double flops = 2.0 * static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K);
 #pragma omp parallel for schedule(static) if (blocks > 1 && flops > 2e6)
     for (std::int64_t blk = 0; blk < blocks; ++blk) {
-        const std::int64_t r0 = blk * kGemmRowBlock;
-        const std::int64_t rows = std::min(kGemmRowBlock, M - r0);
+        const std::int64_t r0 = blk * row_block;
+        const std::int64_t rows = std::min(row_block, M - r0);
         // Row block r0.. of op(A): rows of A, or columns of A when A is stored transposed.
         const double* a_blk = trans_a ? A + r0 : A + r0 * lda;
         cblas_dgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,

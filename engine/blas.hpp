@@ -3,25 +3,47 @@
 // Determinism: OpenBLAS's own threading gives different bits at different thread counts, and even
 // one thread can give a row different bits depending on how many rows a call has (../shared/BENCH.md).
 // So every product goes through gemm() below, which (1) keeps OpenBLAS single-threaded and (2)
-// splits C into row blocks of kGemmRowBlock rows, a partition fixed by the shape alone. OpenMP runs
-// the blocks in parallel; each block is the same single-threaded dgemm call whatever the thread
-// count, so C has the same bits under OMP_NUM_THREADS=1, 2, 4.
+// splits C into row blocks fixed by the shape alone (gemm_row_block below). OpenMP runs the blocks in
+// parallel; each block is the same single-threaded dgemm call whatever the thread count, so C has the
+// same bits under OMP_NUM_THREADS=1, 2, 4.
 //
 // What is NOT guaranteed: batch-composition independence. A row's bits may depend on which block
-// it falls into (its position modulo kGemmRowBlock and the size of its block).
+// it falls into (its position in the block and the size of its block), hence on M.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
+#include <vector>
 
 namespace moelab {
 
+// Rows per block: a multiple of 64, and at most kGemmMaxBlocks blocks, so that a tall product is not
+// cut into many small calls (each call packs all of B again: 157 packings of the weight for 10 000 rows
+// in blocks of 64 cost W4 a fifth of its time). Depends only on M.
 inline constexpr std::int64_t kGemmRowBlock = 64;
+inline constexpr std::int64_t kGemmMaxBlocks = 16;
+inline std::int64_t gemm_row_block(std::int64_t M) {
+    const std::int64_t per_block = (M + kGemmMaxBlocks - 1) / kGemmMaxBlocks;
+    return std::max(kGemmRowBlock, (per_block + kGemmRowBlock - 1) / kGemmRowBlock * kGemmRowBlock);
+}
 
 // Row-major C[M,N] = alpha * op(A) * op(B) + beta * C, op(X) = X or X^T.
 // A is [M,K] (or [K,M] when trans_a), B is [K,N] (or [N,K] when trans_b); ld* are row strides.
 void gemm(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K, double alpha,
           const double* A, std::int64_t lda, const double* B, std::int64_t ldb, double beta, double* C,
           std::int64_t ldc);
+
+// One gemm() call as the caller made it (before the split into row blocks).
+struct GemmCall {
+    bool trans_a = false, trans_b = false;
+    std::int64_t M = 0, N = 0, K = 0, lda = 0, ldb = 0, ldc = 0;
+    double beta = 0.0;
+    double flops() const { return 2.0 * static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K); }
+};
+// While `sink` is set, every gemm() call appends its GemmCall to it (under a lock). The benchmark uses
+// this to replay a workload's exact products through raw cblas calls: the workload's GEMM floor.
+// Pass nullptr to stop recording.
+void record_gemm_calls(std::vector<GemmCall>* sink);
 
 // Called once before the first gemm (and safe to call again): pins OpenBLAS to one thread.
 void pin_blas_single_threaded();

@@ -1,4 +1,6 @@
 // matmul and linear: forward and backward, all through the deterministic gemm().
+#include <vector>
+
 #include "engine/blas.hpp"
 #include "engine/ops.hpp"
 #include "engine/parallel.hpp"
@@ -64,12 +66,12 @@ Var linear(const Var& x, const Var& w, const Var& b) {
             gemm(true, false, out_dim, in, B, 1.0, g, out_dim, X.value.data(), in, 1.0, W.grad_buffer().data(), in);
         if (has_bias && self.parents[2]->requires_grad) {
             double* db = self.parents[2]->grad_buffer().data();
-            // Column sums in row order; split over columns only, so the order per column is fixed.
-            parallel_for(out_dim, 1 << 20, [&](std::int64_t c) {
-                double s = 0.0;
-                for (std::int64_t r = 0; r < B; ++r) s += g[r * out_dim + c];
-                db[c] += s;
-            });
+            // Column sums, each in row order (r = 0, 1, ...), accumulated row by row so that the inner
+            // loop runs along memory; then added to the gradient. One thread: the work is small.
+            std::vector<double> sums(static_cast<std::size_t>(out_dim), 0.0);
+            for (std::int64_t r = 0; r < B; ++r)
+                for (std::int64_t c = 0; c < out_dim; ++c) sums[static_cast<std::size_t>(c)] += g[r * out_dim + c];
+            for (std::int64_t c = 0; c < out_dim; ++c) db[c] += sums[static_cast<std::size_t>(c)];
         }
     });
 }

@@ -3,6 +3,7 @@
 
 #include <cmath>
 
+#include "engine/blas.hpp"
 #include "engine/nn.hpp"
 #include "engine/optim.hpp"
 #include "engine/parallel.hpp"
@@ -78,6 +79,54 @@ BOOST_AUTO_TEST_CASE(a_different_seed_gives_different_weights) {
     ParamRegistry params;
     MLP::create(params, "mlp", {32, 256, 256, 4}, Rng(12).split("init"));
     BOOST_TEST(!params.all()[0].var.value().bitwise_equal(a.weights[0]));
+}
+
+// A tall product (the W4 inference shape family) is cut into at most kGemmMaxBlocks row blocks that
+// depend on M alone; its bits do not depend on the thread count, and it agrees with a naive product.
+BOOST_AUTO_TEST_CASE(a_tall_gemm_has_the_same_bits_under_1_2_and_4_threads) {
+    const std::int64_t M = 3001, N = 37, K = 53;
+    BOOST_TEST(gemm_row_block(M) == 192);
+    BOOST_TEST(gemm_row_block(100) == 64);
+    const Rng rng(3);
+    std::vector<double> a(static_cast<std::size_t>(M * K)), b(static_cast<std::size_t>(K * N));
+    for (std::size_t i = 0; i < a.size(); ++i) a[i] = rng.split("a").normal(i);
+    for (std::size_t i = 0; i < b.size(); ++i) b[i] = rng.split("b").normal(i);
+    const int before = max_threads();
+    std::vector<std::vector<double>> c;
+    for (int t : {1, 2, 4}) {
+        set_threads(t);
+        c.emplace_back(static_cast<std::size_t>(M * N), 0.0);
+        gemm(false, false, M, N, K, 1.0, a.data(), K, b.data(), N, 0.0, c.back().data(), N);
+    }
+    set_threads(before);
+    BOOST_TEST((c[0] == c[1]));
+    BOOST_TEST((c[0] == c[2]));
+    double worst = 0.0;
+    for (std::int64_t i = 0; i < M; i += 97)
+        for (std::int64_t j = 0; j < N; ++j) {
+            double s = 0.0;
+            for (std::int64_t k = 0; k < K; ++k) s += a[static_cast<std::size_t>(i * K + k)] * b[static_cast<std::size_t>(k * N + j)];
+            worst = std::max(worst, std::abs(s - c[0][static_cast<std::size_t>(i * N + j)]));
+        }
+    BOOST_TEST(worst < 1e-12);
+}
+
+// The benchmark's GEMM floor replays what gemm() recorded: one call per product, as the caller made it.
+BOOST_AUTO_TEST_CASE(gemm_calls_are_recorded_as_made) {
+    ParamRegistry params;
+    const Linear lin = Linear::create(params, "fc", 7, 5, Rng(1));
+    std::vector<GemmCall> calls;
+    record_gemm_calls(&calls);
+    Var y = lin.forward(Var(Tensor(Shape{300, 7}, 0.5)));
+    record_gemm_calls(nullptr);
+    lin.forward(Var(Tensor(Shape{2, 7}, 0.5)));   // not recorded
+    BOOST_TEST_REQUIRE(calls.size() == 1u);
+    BOOST_TEST(calls[0].M == 300);
+    BOOST_TEST(calls[0].N == 5);
+    BOOST_TEST(calls[0].K == 7);
+    BOOST_TEST(calls[0].trans_b);
+    BOOST_TEST(!calls[0].trans_a);
+    BOOST_TEST(calls[0].flops() == 2.0 * 300 * 5 * 7);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

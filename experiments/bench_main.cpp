@@ -1,0 +1,296 @@
+// moelab_bench: times the workloads of ../shared/BENCH.md for moelab, for the raw GEMMs they contain,
+// and for PyTorch float64 on the same work, and writes out/bench.json, out/bench.csv and a PNG chart.
+//
+// How it times, so that the numbers can be trusted on a shared, noisy machine:
+//  - every (workload, threads) cell is measured in fresh worker processes (this binary with --worker,
+//    and bench_torch.py), so each side's peak RSS is its own, and threads are fixed before start-up
+//    (OMP_NUM_THREADS and OPENBLAS_NUM_THREADS for the peer too: BENCH.md);
+//  - moelab and PyTorch alternate, round after round; medians over all timed repetitions;
+//  - inside the moelab worker, each timed run is followed by a replay of the GEMM calls that run made
+//    (recorded by engine/blas.hpp), through raw cblas_dgemm on the same shapes and transposes, at the
+//    same thread count (or one thread, when that is faster): the GEMM floor of that very run.
+#include <cblas.h>
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include "engine/atomic_file.hpp"
+#include "engine/blas.hpp"
+#include "engine/npz.hpp"
+#include "engine/parallel.hpp"
+#include "experiments/bench_workloads.hpp"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using namespace moelab;
+using namespace moelab::bench;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double ms_since(Clock::time_point t0) {
+    return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+}
+
+double median(std::vector<double> v) {
+    if (v.empty()) return 0.0;
+    std::sort(v.begin(), v.end());
+    const std::size_t n = v.size();
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+double peak_rss_mb() {
+    rusage u{};
+    getrusage(RUSAGE_SELF, &u);
+    return static_cast<double>(u.ru_maxrss) / 1024.0;   // ru_maxrss is in KiB on Linux
+}
+
+// Replays recorded gemm() calls with whole-matrix cblas_dgemm calls on scratch buffers of the same
+// shapes; returns the wall time in ms.
+class GemmReplay {
+public:
+    double run(const std::vector<GemmCall>& calls) {
+        for (const auto& c : calls) {
+            const std::size_t a = static_cast<std::size_t>((c.trans_a ? c.K : c.M) * c.lda);
+            const std::size_t b = static_cast<std::size_t>((c.trans_b ? c.N : c.K) * c.ldb);
+            const std::size_t cc = static_cast<std::size_t>(c.M * c.ldc);
+            if (a_.size() < a) a_.assign(a, 0.5);
+            if (b_.size() < b) b_.assign(b, 0.25);
+            if (c_.size() < cc) c_.assign(cc, 0.0);
+        }
+        const auto t0 = Clock::now();
+        for (const auto& c : calls)
+            cblas_dgemm(CblasRowMajor, c.trans_a ? CblasTrans : CblasNoTrans, c.trans_b ? CblasTrans : CblasNoTrans,
+                        static_cast<blasint>(c.M), static_cast<blasint>(c.N), static_cast<blasint>(c.K), 1.0,
+                        a_.data(), static_cast<blasint>(c.lda), b_.data(), static_cast<blasint>(c.ldb), c.beta,
+                        c_.data(), static_cast<blasint>(c.ldc));
+        return ms_since(t0);
+    }
+
+private:
+    std::vector<double> a_, b_, c_;
+};
+
+// --worker: one moelab measurement, printed as one JSON line on stdout.
+int run_worker(const std::string& id, int threads, int warmup, int reps, const std::string& data_path) {
+    set_threads(threads);
+    const BenchData data = bench_data_from_named(read_npz(data_path), data_path);
+    Workload w = make_workload(id, data);
+    for (int i = 0; i < warmup; ++i) w.run();
+    GemmReplay replay;
+    std::vector<double> ms, gemm_ms;
+    double gflop = 0.0;
+    std::size_t calls_per_run = 0;
+    for (int r = 0; r < reps; ++r) {
+        std::vector<GemmCall> calls;
+        record_gemm_calls(&calls);
+        const auto t0 = Clock::now();
+        w.run();
+        ms.push_back(ms_since(t0));
+        record_gemm_calls(nullptr);
+        // The floor: the faster of raw OpenBLAS on one thread and on `threads` threads (its own threading
+        // loses on small shapes, and would make a floor that moelab could beat).
+        double floor_ms = replay.run(calls);
+        if (threads > 1) {
+            openblas_set_num_threads(threads);
+            floor_ms = std::min(floor_ms, replay.run(calls));
+            pin_blas_single_threaded();
+        }
+        gemm_ms.push_back(floor_ms);
+        calls_per_run = calls.size();
+        gflop = 0.0;
+        for (const auto& c : calls) gflop += c.flops() * 1e-9;
+    }
+    json out{{"workload", id}, {"threads", threads}, {"ms", ms}, {"gemm_ms", gemm_ms},
+             {"peak_rss_mb", peak_rss_mb()}, {"gemm_calls", calls_per_run}, {"gemm_gflop", gflop},
+             {"result_hash", std::to_string(w.result_hash())}, {"what", w.what}};
+    std::cout << out.dump() << std::endl;
+    return 0;
+}
+
+std::string quote(const std::string& s) {
+    std::string q = "'";
+    for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    return q + "'";
+}
+
+// Runs a shell command and parses the last line of its stdout as JSON; null on failure.
+json run_json(const std::string& command) {
+    FILE* p = popen(command.c_str(), "r");
+    if (!p) return nullptr;
+    std::string text, last;
+    char buf[4096];
+    while (fgets(buf, sizeof buf, p)) text += buf;
+    const int rc = pclose(p);
+    std::istringstream lines(text);
+    for (std::string line; std::getline(lines, line);)
+        if (!line.empty()) last = line;
+    if (rc != 0 || last.empty()) return nullptr;
+    try {
+        return json::parse(last);
+    } catch (const json::exception&) {
+        return nullptr;
+    }
+}
+
+std::string find_torch_python(const std::string& script) {
+    if (!fs::exists(script)) return "";
+    for (const char* py : {"/usr/bin/python3", "python3"}) {
+        const std::string cmd = std::string(py) + " -c 'import torch' >/dev/null 2>&1";
+        if (std::system(cmd.c_str()) == 0) return py;
+    }
+    return "";
+}
+
+std::string fmt(double v, int prec = 2) {
+    char b[64];
+    std::snprintf(b, sizeof b, "%.*f", prec, v);
+    return b;
+}
+
+void write_chart(const std::string& csv, const std::string& png) {
+    if (std::system("command -v gnuplot >/dev/null 2>&1") != 0) {
+        std::cerr << "bench: gnuplot not found; skipped " << png << "\n";
+        return;
+    }
+    const std::string cmd = "gnuplot -e " + quote("csv='" + csv + "'; png='" + png + "'") + " figures/bench.gp";
+    if (std::system(cmd.c_str()) != 0) std::cerr << "bench: gnuplot failed on figures/bench.gp\n";
+}
+
+int run_driver(const std::string& out_path, std::vector<std::string> ids, const std::vector<int>& threads,
+               int rounds, int warmup, int reps, const std::string& torch_script) {
+    const fs::path out_dir = fs::path(out_path).parent_path().empty() ? fs::path(".") : fs::path(out_path).parent_path();
+    fs::create_directories(out_dir / "bench");
+    const std::string data_path = (out_dir / "bench" / "data.npz").string();
+    const BenchData data = make_bench_data();
+    write_npz(data_path, to_named(data));
+    for (const auto& id : ids) write_npz((out_dir / "bench" / (id + "-init.npz")).string(), make_workload(id, data).initial_weights);
+
+    const std::string python = find_torch_python(torch_script);
+    std::cerr << "bench: data " << data.source << "; PyTorch peer: "
+              << (python.empty() ? "absent (torch_ms will be null)" : python + " " + torch_script) << "\n";
+    const std::string self = fs::read_symlink("/proc/self/exe").string();
+
+    json records = json::array();
+    std::ostringstream csv;
+    csv << "workload,threads,moelab_ms,gemm_ms,torch_ms,moelab_over_gemm,torch_over_moelab,peak_rss_mb,torch_peak_rss_mb\n";
+    std::printf("%-4s %3s %11s %9s %8s %10s %9s %9s %9s  %s\n", "work", "thr", "moelab_ms", "gemm_ms", "x_gemm",
+                "torch_ms", "x_faster", "rss_MB", "torchMB", "bits");
+    std::map<std::string, std::string> hash_at_1_thread;
+    for (const auto& id : ids) {
+        for (int t : threads) {
+            std::vector<double> ms, gemm_ms, torch_ms;
+            double rss = 0.0, torch_rss = 0.0, gflop = 0.0;
+            std::string what, hash;
+            bool hashes_agree = true;
+            const std::string env = "OMP_NUM_THREADS=" + std::to_string(t) + " OPENBLAS_NUM_THREADS=" +
+                                    std::to_string(t) + " MKL_NUM_THREADS=" + std::to_string(t) + " ";
+            const std::string args = " --workload " + id + " --threads " + std::to_string(t) + " --warmup " +
+                                     std::to_string(warmup) + " --reps " + std::to_string(reps);
+            for (int r = 0; r < rounds; ++r) {
+                const json m = run_json(env + quote(self) + " --worker" + args + " --data " + quote(data_path));
+                if (m.is_null()) {
+                    std::cerr << "bench: the moelab worker for " << id << " at " << t << " threads failed\n";
+                    return 1;
+                }
+                for (double v : m["ms"]) ms.push_back(v);
+                for (double v : m["gemm_ms"]) gemm_ms.push_back(v);
+                rss = std::max(rss, m["peak_rss_mb"].get<double>());
+                gflop = m["gemm_gflop"];
+                what = m["what"];
+                const std::string h = m["result_hash"];
+                if (!hash.empty() && h != hash) hashes_agree = false;
+                hash = h;
+                if (!python.empty()) {
+                    const json tm = run_json(env + python + " " + quote(torch_script) + args + " --data " +
+                                             quote(data_path) + " --init " +
+                                             quote((out_dir / "bench" / (id + "-init.npz")).string()));
+                    if (tm.is_null()) {
+                        std::cerr << "bench: the PyTorch worker for " << id << " failed\n";
+                    } else {
+                        for (double v : tm["ms"]) torch_ms.push_back(v);
+                        torch_rss = std::max(torch_rss, tm["peak_rss_mb"].get<double>());
+                    }
+                }
+            }
+            if (t == threads.front()) hash_at_1_thread[id] = hash;
+            const bool same_bits = hashes_agree && hash == hash_at_1_thread[id];
+            const double m_ms = median(ms), g_ms = median(gemm_ms);
+            json rec{{"workload", id}, {"what", what}, {"threads", t}, {"moelab_ms", m_ms}, {"gemm_ms", g_ms},
+                     {"moelab_over_gemm", m_ms / g_ms}, {"peak_rss_mb", rss}, {"gemm_gflop", gflop},
+                     {"samples", ms.size()}, {"result_hash", hash}, {"bits_equal_across_runs_and_threads", same_bits}};
+            std::string torch_col = "-", ratio_col = "-", torch_rss_col = "-";
+            if (!torch_ms.empty()) {
+                const double t_ms = median(torch_ms);
+                rec["torch_ms"] = t_ms;
+                rec["torch_over_moelab"] = t_ms / m_ms;
+                rec["torch_peak_rss_mb"] = torch_rss;
+                torch_col = fmt(t_ms);
+                ratio_col = fmt(t_ms / m_ms);
+                torch_rss_col = fmt(torch_rss, 0);
+            } else {
+                rec["torch_ms"] = nullptr;
+            }
+            records.push_back(rec);
+            std::printf("%-4s %3d %11.2f %9.2f %8.2f %10s %9s %9.0f %9s  %s\n", id.c_str(), t, m_ms, g_ms, m_ms / g_ms,
+                        torch_col.c_str(), ratio_col.c_str(), rss, torch_rss_col.c_str(), same_bits ? "same" : "DIFFER");
+            std::fflush(stdout);
+            csv << id << "," << t << "," << m_ms << "," << g_ms << "," << (torch_ms.empty() ? "" : fmt(median(torch_ms), 4))
+                << "," << m_ms / g_ms << "," << (torch_ms.empty() ? "" : fmt(median(torch_ms) / m_ms, 4)) << "," << rss
+                << "," << (torch_ms.empty() ? "" : fmt(torch_rss, 1)) << "\n";
+        }
+    }
+    write_file_atomic(out_path, records.dump(2) + "\n");
+    const std::string csv_path = (fs::path(out_path).replace_extension(".csv")).string();
+    const std::string png_path = (fs::path(out_path).replace_extension(".png")).string();
+    write_file_atomic(csv_path, csv.str());
+    write_chart(csv_path, png_path);
+    std::printf("bench: wrote %s, %s and %s (medians of %d rounds x %d reps; x_gemm = moelab / raw GEMM time, "
+                "x_faster = PyTorch / moelab)\n",
+                out_path.c_str(), csv_path.c_str(), png_path.c_str(), rounds, reps);
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"moelab_bench: the BENCH.md workloads, moelab vs raw GEMM vs PyTorch float64"};
+    std::string out = "out/bench.json", workload, data, torch_script = "experiments/bench_torch.py";
+    std::vector<std::string> ids = workload_ids();
+    std::vector<int> threads{1, 2};
+    int rounds = 3, warmup = 3, reps = 5, worker_threads = 1;
+    bool worker = false;
+    app.add_option("--out", out, "JSON results; .csv and .png beside it");
+    app.add_option("--workloads", ids, "which workloads (default: all)")->delimiter(',');
+    app.add_option("--thread-counts", threads, "thread counts to time")->delimiter(',')->check(CLI::Range(1, 256));
+    app.add_option("--rounds", rounds, "alternating moelab/PyTorch rounds")->check(CLI::Range(1, 100));
+    app.add_option("--warmup", warmup, "untimed runs per worker")->check(CLI::Range(0, 1000));
+    app.add_option("--reps", reps, "timed runs per worker and round")->check(CLI::Range(1, 10000));
+    app.add_option("--torch-script", torch_script, "the PyTorch peer");
+    app.add_flag("--worker", worker, "internal: one moelab measurement");
+    app.add_option("--workload", workload, "internal: the worker's workload");
+    app.add_option("--threads", worker_threads, "internal: the worker's threads")->check(CLI::Range(1, 256));
+    app.add_option("--data", data, "internal: the worker's data .npz");
+    CLI11_PARSE(app, argc, argv);
+    try {
+        if (worker) return run_worker(workload, worker_threads, warmup, reps, data);
+        for (const auto& id : ids) make_workload(id, BenchData{});   // validates the ids before any work
+        return run_driver(out, ids, threads, rounds, warmup, reps, torch_script);
+    } catch (const std::exception& e) {
+        std::cerr << "moelab_bench: " << e.what() << "\n";
+        return 1;
+    }
+}
