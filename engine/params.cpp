@@ -34,6 +34,17 @@ void ParamRegistry::zero_grad() {
     for (auto& p : params_) p.var.zero_grad();
 }
 
+FrozenParams::FrozenParams(const ParamRegistry& params) {
+    for (const auto& p : params.all()) {
+        saved_.emplace_back(p.var, p.var.node()->requires_grad);
+        p.var.node()->requires_grad = false;
+    }
+}
+
+FrozenParams::~FrozenParams() {
+    for (auto& [var, flag] : saved_) var.node()->requires_grad = flag;
+}
+
 std::string join_name(const std::string& prefix, const std::string& name) {
     return prefix.empty() ? name : prefix + "." + name;
 }

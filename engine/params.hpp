@@ -33,6 +33,21 @@ private:
     std::vector<NamedParam> params_;
 };
 
+// While a FrozenParams lives, the registry's parameters do not require gradients: graphs built then
+// carry no parameter gradients and backward skips their GEMMs. Attacks use it: they need gradients
+// w.r.t. the input only, and the weight gradients would be half the work of every backward pass.
+// Restores each parameter's flag on destruction. Not thread-safe (like graph building).
+class FrozenParams {
+public:
+    explicit FrozenParams(const ParamRegistry& params);
+    ~FrozenParams();
+    FrozenParams(const FrozenParams&) = delete;
+    FrozenParams& operator=(const FrozenParams&) = delete;
+
+private:
+    std::vector<std::pair<Var, bool>> saved_;
+};
+
 // Joins dotted name parts: join_name("experts.3", "fc1") == "experts.3.fc1"; an empty prefix is dropped.
 std::string join_name(const std::string& prefix, const std::string& name);
 

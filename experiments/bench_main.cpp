@@ -287,7 +287,9 @@ int main(int argc, char** argv) {
     CLI11_PARSE(app, argc, argv);
     try {
         if (worker) return run_worker(workload, worker_threads, warmup, reps, data);
-        for (const auto& id : ids) make_workload(id, BenchData{});   // validates the ids before any work
+        for (const auto& id : ids)   // validate the ids before any work
+            if (std::find(workload_ids().begin(), workload_ids().end(), id) == workload_ids().end())
+                throw std::invalid_argument("--workloads: unknown workload '" + id + "' (expected W1, W2, W3 or W4)");
         return run_driver(out, ids, threads, rounds, warmup, reps, torch_script);
     } catch (const std::exception& e) {
         std::cerr << "moelab_bench: " << e.what() << "\n";

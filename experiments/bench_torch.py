@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """PyTorch float64 peer of moelab's benchmark workloads (../shared/BENCH.md), run by moelab_bench.
 
-Usage: bench_torch.py --workload W1|W2|W4 --threads T --warmup W --reps R --data DATA.npz --init INIT.npz
+Usage: bench_torch.py --workload W1|W2|W3|W4 --threads T --warmup W --reps R --data DATA.npz --init INIT.npz
 Loads the inputs and the initial weights that moelab_bench exported, so both sides do the same work
 (same routing, same expert batch sizes), and prints one JSON line: the times in ms and the peak RSS.
 Written as a PyTorch user would write these models (eager mode, nn.Linear, torch.optim.Adam).
@@ -108,6 +108,28 @@ def main():
             logits, balance = model(x)
             (F.cross_entropy(logits, y) + 0.01 * balance).backward()
             opt.step()
+    elif a.workload == "W3":
+        model = MoEClassifier(p)
+        for q in model.parameters():
+            q.requires_grad_(False)
+        x0 = test_x[:256]
+        y0 = torch.from_numpy(d["test_y"][:256]).long()
+        gen = torch.Generator().manual_seed(1)
+
+        def run():
+            # L-inf PGD: random start, 10 signed-gradient steps of 0.01, projected to the 0.1-ball and [0, 1];
+            # then the predictions at the clean and at the final points, as moelab reports them.
+            eps, step = 0.1, 0.01
+            xa = (x0 + torch.empty_like(x0).uniform_(-eps, eps, generator=gen)).clamp(0, 1)
+            for _ in range(10):
+                xa.requires_grad_(True)
+                logits, _ = model(xa)
+                g, = torch.autograd.grad(F.cross_entropy(logits, y0, reduction="sum"), xa)
+                with torch.no_grad():
+                    xa = torch.min(torch.max(xa + step * g.sign(), x0 - eps), x0 + eps).clamp(0, 1)
+            with torch.no_grad():
+                model(x0)[0].argmax(1)
+                model(xa)[0].argmax(1)
     elif a.workload == "W4":
         model = MoEClassifier(p)
 

@@ -9,6 +9,7 @@
 #include "engine/optim.hpp"
 #include "engine/rng.hpp"
 #include "moe/model.hpp"
+#include "theory/attack.hpp"
 
 namespace moelab::bench {
 
@@ -108,6 +109,37 @@ Workload moe_train_step(const BenchData& data) {
     return w;
 }
 
+// W3: L-inf PGD on the W2 model, eps 0.1, step 0.01, 10 steps, random start, batch 256, inputs in [0, 1].
+Workload moe_pgd(const BenchData& data) {
+    constexpr std::int64_t kAttackBatch = 256;
+    struct State {
+        std::unique_ptr<Classifier> model;
+        Tensor x;
+        std::vector<int> y;
+        Tensor x_adv;
+    };
+    auto s = std::make_shared<State>();
+    s->model = std::make_unique<Classifier>(w2_config());
+    s->x = Tensor(Shape{kAttackBatch, kPixels});
+    std::copy(data.test_x.data(), data.test_x.data() + kAttackBatch * kPixels, s->x.data());
+    s->y.assign(data.test_y.begin(), data.test_y.begin() + kAttackBatch);
+    Workload w;
+    w.id = "W3";
+    w.what = "L-inf PGD-10 on the W2 model, eps 0.1, step 0.01, random start, batch 256";
+    w.initial_weights = collect(s->model->params());
+    w.run = [s] {
+        AttackOptions o;
+        o.norm = Norm::linf;
+        o.eps = 0.1;
+        o.step_size = 0.01;
+        o.steps = 10;
+        o.seed = 1;
+        s->x_adv = pgd(classifier_attack_model(*s->model, kImageBox), s->x, s->y, o).x_adv;
+    };
+    w.result_hash = [s] { return fnv1a(1469598103934665603ULL, s->x_adv); };
+    return w;
+}
+
 Workload moe_inference(const BenchData& data) {
     struct State {
         std::unique_ptr<Classifier> model;
@@ -139,6 +171,7 @@ BenchData make_bench_data() {
         d.train_x = train.x;
         d.train_y = train.y;
         d.test_x = test.x;
+        d.test_y = test.y;
         d.source = "fashion-mnist";
         return d;
     }
@@ -149,41 +182,48 @@ BenchData make_bench_data() {
     for (std::int64_t i = 0; i < d.train_x.numel(); ++i) d.train_x.data()[i] = a.uniform(static_cast<std::uint64_t>(i));
     for (std::int64_t i = 0; i < d.test_x.numel(); ++i) d.test_x.data()[i] = b.uniform(static_cast<std::uint64_t>(i));
     for (std::int64_t i = 0; i < kBatch; ++i) d.train_y.push_back(static_cast<int>(i % 10));
+    for (std::int64_t i = 0; i < kTestImages; ++i) d.test_y.push_back(static_cast<int>(i % 10));
     d.source = "uniform-random";
     return d;
 }
 
 std::vector<NamedTensor> to_named(const BenchData& data) {
-    Tensor y(Shape{static_cast<std::int64_t>(data.train_y.size())});
-    for (std::size_t i = 0; i < data.train_y.size(); ++i) y.data()[i] = data.train_y[i];
-    return {{"train_x", data.train_x}, {"train_y", y}, {"test_x", data.test_x}};
+    auto labels = [](const std::vector<int>& v) {
+        Tensor t(Shape{static_cast<std::int64_t>(v.size())});
+        for (std::size_t i = 0; i < v.size(); ++i) t.data()[i] = v[i];
+        return t;
+    };
+    return {{"train_x", data.train_x}, {"train_y", labels(data.train_y)}, {"test_x", data.test_x}, {"test_y", labels(data.test_y)}};
 }
 
 BenchData bench_data_from_named(const std::vector<NamedTensor>& tensors, const std::string& path) {
     BenchData d;
-    Tensor y;
+    Tensor y, ty;
     for (const auto& t : tensors) {
         if (t.name == "train_x") d.train_x = t.tensor;
         else if (t.name == "train_y") y = t.tensor;
         else if (t.name == "test_x") d.test_x = t.tensor;
+        else if (t.name == "test_y") ty = t.tensor;
     }
-    if (d.train_x.numel() == 0 || y.numel() == 0 || d.test_x.numel() == 0)
-        throw std::runtime_error(path + ": expected arrays train_x, train_y and test_x");
+    if (d.train_x.numel() == 0 || y.numel() == 0 || d.test_x.numel() == 0 || ty.numel() == 0)
+        throw std::runtime_error(path + ": expected arrays train_x, train_y, test_x and test_y");
     for (std::int64_t i = 0; i < y.numel(); ++i) d.train_y.push_back(static_cast<int>(y.data()[i]));
+    for (std::int64_t i = 0; i < ty.numel(); ++i) d.test_y.push_back(static_cast<int>(ty.data()[i]));
     d.source = path;
     return d;
 }
 
 const std::vector<std::string>& workload_ids() {
-    static const std::vector<std::string> ids{"W1", "W2", "W4"};
+    static const std::vector<std::string> ids{"W1", "W2", "W3", "W4"};
     return ids;
 }
 
 Workload make_workload(const std::string& id, const BenchData& data) {
     if (id == "W1") return dense_train_step(data);
     if (id == "W2") return moe_train_step(data);
+    if (id == "W3") return moe_pgd(data);
     if (id == "W4") return moe_inference(data);
-    throw std::invalid_argument("--workload: unknown workload '" + id + "' (expected W1, W2 or W4)");
+    throw std::invalid_argument("--workload: unknown workload '" + id + "' (expected W1, W2, W3 or W4)");
 }
 
 }  // namespace moelab::bench

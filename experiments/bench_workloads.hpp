@@ -18,7 +18,8 @@ namespace moelab::bench {
 struct BenchData {
     Tensor train_x;              // [128, 784]: the training batch of W1 and W2
     std::vector<int> train_y;
-    Tensor test_x;               // [10000, 784]: the inference set of W4
+    Tensor test_x;               // [10000, 784]: the inference set of W4; its first 256 rows are W3's batch
+    std::vector<int> test_y;
     std::string source;          // "fashion-mnist" or "uniform-random" (when the Debian data is absent)
 };
 
@@ -29,7 +30,7 @@ std::vector<NamedTensor> to_named(const BenchData& data);
 BenchData bench_data_from_named(const std::vector<NamedTensor>& tensors, const std::string& path);
 
 struct Workload {
-    std::string id;              // "W1", "W2", "W4"
+    std::string id;              // "W1", "W2", "W3", "W4"
     std::string what;            // one line for the table
     std::function<void()> run;   // one timed unit
     // Bits of the workload's state after the runs so far (weights or outputs): equal across thread

@@ -10,5 +10,6 @@ namespace moelab::cli {
 void add_info_command(CLI::App& app, int& exit_code);   // moelab info: version, threads, BLAS, data
 void add_train_command(CLI::App& app, int& exit_code);  // moelab train: see cmd_train.cpp
 void add_eval_command(CLI::App& app, int& exit_code);   // moelab eval: clean and OOD accuracy
+void add_attack_command(CLI::App& app, int& exit_code); // moelab attack: adversarial attacks, per sample
 
 }  // namespace moelab::cli

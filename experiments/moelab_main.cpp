@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
     moelab::cli::add_info_command(app, exit_code);
     moelab::cli::add_train_command(app, exit_code);
     moelab::cli::add_eval_command(app, exit_code);
+    moelab::cli::add_attack_command(app, exit_code);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

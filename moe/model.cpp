@@ -4,6 +4,7 @@
 #include <cmath>
 #include <set>
 #include <stdexcept>
+#include <type_traits>
 
 namespace moelab {
 
@@ -71,6 +72,16 @@ ModelConfig model_config_from_json(const nlohmann::json& j) {
     ModelConfig c;
     auto get = [&](const char* key, auto& dst) {
         if (!j.contains(key)) return;
+        // nlohmann turns a JSON float into an integer by a plain cast, undefined behaviour when it does not
+        // fit (found by tests/fuzz/fuzz_config): integer keys refuse floats as the wrong type.
+        using T = std::remove_cvref_t<decltype(dst)>;
+        bool float_for_integer = false;
+        if constexpr (std::is_integral_v<T>) float_for_integer = j.at(key).is_number_float();
+        if constexpr (std::is_same_v<T, std::vector<std::int64_t>>)
+            float_for_integer = std::any_of(j.at(key).begin(), j.at(key).end(),
+                                            [](const nlohmann::json& e) { return e.is_number_float(); });
+        if (float_for_integer)
+            throw std::invalid_argument(std::string("model config: key '") + key + "' has the wrong type");
         try {
             j.at(key).get_to(dst);
         } catch (const nlohmann::json::exception&) {
@@ -146,7 +157,14 @@ ModelOutput Classifier::forward(const Var& x, const ForwardOptions& o) const {
                          std::to_string(config_.input_dim));
     ModelOutput out;
     auto run_moe = [&](const MoELayer& layer, const Var& h, std::size_t index) {
-        MoEOutput m = layer.forward(h, o.training, o.rng.split("moe").split(index), o.k_override);
+        RoutingControl control{o.k_override, o.swap_rank, nullptr};
+        if (o.frozen_routing) {
+            if (index >= o.frozen_routing->size())
+                throw std::invalid_argument("model: frozen routing has " + std::to_string(o.frozen_routing->size()) +
+                                            " layers, the model has more MoE layers");
+            control.frozen = &(*o.frozen_routing)[index];
+        }
+        MoEOutput m = layer.forward(h, o.training, o.rng.split("moe").split(index), control);
         out.dropped += m.dropped;
         out.routings.push_back(std::move(m.routing));
         return m.y;

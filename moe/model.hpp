@@ -57,6 +57,10 @@ struct ForwardOptions {
     bool training = false;
     Rng rng{0};                        // per-step stream: dropout and router noise (training only)
     std::int64_t k_override = 0;       // top-k at inference; 0 = the configured k
+    std::int64_t swap_rank = -1;       // >= 0: replace the expert of this rank by the next-ranked (router.hpp)
+    // Routing held fixed: one Routing per MoE layer, as returned in ModelOutput::routings by a forward on
+    // the same rows (empty: the router decides). Used by the expert attack (P2's RA-E).
+    const std::vector<Routing>* frozen_routing = nullptr;
 };
 
 struct ModelOutput {

@@ -39,9 +39,20 @@ Dispatch dispatch(const Routing& routing, std::int64_t experts) {
     return d;
 }
 
-MoEOutput MoELayer::forward(const Var& x, bool training, const Rng& rng, std::int64_t k_override) const {
+MoEOutput MoELayer::forward(const Var& x, bool training, const Rng& rng, const RoutingControl& control) const {
     MoEOutput out;
-    out.routing = router.route(x, training, rng.split("router_noise"), k_override);
+    if (control.frozen) {
+        const Routing& f = *control.frozen;
+        if (f.rows() != x.shape()[0])
+            throw ShapeError("moe: frozen routing has " + std::to_string(f.rows()) + " rows, input " + x.shape().str());
+        out.routing = f;
+        // Constants: no gradient reaches the router through a frozen decision.
+        out.routing.logits = Var(f.logits.value());
+        out.routing.probs = Var(f.probs.value());
+        out.routing.gates = Var(f.gates.value());
+    } else {
+        out.routing = router.route(x, training, rng.split("router_noise"), control);
+    }
     const std::int64_t E = static_cast<std::int64_t>(experts.size());
     out.dropped = apply_capacity(out.routing, E, capacity_factor);
     const Dispatch d = dispatch(out.routing, E);

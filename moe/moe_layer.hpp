@@ -38,8 +38,9 @@ struct MoELayer {
                            std::int64_t expert_hidden, std::int64_t experts, std::int64_t top_k, GateMode mode,
                            bool noisy, double capacity_factor, double dropout, const Rng& rng);
 
-    // `rng` drives router noise and expert dropout (used only when training). k_override: see Router.
-    MoEOutput forward(const Var& x, bool training, const Rng& rng, std::int64_t k_override = 0) const;
+    // `rng` drives router noise and expert dropout (used only when training). `control`: see router.hpp;
+    // a frozen routing must have as many rows as x.
+    MoEOutput forward(const Var& x, bool training, const Rng& rng, const RoutingControl& control = {}) const;
     std::int64_t out_dim() const { return experts.front().layers.back().out; }
 };
 

@@ -36,7 +36,7 @@ Router Router::create(ParamRegistry& params, const std::string& name, std::int64
     return r;
 }
 
-Routing Router::route(const Var& x, bool training, const Rng& noise_rng, std::int64_t k_override) const {
+Routing Router::route(const Var& x, bool training, const Rng& noise_rng, const RoutingControl& control) const {
     Routing out;
     Var s = proj.forward(x);
     if (noisy && training) {
@@ -44,14 +44,28 @@ Routing Router::route(const Var& x, bool training, const Rng& noise_rng, std::in
         for (std::int64_t i = 0; i < z.numel(); ++i) z[i] = noise_rng.normal(static_cast<std::uint64_t>(i));
         s = add(s, mul(Var(std::move(z)), softplus(noise_proj.forward(x))));
     }
-    const std::int64_t k = mode == GateMode::soft ? experts : (k_override > 0 ? k_override : top_k);
+    const std::int64_t k = mode == GateMode::soft ? experts : (control.k_override > 0 ? control.k_override : top_k);
     if (k > experts)
         throw std::invalid_argument("top-k at inference: " + std::to_string(k) + " exceeds the " +
                                     std::to_string(experts) + " experts");
     out.logits = s;
     out.probs = softmax(s);
     out.k = k;
-    out.expert = topk(s.value(), k);
+    if (control.swap_rank >= 0) {
+        if (control.swap_rank >= k || k >= experts)
+            throw std::invalid_argument("--swap-rank: must be in [0, k = " + std::to_string(k) +
+                                        ") with k < experts = " + std::to_string(experts) + ", got " +
+                                        std::to_string(control.swap_rank));
+        const std::vector<std::int64_t> ranked = topk(s.value(), k + 1);
+        const std::int64_t rows = s.shape()[0];
+        out.expert.resize(static_cast<std::size_t>(rows * k));
+        for (std::int64_t b = 0; b < rows; ++b)
+            for (std::int64_t j = 0; j < k; ++j)
+                out.expert[static_cast<std::size_t>(b * k + j)] =
+                    ranked[static_cast<std::size_t>(b * (k + 1) + (j == control.swap_rank ? k : j))];
+    } else {
+        out.expert = topk(s.value(), k);
+    }
     if (mode == GateMode::topk_then_softmax)
         out.gates = softmax(gather_cols(s, out.expert, k));
     else

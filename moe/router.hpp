@@ -31,6 +31,18 @@ struct Routing {
     std::int64_t rows() const { return logits.shape()[0]; }
 };
 
+// How a forward pass may deviate from the router's own decision (robustness measurements, THEORY.md §4):
+//   k_override  top-k at inference (MoE-RBench's "top-k at inference"); 0 = the configured k
+//   swap_rank   r >= 0: the expert ranked r (0 = highest score) is replaced by the expert ranked k (the next
+//               one), with its own gate (P1's "robustness to the choice of experts"); needs k < E
+//   frozen      routing held fixed: the experts and gate values of this Routing (computed on the clean
+//               input) are used as constants, so only the experts see the input (P2's RA-E attack)
+struct RoutingControl {
+    std::int64_t k_override = 0;
+    std::int64_t swap_rank = -1;
+    const Routing* frozen = nullptr;
+};
+
 struct Router {
     Linear proj;            // d -> E
     Linear noise_proj;      // d -> E, no bias; only with noisy gating
@@ -40,9 +52,10 @@ struct Router {
 
     static Router create(ParamRegistry& params, const std::string& name, std::int64_t dim, std::int64_t experts,
                          std::int64_t top_k, GateMode mode, bool noisy, const Rng& rng);
-    // Routes x [B, d]. `k_override` > 0 replaces top_k (MoE-RBench's "top-k at inference").
-    // `noise_rng` is used only when noisy && training.
-    Routing route(const Var& x, bool training, const Rng& noise_rng, std::int64_t k_override = 0) const;
+    // Routes x [B, d] under `control` (k_override and swap_rank; `frozen` is applied by the MoE layer).
+    // `noise_rng` is used only when noisy && training. Throws std::invalid_argument on a k or rank that
+    // does not fit the number of experts.
+    Routing route(const Var& x, bool training, const Rng& noise_rng, const RoutingControl& control = {}) const;
 };
 
 }  // namespace moelab

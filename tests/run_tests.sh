@@ -4,7 +4,7 @@
 set -u
 build=$1; shift
 report="$build/test_report.xml"
-"$build/moelab_tests" --log_level=test_suite --color_output=no --report_format=XML --report_level=detailed \
+MOELAB_BIN="$build/moelab" "$build/moelab_tests" --log_level=test_suite --color_output=no --report_format=XML --report_level=detailed \
     --report_sink="$report" "$@"
 rc=$?
 # The first TestSuite element is the module: its attributes are the totals.

@@ -1,0 +1,120 @@
+// moelab attack: one named attack over the test set of a trained model (theory/robustness.hpp).
+// Writes FILE.csv (one row per sample, header first) and FILE.json beside it (summary), atomically.
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+
+#include "engine/atomic_file.hpp"
+#include "engine/npz.hpp"
+#include "engine/parallel.hpp"
+#include "experiments/commands.hpp"
+#include "experiments/data_spec.hpp"
+#include "experiments/progress.hpp"
+#include "moe/model_io.hpp"
+#include "theory/robustness.hpp"
+
+namespace moelab::cli {
+
+namespace {
+
+struct AttackFlags {
+    std::string ckpt, out, data, save_adv, attack, norm = "linf", loss = "ce", schedule = "constant", target;
+    double eps = 0.1, step_size = 0.0, overshoot = 0.02;
+    int steps = 10, restarts = 1, bisection_steps = 20, threads = 0;
+    std::int64_t samples = 500, batch_size = 250, top_k = 0, swap_rank = 0;
+    std::uint64_t seed = 1;
+    std::vector<double> eps_grid;
+    bool no_random_start = false;
+};
+
+std::string json_path_for(const std::string& csv) {
+    std::filesystem::path p(csv);
+    return (p.extension() == ".csv" ? p.replace_extension(".json") : std::filesystem::path(csv + ".json")).string();
+}
+
+void run(const AttackFlags& f) {
+    if (f.threads < 0) throw std::invalid_argument("--threads: must be >= 1, got " + std::to_string(f.threads));
+    if (f.threads > 0) set_threads(f.threads);
+    if (f.samples < 1) throw std::invalid_argument("--samples: must be >= 1, got " + std::to_string(f.samples));
+    if (f.top_k < 0) throw std::invalid_argument("--top-k: must be >= 1 (0 = as trained)");
+    const SavedModel saved = load_model(f.ckpt);
+    const Classifier& model = *saved.model;
+    const std::string spec_text = f.data.empty() ? saved.data_spec : f.data;
+    const DataSplits data = load_data(spec_text, 0, f.samples);
+    if (data.test.dim() != model.config().input_dim)
+        throw std::invalid_argument("--data: '" + spec_text + "' has dimension " + std::to_string(data.test.dim()) +
+                                    ", the model in " + f.ckpt + " expects " + std::to_string(model.config().input_dim));
+    AttackSpec spec;
+    spec.attack = f.attack;
+    spec.options.norm = parse_norm(f.norm);
+    spec.options.eps = f.eps;
+    spec.options.steps = f.steps;
+    spec.options.step_size = f.step_size;
+    spec.options.schedule = parse_step_schedule(f.schedule);
+    spec.options.restarts = f.restarts;
+    spec.options.random_start = !f.no_random_start;
+    spec.options.loss = parse_attack_loss(f.loss);
+    spec.options.seed = f.seed;
+    spec.minimal.max_iter = std::max(f.steps, 1);
+    spec.minimal.overshoot = f.overshoot;
+    spec.minimal.bisection_steps = f.bisection_steps;
+    spec.eps_grid = f.eps_grid;
+    spec.target = f.target;
+    spec.k_override = f.top_k;
+    spec.swap_rank = f.swap_rank;
+    spec.batch_size = f.batch_size;
+    spec.domain = data.images ? kImageBox : Box{};
+    validate(spec, model);
+    Progress bar("attack " + f.attack, (data.test.size() + f.batch_size - 1) / f.batch_size, "batches");
+    const RobustnessReport rep = run_attack(model, data.test, spec, [&](long done, long) { bar.update(done); });
+    bar.finish();
+    nlohmann::json summary = summary_json(rep, spec, model.moe_layers().empty() ? 0 : model.config().experts);
+    summary["checkpoint"] = f.ckpt;
+    summary["data"] = spec_text;
+    const std::string json_path = json_path_for(f.out);
+    write_file_atomic(f.out, to_csv(rep));
+    if (!f.save_adv.empty()) write_npz(f.save_adv, {{"x", data.test.x}, {"x_adv", rep.x_adv}});
+    write_file_atomic(json_path, summary.dump(2) + "\n");
+    std::printf("%s (%s, eps %g): clean accuracy %.4f, robust accuracy %.4f, routing changed for %.1f%% (top-1 for %.1f%%) of %zu samples; "
+                "wrote %s and %s\n",
+                f.attack.c_str(), f.norm.c_str(), f.eps, rep.clean_accuracy, rep.robust_accuracy,
+                100.0 * rep.routing_change_rate, 100.0 * rep.top1_change_rate, rep.samples.size(), f.out.c_str(), json_path.c_str());
+}
+
+}  // namespace
+
+void add_attack_command(CLI::App& app, int& exit_code) {
+    auto f = std::make_shared<AttackFlags>();
+    auto* sub = app.add_subcommand("attack", "adversarial attacks on a trained model: per-sample CSV and JSON summary");
+    sub->add_option("--ckpt", f->ckpt, "model checkpoint (DIR/model.ckpt)")->required();
+    sub->add_option("--attack", f->attack,
+                    "fgsm, pgd, apgd-ce, apgd-dlr, deepfool, fmn, bisection, router, expert or swap")->required();
+    sub->add_option("--out", f->out, "per-sample CSV; the JSON summary goes beside it")->required();
+    sub->add_option("--norm", f->norm, "threat model: linf or l2")->capture_default_str();
+    sub->add_option("--eps", f->eps, "radius (minimal-distance attacks: the curve's largest radius)")->capture_default_str();
+    sub->add_option("--steps", f->steps, "attack iterations")->capture_default_str();
+    sub->add_option("--step-size", f->step_size, "PGD step (0: 2.5 eps / steps)")->capture_default_str();
+    sub->add_option("--step-schedule", f->schedule, "constant or cosine")->capture_default_str();
+    sub->add_option("--restarts", f->restarts, "random restarts (the best point over all is kept)")->capture_default_str();
+    sub->add_flag("--no-random-start", f->no_random_start, "start PGD at the clean input");
+    sub->add_option("--loss", f->loss, "PGD/FGSM objective: ce, dlr or margin")->capture_default_str();
+    sub->add_option("--target", f->target, "targeted attack: 'next' (label + 1 mod C) or a class index");
+    sub->add_option("--eps-grid", f->eps_grid, "radii of the robust-accuracy curve (comma-separated)")->delimiter(',');
+    sub->add_option("--overshoot", f->overshoot, "DeepFool overshoot")->capture_default_str();
+    sub->add_option("--bisection-steps", f->bisection_steps, "bisection: halvings of the radius")->capture_default_str();
+    sub->add_option("--samples", f->samples, "attack the first N test samples")->capture_default_str();
+    sub->add_option("--batch-size", f->batch_size, "samples attacked together")->capture_default_str();
+    sub->add_option("--top-k", f->top_k, "experts per input at inference (default: as trained)");
+    sub->add_option("--swap-rank", f->swap_rank, "swap: the rank (0 = top) replaced by the next-ranked expert")->capture_default_str();
+    sub->add_option("--save-adv", f->save_adv, "also write the inputs and reported points (x, x_adv) to this .npz");
+    sub->add_option("--data", f->data, "data set (default: the one the model was trained on)");
+    sub->add_option("--seed", f->seed, "seed of random starts")->capture_default_str();
+    sub->add_option("--threads", f->threads, "OpenMP threads (results do not depend on it)");
+    sub->callback([f, &exit_code] {
+        run(*f);
+        exit_code = 0;
+    });
+}
+
+}  // namespace moelab::cli

@@ -1,0 +1,129 @@
+// The moelab command as a user meets it: a tiny train -> attack run through the real binary, and bad
+// input that must give a one-line error naming the flag or file and a non-zero exit. Needs the binary:
+// tests/run_tests.sh sets MOELAB_BIN (the test is skipped, saying so, when it is not set).
+#include <boost/test/unit_test.hpp>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/atomic_file.hpp"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Outcome {
+    int code = 0;
+    std::string err;
+};
+
+const char* binary() { return std::getenv("MOELAB_BIN"); }
+
+Outcome run(const std::string& args, const fs::path& dir) {
+    const fs::path err = dir / "stderr.txt";
+    const std::string cmd = std::string(binary()) + " " + args + " > " + (dir / "stdout.txt").string() + " 2> " + err.string();
+    const int rc = std::system(cmd.c_str());
+    Outcome o;
+    o.code = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+    o.err = moelab::read_file(err.string());
+    return o;
+}
+
+fs::path fresh_dir(const std::string& name) {
+    const fs::path d = fs::temp_directory_path() / ("moelab_cli_" + name + "_" + std::to_string(::getpid()));
+    fs::remove_all(d);
+    fs::create_directories(d);
+    return d;
+}
+
+// The last line of stderr: one line, naming `what`.
+void expect_error(const Outcome& o, const std::string& what) {
+    BOOST_TEST(o.code != 0);
+    std::string last, line;
+    std::istringstream in(o.err);
+    int lines = 0;
+    while (std::getline(in, line))
+        if (!line.empty()) last = line, ++lines;
+    BOOST_TEST(lines == 1, "stderr: " << o.err);
+    BOOST_TEST(last.find(what) != std::string::npos, "expected '" << what << "' in: " << last);
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(cli)
+
+BOOST_AUTO_TEST_CASE(train_then_attack_writes_the_promised_files) {
+    if (!binary()) {
+        BOOST_TEST_MESSAGE("MOELAB_BIN not set (run through tests/run_tests.sh): CLI test skipped");
+        return;
+    }
+    const fs::path dir = fresh_dir("attack");
+    const std::string model = (dir / "m").string();
+    Outcome o = run("train --data clusters:K=4,d=6,n=400 --model moe --experts 4 --top-k 1 --width 8 --hidden 8 "
+                    "--epochs 2 --seed 3 --out " + model, dir);
+    BOOST_REQUIRE_MESSAGE(o.code == 0, o.err);
+    const std::string csv = (dir / "pgd.csv").string();
+    o = run("attack --ckpt " + model + "/model.ckpt --attack pgd --norm linf --eps 0.3 --steps 5 --samples 40 --out " + csv, dir);
+    BOOST_REQUIRE_MESSAGE(o.code == 0, o.err);
+    const std::string text = moelab::read_file(csv);
+    BOOST_TEST(text.rfind("index,label,clean_pred,adv_pred,success,distance,routing_changed,top1_changed,experts_before,experts_after\n", 0) == 0u);
+    BOOST_TEST(std::count(text.begin(), text.end(), '\n') == 41);
+    const auto j = nlohmann::json::parse(moelab::read_file((dir / "pgd.json").string()));
+    const double clean = j.at("clean_accuracy"), robust = j.at("robust_accuracy");
+    BOOST_TEST((clean >= 0.0 && clean <= 1.0));
+    BOOST_TEST(robust <= clean);
+    // Same command, 1 and 3 threads: the same bytes.
+    const std::string csv1 = (dir / "t1.csv").string(), csv3 = (dir / "t3.csv").string();
+    const std::string common = "attack --ckpt " + model + "/model.ckpt --attack apgd-ce --eps 0.3 --steps 5 --samples 40 ";
+    BOOST_REQUIRE(run(common + "--threads 1 --out " + csv1, dir).code == 0);
+    BOOST_REQUIRE(run(common + "--threads 3 --out " + csv3, dir).code == 0);
+    BOOST_TEST(moelab::read_file(csv1) == moelab::read_file(csv3));
+    fs::remove_all(dir);
+}
+
+// Each row: arguments after the model path is known, and what the one-line error must name.
+BOOST_AUTO_TEST_CASE(bad_input_gets_one_line_naming_the_flag_or_file) {
+    if (!binary()) {
+        BOOST_TEST_MESSAGE("MOELAB_BIN not set: CLI test skipped");
+        return;
+    }
+    const fs::path dir = fresh_dir("bad");
+    const std::string model = (dir / "m").string();
+    BOOST_REQUIRE(run("train --data clusters:K=3,d=4,n=120 --model moe --experts 3 --top-k 1 --width 6 --hidden 6 "
+                      "--epochs 1 --out " + model, dir).code == 0);
+    const std::string ckpt = model + "/model.ckpt";
+    const std::string out = " --out " + (dir / "x.csv").string();
+    const std::vector<std::pair<std::string, std::string>> cases{
+        {"attack --ckpt " + ckpt + " --attack pgd --eps -0.1" + out, "--eps"},
+        {"attack --ckpt " + ckpt + " --attack pgd --eps nan" + out, "--eps"},
+        {"attack --ckpt " + ckpt + " --attack nope" + out, "--attack"},
+        {"attack --ckpt " + ckpt + " --attack pgd --norm l3" + out, "--norm"},
+        {"attack --ckpt " + ckpt + " --attack pgd --steps 0" + out, "--steps"},
+        {"attack --ckpt " + ckpt + " --attack pgd --samples 0" + out, "--samples"},
+        {"attack --ckpt " + ckpt + " --attack deepfool --target next" + out, "--target"},
+        {"attack --ckpt " + ckpt + " --attack pgd --target 7" + out, "--target"},
+        {"attack --ckpt " + ckpt + " --attack swap --swap-rank 1" + out, "--swap-rank"},
+        {"attack --ckpt " + (dir / "missing.ckpt").string() + " --attack pgd" + out, "missing.ckpt"},
+        {"train --data clusters:K=3,d=4,n=120 --experts 2 --top-k 3 --out " + model + "2", "--top-k"},
+        {"train --data clusters:K=3,d=4,n=120 --lr nan --out " + model + "3", "--lr"},
+        {"train --data clusters:K=3,d=4,n=120,q=1 --out " + model + "4", "q"},
+        {"eval --ckpt " + (dir / "missing.ckpt").string() + " --out " + (dir / "e.json").string(), "missing.ckpt"},
+    };
+    for (const auto& [args, what] : cases) {
+        BOOST_TEST_CONTEXT(args) { expect_error(run(args, dir), what); }
+    }
+    // Nothing half-written: the failed attacks left no output file.
+    BOOST_TEST(!fs::exists(dir / "x.csv"));
+    // A truncated checkpoint is named.
+    const std::string bytes = moelab::read_file(ckpt);
+    moelab::write_file_atomic((dir / "cut.ckpt").string(), bytes.substr(0, bytes.size() / 2));
+    expect_error(run("attack --ckpt " + (dir / "cut.ckpt").string() + " --attack pgd" + out, dir), "cut.ckpt");
+    fs::remove_all(dir);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
