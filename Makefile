@@ -9,7 +9,7 @@ BUILD    ?= build
 # -fno-math-errno lets sqrt vectorise (it changes no value, only drops the errno side effect).
 CXXFLAGS ?= -O3
 CXXFLAGS += -std=c++20 -fopenmp -fno-math-errno -Wall -Wextra -Wpedantic -Wshadow -Wconversion -Wno-sign-conversion -I. -MMD -MP -DBOOST_TEST_DYN_LINK
-LDLIBS   += -fopenmp -lopenblas -llapacke -lz
+LDLIBS   += -fopenmp -lopenblas -llapacke -lz -lglpk
 ifeq ($(SANITIZE),1)
 CXXFLAGS += -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer
 LDLIBS   += -fsanitize=address,undefined
@@ -26,7 +26,7 @@ CLI_OBJ  := $(CLI_SRC:%.cpp=$(BUILD)/obj/%.o)
 BENCH_OBJ:= $(BENCH_SRC:%.cpp=$(BUILD)/obj/%.o)
 TEST_OBJ := $(TEST_SRC:%.cpp=$(BUILD)/obj/%.o)
 
-.PHONY: all deps test bench repro clean
+.PHONY: all deps test bench repro clean fuzz
 all: $(BUILD)/moelab
 
 deps:
@@ -68,6 +68,36 @@ repro: deps
 	@sh experiments/repro.sh $(BUILD) $(PROFILE)
 
 clean:
-	rm -rf build build-sanitize
+	rm -rf build build-sanitize build-fuzz
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+
+# libFuzzer targets for the input parsers (tests/fuzz/), built with clang, ASan and UBSan in their own
+# directory against the engine and moe sources compiled the same way (not the g++ libmoelab.a).
+#   make fuzz [FUZZ_SECONDS=60]   runs each target that long on a copy of tests/fuzz/corpus/<target>/
+FUZZ_BUILD    := build-fuzz
+FUZZ_CXX      ?= clang++-14
+FUZZ_SECONDS  ?= 60
+FUZZ_CXXFLAGS := -std=c++20 -I. -fopenmp -g -O1
+FUZZ_LIB_SRC  := $(wildcard engine/*.cpp moe/*.cpp)
+FUZZ_LIB_OBJ  := $(FUZZ_LIB_SRC:%.cpp=$(FUZZ_BUILD)/obj/%.o)
+FUZZ_TARGETS  := $(basename $(notdir $(wildcard tests/fuzz/fuzz_*.cpp)))
+
+$(FUZZ_LIB_OBJ): $(FUZZ_BUILD)/obj/%.o: %.cpp
+	@mkdir -p $(dir $@)
+	$(FUZZ_CXX) $(FUZZ_CXXFLAGS) -fsanitize=fuzzer-no-link,address,undefined -MMD -MP -c $< -o $@
+
+$(FUZZ_BUILD)/libmoelab.a: $(FUZZ_LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.cpp tests/fuzz/fuzz_inputs.hpp $(FUZZ_BUILD)/libmoelab.a
+	$(FUZZ_CXX) $(FUZZ_CXXFLAGS) -fsanitize=fuzzer,address,undefined $< $(FUZZ_BUILD)/libmoelab.a -o $@ \
+		-fopenmp -lopenblas -llapacke -lz
+
+fuzz:
+	@MOELAB_WITH_FUZZ=1 sh .ci/deps
+	@$(MAKE) --no-print-directory $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/%)
+	@sh tests/fuzz/run_fuzz.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+-include $(wildcard $(FUZZ_LIB_OBJ:.o=.d))

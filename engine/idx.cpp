@@ -26,8 +26,8 @@ GzFile open_gz(const std::string& path) {
     return f;
 }
 
-// Reads exactly n bytes or explains why not (gzip error, or the file ended early).
-void read_exact(gzFile_s* f, const std::string& path, unsigned char* dst, std::size_t n, const char* what) {
+// Reads up to n bytes into dst; fewer only where the data ends. Throws on gzip errors.
+std::size_t read_some(gzFile_s* f, const std::string& path, unsigned char* dst, std::size_t n, const char* what) {
     std::size_t got = 0;
     while (got < n) {
         const unsigned chunk = static_cast<unsigned>(std::min<std::size_t>(n - got, 1u << 30));
@@ -40,13 +40,38 @@ void read_exact(gzFile_s* f, const std::string& path, unsigned char* dst, std::s
         if (r == 0) break;
         got += static_cast<std::size_t>(r);
     }
-    if (got < n) {
-        int err = 0;
-        const char* msg = gzerror(f, &err);
-        if (err != Z_OK && err != Z_BUF_ERROR) fail(path, std::string("corrupt gzip data (") + msg + ")");
-        fail(path, std::string("truncated: expected ") + std::to_string(n) + " bytes of " + what + ", got " +
-                       std::to_string(got));
+    return got;
+}
+
+// Explains why only `got` of `n` bytes came: gzip corruption, or the file ended early.
+[[noreturn]] void fail_short(gzFile_s* f, const std::string& path, std::size_t n, std::size_t got, const char* what) {
+    int err = 0;
+    const char* msg = gzerror(f, &err);
+    if (err != Z_OK && err != Z_BUF_ERROR) fail(path, std::string("corrupt gzip data (") + msg + ")");
+    fail(path, std::string("truncated: expected ") + std::to_string(n) + " bytes of " + what + ", got " +
+                   std::to_string(got));
+}
+
+// Reads exactly n bytes or explains why not.
+void read_exact(gzFile_s* f, const std::string& path, unsigned char* dst, std::size_t n, const char* what) {
+    const std::size_t got = read_some(f, path, dst, n, what);
+    if (got < n) fail_short(f, path, n, got, what);
+}
+
+// The n-byte payload. The buffer doubles as data arrives rather than being sized from the header up
+// front, so a short file whose header claims 2 GiB is refused as truncated without allocating them
+// (found by tests/fuzz/fuzz_idx).
+std::vector<unsigned char> read_payload(gzFile_s* f, const std::string& path, std::size_t n, const char* what) {
+    std::vector<unsigned char> bytes;
+    std::size_t got = 0;
+    while (got < n) {
+        bytes.resize(std::min(n, std::max<std::size_t>(2 * got, 1u << 20)));
+        const std::size_t want = bytes.size() - got;
+        const std::size_t r = read_some(f, path, bytes.data() + got, want, what);
+        got += r;
+        if (r < want) fail_short(f, path, n, got, what);
     }
+    return bytes;
 }
 
 std::uint32_t read_be32(gzFile_s* f, const std::string& path, const char* what) {
@@ -85,8 +110,7 @@ Tensor read_idx_images(const std::string& path, std::int64_t* rows_out, std::int
     if (rows == 0 || cols == 0 || rows > 4096 || cols > 4096 || total > (std::uint64_t{1} << 31))
         fail(path, "implausible image dimensions " + std::to_string(n) + " x " + std::to_string(rows) + " x " +
                        std::to_string(cols));
-    std::vector<unsigned char> bytes(static_cast<std::size_t>(total));
-    read_exact(f.get(), path, bytes.data(), bytes.size(), "pixel data");
+    const std::vector<unsigned char> bytes = read_payload(f.get(), path, static_cast<std::size_t>(total), "pixel data");
     require_end(f.get(), path);
     Tensor x(Shape{static_cast<std::int64_t>(n), static_cast<std::int64_t>(rows) * cols});
     for (std::size_t i = 0; i < bytes.size(); ++i) x[static_cast<std::int64_t>(i)] = bytes[i] / 255.0;
@@ -102,8 +126,7 @@ std::vector<int> read_idx_labels(const std::string& path) {
         fail(path, "wrong magic " + hex(magic) + ", expected " + hex(0x00000801u) + " (IDX u8 labels)");
     const std::uint32_t n = read_be32(f.get(), path, "the header");
     if (n > (1u << 31)) fail(path, "implausible label count " + std::to_string(n));
-    std::vector<unsigned char> bytes(n);
-    read_exact(f.get(), path, bytes.data(), bytes.size(), "labels");
+    const std::vector<unsigned char> bytes = read_payload(f.get(), path, n, "labels");
     require_end(f.get(), path);
     return std::vector<int>(bytes.begin(), bytes.end());
 }

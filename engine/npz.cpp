@@ -72,10 +72,20 @@ Tensor parse_npy(const std::string& b, const std::string& where) {
         }
     }
     if (dims.size() > 4) fail("rank " + std::to_string(dims.size()) + " exceeds 4");
-    Tensor t{Shape(dims)};
-    const std::size_t need = static_cast<std::size_t>(t.numel()) * sizeof(double);
-    if (b.size() - start - header_len != need) fail("data size does not match shape " + t.shape().str());
-    std::memcpy(t.data(), b.data() + start + header_len, need);
+    // Check the shape against the data before allocating: a header can claim any size, and the element
+    // count can overflow (found by tests/fuzz/fuzz_checkpoint). Same bounds as checkpoint.cpp.
+    const Shape shape(dims);
+    std::uint64_t numel = 1;
+    for (const std::int64_t d : dims) {
+        const auto v = static_cast<std::uint64_t>(d);
+        if (v > (std::uint64_t{1} << 40) || (v > 0 && numel > (std::uint64_t{1} << 40) / v))
+            fail("implausible shape " + shape.str());
+        numel *= v;
+    }
+    const std::uint64_t need = numel * sizeof(double);
+    if (b.size() - start - header_len != need) fail("data size does not match shape " + shape.str());
+    Tensor t{shape};
+    if (need > 0) std::memcpy(t.data(), b.data() + start + header_len, need);   // an empty tensor's data() is null
     return t;
 }
 

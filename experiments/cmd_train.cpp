@@ -151,10 +151,9 @@ void run_train(TrainFlags& f) {
 void add_train_command(CLI::App& app, int& exit_code) {
     auto flags = std::make_shared<TrainFlags>();
     auto* sub = app.add_subcommand("train", "train an MoE or dense classifier");
-    sub->config_formatter(std::make_shared<JsonOrTomlConfig>());
-    sub->set_config("--config", "", "JSON or TOML file of flag values (keys are flag names)");
-    sub->allow_config_extras(CLI::config_extras_mode::error);
     TrainFlags& f = *flags;
+    auto config_path = std::make_shared<std::string>();
+    sub->add_option("--config", *config_path, "JSON or TOML file of flag values (keys are flag names)");
     sub->add_option("--data", f.data, "fashion-mnist or clusters:K=8,d=16,C=2,n=2000,sep=4,noise=1,seed=1")
         ->capture_default_str();
     sub->add_option("--out", f.out, "output directory")->required();
@@ -187,7 +186,8 @@ void add_train_command(CLI::App& app, int& exit_code) {
     sub->add_option("--threads", f.threads, "OpenMP threads (results do not depend on it)");
     sub->add_option("--stop-after", f.stop_after, "stop after this many epochs (resume later with --resume)");
     sub->add_flag("--resume", f.resume, "continue from OUT/model.ckpt");
-    sub->callback([flags, &exit_code] {
+    sub->callback([flags, config_path, sub, &exit_code] {
+        if (!config_path->empty()) apply_config_file(*sub, *config_path);
         run_train(*flags);
         exit_code = 0;
     });

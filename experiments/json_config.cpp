@@ -2,7 +2,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <fstream>
 #include <sstream>
+#include <stdexcept>
 
 namespace moelab::cli {
 
@@ -18,7 +20,11 @@ std::vector<CLI::ConfigItem> JsonOrTomlConfig::from_config(std::istream& input) 
     const auto first = text.find_first_not_of(" \t\r\n");
     if (first == std::string::npos || text[first] != '{') {
         std::istringstream toml(text);
-        return CLI::ConfigTOML().from_config(toml);
+        auto toml_items = CLI::ConfigTOML().from_config(toml);
+        for (auto& item : toml_items)
+            for (char& c : item.name)
+                if (c == '_') c = '-';
+        return toml_items;
     }
     nlohmann::json j;
     try {
@@ -45,6 +51,36 @@ std::vector<CLI::ConfigItem> JsonOrTomlConfig::from_config(std::istream& input) 
         result.push_back(std::move(item));
     }
     return result;
+}
+
+void apply_config_file(CLI::App& app, const std::string& path) {
+    std::ifstream in(path);
+    if (!in) throw std::invalid_argument("--config: cannot read " + path);
+    std::vector<CLI::ConfigItem> items;
+    try {
+        items = JsonOrTomlConfig().from_config(in);
+    } catch (const CLI::Error& e) {
+        throw std::invalid_argument("--config " + path + ": " + e.what());
+    }
+    for (const auto& item : items) {
+        const std::string key = item.parents.empty() ? item.name : item.parents.front() + "." + item.name;
+        if (!item.parents.empty() || item.name == "config")
+            throw std::invalid_argument("--config " + path + ": unsupported key '" + key + "'");
+        CLI::Option* opt = nullptr;
+        try {
+            opt = app.get_option("--" + item.name);
+        } catch (const CLI::OptionNotFound&) {
+            throw std::invalid_argument("--config " + path + ": unknown key '" + key + "' (keys are the flag names of '" +
+                                        app.get_name() + "')");
+        }
+        if (opt->count() > 0) continue;   // given on the command line
+        try {
+            opt->add_result(item.inputs);
+            opt->run_callback();
+        } catch (const CLI::Error& e) {
+            throw std::invalid_argument("--config " + path + ": key '" + key + "': " + e.what());
+        }
+    }
 }
 
 }  // namespace moelab::cli

@@ -7,6 +7,12 @@
 
 namespace moelab::cli {
 
+// Applies FILE's values to the options of `app` that the command line did not give (the command line
+// wins). CLI11 2.1 reads config files for the top-level app only, so subcommands call this from their
+// callback. Unknown keys, values of the wrong type and values that fail an option's check throw
+// std::invalid_argument naming the file and the key.
+void apply_config_file(CLI::App& app, const std::string& path);
+
 class JsonOrTomlConfig : public CLI::Config {
 public:
     std::string to_config(const CLI::App* app, bool default_also, bool write_description,

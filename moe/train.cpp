@@ -6,6 +6,7 @@
 #include <numeric>
 #include <set>
 #include <stdexcept>
+#include <type_traits>
 
 namespace moelab {
 
@@ -47,6 +48,13 @@ TrainConfig train_config_from_json(const nlohmann::json& j) {
     TrainConfig c;
     auto get = [&](const char* key, auto& dst) {
         if (!j.contains(key)) return;
+        // nlohmann turns a JSON float into an integer by a plain cast, undefined behaviour when it does not
+        // fit (found by tests/fuzz/fuzz_config): integer keys refuse floats as the wrong type.
+        using T = std::remove_cvref_t<decltype(dst)>;
+        bool float_for_integer = false;
+        if constexpr (std::is_integral_v<T>) float_for_integer = j.at(key).is_number_float();
+        if (float_for_integer)
+            throw std::invalid_argument(std::string("train config: key '") + key + "' has the wrong type");
         try {
             j.at(key).get_to(dst);
         } catch (const nlohmann::json::exception&) {
