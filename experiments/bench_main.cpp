@@ -30,6 +30,7 @@
 #include "engine/blas.hpp"
 #include "engine/npz.hpp"
 #include "engine/parallel.hpp"
+#include "experiments/bench_scaling.hpp"
 #include "experiments/bench_workloads.hpp"
 
 namespace fs = std::filesystem;
@@ -171,7 +172,7 @@ void write_chart(const std::string& csv, const std::string& png) {
 }
 
 int run_driver(const std::string& out_path, std::vector<std::string> ids, const std::vector<int>& threads,
-               int rounds, int warmup, int reps, const std::string& torch_script) {
+               int rounds, int warmup, int reps, const std::string& torch_script, bool scaling) {
     const fs::path out_dir = fs::path(out_path).parent_path().empty() ? fs::path(".") : fs::path(out_path).parent_path();
     fs::create_directories(out_dir / "bench");
     const std::string data_path = (out_dir / "bench" / "data.npz").string();
@@ -253,6 +254,8 @@ int run_driver(const std::string& out_path, std::vector<std::string> ids, const 
                 << "," << (torch_ms.empty() ? "" : fmt(torch_rss, 1)) << "\n";
         }
     }
+    if (scaling)
+        for (auto& r : run_scaling(data, 1)) records.push_back(r);
     write_file_atomic(out_path, records.dump(2) + "\n");
     const std::string csv_path = (fs::path(out_path).replace_extension(".csv")).string();
     const std::string png_path = (fs::path(out_path).replace_extension(".png")).string();
@@ -272,7 +275,7 @@ int main(int argc, char** argv) {
     std::vector<std::string> ids = workload_ids();
     std::vector<int> threads{1, 2};
     int rounds = 3, warmup = 3, reps = 5, worker_threads = 1;
-    bool worker = false;
+    bool worker = false, no_scaling = false;
     app.add_option("--out", out, "JSON results; .csv and .png beside it");
     app.add_option("--workloads", ids, "which workloads (default: all)")->delimiter(',');
     app.add_option("--thread-counts", threads, "thread counts to time")->delimiter(',')->check(CLI::Range(1, 256));
@@ -280,6 +283,7 @@ int main(int argc, char** argv) {
     app.add_option("--warmup", warmup, "untimed runs per worker")->check(CLI::Range(0, 1000));
     app.add_option("--reps", reps, "timed runs per worker and round")->check(CLI::Range(1, 10000));
     app.add_option("--torch-script", torch_script, "the PyTorch peer");
+    app.add_flag("--no-scaling", no_scaling, "skip W5 (certification) and W6 (exact MILP) scaling runs");
     app.add_flag("--worker", worker, "internal: one moelab measurement");
     app.add_option("--workload", workload, "internal: the worker's workload");
     app.add_option("--threads", worker_threads, "internal: the worker's threads")->check(CLI::Range(1, 256));
@@ -290,7 +294,7 @@ int main(int argc, char** argv) {
         for (const auto& id : ids)   // validate the ids before any work
             if (std::find(workload_ids().begin(), workload_ids().end(), id) == workload_ids().end())
                 throw std::invalid_argument("--workloads: unknown workload '" + id + "' (expected W1, W2, W3 or W4)");
-        return run_driver(out, ids, threads, rounds, warmup, reps, torch_script);
+        return run_driver(out, ids, threads, rounds, warmup, reps, torch_script, !no_scaling);
     } catch (const std::exception& e) {
         std::cerr << "moelab_bench: " << e.what() << "\n";
         return 1;

@@ -11,5 +11,8 @@ void add_info_command(CLI::App& app, int& exit_code);   // moelab info: version,
 void add_train_command(CLI::App& app, int& exit_code);  // moelab train: see cmd_train.cpp
 void add_eval_command(CLI::App& app, int& exit_code);   // moelab eval: clean and OOD accuracy
 void add_attack_command(CLI::App& app, int& exit_code); // moelab attack: adversarial attacks, per sample
+void add_certify_command(CLI::App& app, int& exit_code);    // moelab certify: certified radii
+void add_lipschitz_command(CLI::App& app, int& exit_code);  // moelab lipschitz: Lipschitz bounds
+void add_check_command(CLI::App& app, int& exit_code);      // moelab check: certified <= exact <= attack
 
 }  // namespace moelab::cli

@@ -16,6 +16,9 @@ int main(int argc, char** argv) {
     moelab::cli::add_train_command(app, exit_code);
     moelab::cli::add_eval_command(app, exit_code);
     moelab::cli::add_attack_command(app, exit_code);
+    moelab::cli::add_certify_command(app, exit_code);
+    moelab::cli::add_lipschitz_command(app, exit_code);
+    moelab::cli::add_check_command(app, exit_code);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

@@ -83,6 +83,19 @@ BOOST_AUTO_TEST_CASE(train_then_attack_writes_the_promised_files) {
     BOOST_REQUIRE(run(common + "--threads 1 --out " + csv1, dir).code == 0);
     BOOST_REQUIRE(run(common + "--threads 3 --out " + csv3, dir).code == 0);
     BOOST_TEST(moelab::read_file(csv1) == moelab::read_file(csv3));
+    // certify, lipschitz and check on the same model.
+    o = run("certify --ckpt " + model + "/model.ckpt --method ibp --samples 20 --out " + (dir / "ibp.csv").string(), dir);
+    BOOST_REQUIRE_MESSAGE(o.code == 0, o.err);
+    BOOST_TEST(moelab::read_file((dir / "ibp.csv").string()).rfind("index,label,certified_radius,status\n", 0) == 0u);
+    o = run("lipschitz --ckpt " + model + "/model.ckpt --norm l2 --samples 20 --out " + (dir / "lip.json").string(), dir);
+    BOOST_REQUIRE_MESSAGE(o.code == 0, o.err);
+    const auto lip = nlohmann::json::parse(moelab::read_file((dir / "lip.json").string()));
+    BOOST_TEST(lip.at("lower").at("gradient").get<double>() > 0.0);
+    o = run("check --ckpt " + model + "/model.ckpt --norm linf --samples 15 --out " + (dir / "check").string(), dir);
+    BOOST_REQUIRE_MESSAGE(o.code == 0, o.err);
+    const auto summary = nlohmann::json::parse(moelab::read_file((dir / "check" / "summary.json").string()));
+    BOOST_TEST(summary.at("violations").get<int>() == 0);
+    BOOST_TEST(fs::exists(dir / "check" / "check.csv"));
     fs::remove_all(dir);
 }
 
@@ -98,6 +111,9 @@ BOOST_AUTO_TEST_CASE(bad_input_gets_one_line_naming_the_flag_or_file) {
                       "--epochs 1 --out " + model, dir).code == 0);
     const std::string ckpt = model + "/model.ckpt";
     const std::string out = " --out " + (dir / "x.csv").string();
+    moelab::write_file_atomic((dir / "unknown.json").string(), "{\"experts\": 3, \"nope\": 1}");
+    moelab::write_file_atomic((dir / "wrongtype.json").string(), "{\"top_k\": \"two\"}");
+    moelab::write_file_atomic((dir / "badk.toml").string(), "experts = 2\ntop_k = 3\n");
     const std::vector<std::pair<std::string, std::string>> cases{
         {"attack --ckpt " + ckpt + " --attack pgd --eps -0.1" + out, "--eps"},
         {"attack --ckpt " + ckpt + " --attack pgd --eps nan" + out, "--eps"},
@@ -113,10 +129,27 @@ BOOST_AUTO_TEST_CASE(bad_input_gets_one_line_naming_the_flag_or_file) {
         {"train --data clusters:K=3,d=4,n=120 --lr nan --out " + model + "3", "--lr"},
         {"train --data clusters:K=3,d=4,n=120,q=1 --out " + model + "4", "q"},
         {"eval --ckpt " + (dir / "missing.ckpt").string() + " --out " + (dir / "e.json").string(), "missing.ckpt"},
+        {"train --data clusters:K=3,d=4,n=120 --config " + (dir / "unknown.json").string() + " --out " + model + "5", "nope"},
+        {"train --data clusters:K=3,d=4,n=120 --config " + (dir / "wrongtype.json").string() + " --out " + model + "6", "top-k"},
+        {"train --data clusters:K=3,d=4,n=120 --config " + (dir / "badk.toml").string() + " --out " + model + "7", "--top-k"},
+        {"train --data clusters:K=3,d=4,n=120 --config " + (dir / "absent.json").string() + " --out " + model + "8", "absent.json"},
+        {"train --data clusters:K=3,d=4,n=120 --width 0 --out " + model + "9", "--width"},
+        {"certify --ckpt " + ckpt + " --method magic --out " + (dir / "c.csv").string(), "--method"},
+        {"certify --ckpt " + ckpt + " --method smoothing --norm linf --out " + (dir / "c.csv").string(), "--norm l2"},
+        {"certify --ckpt " + ckpt + " --method ibp --samples -3 --out " + (dir / "c.csv").string(), "--samples"},
+        {"check --ckpt " + ckpt + " --radius-cap 0 --out " + (dir / "chk").string(), "--radius-cap"},
     };
     for (const auto& [args, what] : cases) {
         BOOST_TEST_CONTEXT(args) { expect_error(run(args, dir), what); }
     }
+    // A config file sets the flags the command line does not give; the command line wins.
+    moelab::write_file_atomic((dir / "ok.toml").string(), "experts = 3\ntop_k = 2\nepochs = 1\nwidth = 5\n");
+    BOOST_REQUIRE(run("train --data clusters:K=3,d=4,n=120 --hidden 4 --width 7 --config " + (dir / "ok.toml").string() +
+                      " --out " + model + "10", dir).code == 0);
+    const auto m = nlohmann::json::parse(moelab::read_file(model + "10/metrics.json")).at("model");
+    BOOST_TEST(m.at("top_k").get<int>() == 2);
+    BOOST_TEST(m.at("experts").get<int>() == 3);
+    BOOST_TEST(m.at("width").get<int>() == 7);
     // Nothing half-written: the failed attacks left no output file.
     BOOST_TEST(!fs::exists(dir / "x.csv"));
     // A truncated checkpoint is named.

@@ -1,0 +1,20 @@
+#include "experiments/loaded_model.hpp"
+
+#include <stdexcept>
+
+namespace moelab::cli {
+
+LoadedModel load_model_and_data(const std::string& ckpt, const std::string& data_spec, std::int64_t samples) {
+    if (samples < 1) throw std::invalid_argument("--samples: must be >= 1, got " + std::to_string(samples));
+    LoadedModel m;
+    m.saved = load_model(ckpt);
+    m.data_spec = data_spec.empty() ? m.saved.data_spec : data_spec;
+    m.data = load_data(m.data_spec, 0, samples);
+    if (m.data.test.dim() != m.model().config().input_dim)
+        throw std::invalid_argument("--data: '" + m.data_spec + "' has dimension " + std::to_string(m.data.test.dim()) +
+                                    ", the model in " + ckpt + " expects " + std::to_string(m.model().config().input_dim));
+    m.domain = m.data.images ? kImageBox : Box{};
+    return m;
+}
+
+}  // namespace moelab::cli

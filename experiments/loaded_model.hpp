@@ -1,0 +1,25 @@
+// A trained model with the test samples it is judged on, as attack, certify, lipschitz and check load them.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "experiments/data_spec.hpp"
+#include "moe/model_io.hpp"
+#include "theory/attack.hpp"
+
+namespace moelab::cli {
+
+struct LoadedModel {
+    SavedModel saved;
+    DataSplits data;
+    std::string data_spec;
+    Box domain;                     // [0, 1] for images, unbounded otherwise
+    const Classifier& model() const { return *saved.model; }
+};
+
+// Loads the checkpoint and the first `samples` test samples of `data_spec` (empty: the data the model was
+// trained on). Throws naming --ckpt, --data or --samples.
+LoadedModel load_model_and_data(const std::string& ckpt, const std::string& data_spec, std::int64_t samples);
+
+}  // namespace moelab::cli

@@ -1,0 +1,172 @@
+#include "theory/checker.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <sstream>
+
+#include "theory/ibp.hpp"
+#include "theory/lipschitz.hpp"
+
+namespace moelab {
+
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+std::string fmt(double v) {
+    if (std::isnan(v)) return "";
+    if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
+    std::ostringstream s;
+    s.precision(17);
+    s << v;
+    return s.str();
+}
+
+// certified <= reference, with the tolerance of the reference's precision.
+bool exceeds(double certified, double reference, double rel) {
+    if (std::isnan(certified) || std::isnan(reference)) return false;
+    return certified > reference + rel * std::max(1.0, std::abs(reference));
+}
+
+}  // namespace
+
+CheckReport run_check(const Classifier& model, const Dataset& data, const CheckOptions& o,
+                      const std::function<void(long, long)>& progress) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const Network net = network_of(model);
+    const std::int64_t n = data.size(), d = data.dim();
+    CheckReport rep;
+    rep.rows.resize(static_cast<std::size_t>(n));
+    const AttackModel full = classifier_attack_model(model, o.domain);
+    const auto clean = argmax_rows(attack_logits(full, data.x));
+    // Attacks, all samples at once: the best verified distance of three independent minimal-distance attacks.
+    MinimalOptions mo;
+    mo.norm = o.norm;
+    mo.max_iter = o.attack_steps;
+    mo.eps_max = o.attack_eps_max;
+    mo.inner.norm = o.norm;
+    mo.inner.steps = 20;
+    mo.inner.restarts = 2;
+    mo.inner.seed = o.seed;
+    mo.seed = o.seed;
+    const std::vector<std::pair<std::string, AttackResult>> attacks{
+        {"deepfool", deepfool(full, data.x, data.y, mo)},
+        {"fmn", fmn(full, data.x, data.y, mo)},
+        {"bisection", pgd_bisection(full, data.x, data.y, mo)}};
+    const CertifiedRadii lip = certify_lipschitz(net, data.x, data.y, o.norm, false);
+    const CertifiedRadii naive = certify_lipschitz(net, data.x, data.y, o.norm, true);
+    const bool has_moe = !model.moe_layers().empty();
+    const std::string exact_reason = o.norm == Norm::linf ? exact_support(model) : "exact distances are L-inf only";
+    std::vector<SmoothedCertificate> smooth;
+    if (o.smoothing && o.norm == Norm::l2) smooth = certify_smoothing(model, data.x, data.y, o.smoothing_options);
+    const std::vector<double> ibp = ibp_certified_radii(net, data.x, data.y, o.domain);
+    for (std::int64_t i = 0; i < n; ++i) {
+        const auto ui = static_cast<std::size_t>(i);
+        CheckRow& row = rep.rows[ui];
+        row.index = i;
+        row.label = data.y[ui];
+        row.clean_pred = static_cast<int>(clean[ui]);
+        const double* x = data.x.data() + i * d;
+        row.certified = {lip.radius[ui], ibp[ui], has_moe ? naive.radius[ui] : kNaN};
+        for (const auto& [name, r] : attacks)
+            if (r.success[ui] && r.distance[ui] < row.attack) row.attack = r.distance[ui], row.attack_name = name;
+        if (row.clean_pred != row.label) row.attack = 0.0, row.attack_name = "clean";
+        if (!smooth.empty()) row.smoothing = smooth[ui].radius;
+        row.exact_status = "skipped";
+        if (o.exact && exact_reason.empty()) {
+            Tensor xi(Shape{1, d}, std::vector<double>(x, x + d));
+            const ExactResult e = exact_min_distance_linf(model, xi, row.label, o.exact_options);
+            row.exact_status = to_string(e.status);
+            row.exact_lower = e.lower;
+            if (e.status == ExactStatus::optimal) row.exact = e.upper;
+            // A proven lower bound above an attack's verified distance is a contradiction too.
+            if (exceeds(e.lower, row.attack, 1e-6))
+                row.violations.push_back("exact lower bound " + fmt(e.lower) + " > attack " + fmt(row.attack));
+        } else if (!exact_reason.empty()) {
+            row.exact_status = "unsupported";
+        }
+        for (std::size_t m = 0; m < kCertMethods.size(); ++m) {
+            const double c = row.certified[m];
+            auto& sink = kCertMethods[m] == "naive" ? row.naive_violations : row.violations;
+            if (exceeds(c, row.attack, 1e-9))
+                sink.push_back(kCertMethods[m] + " " + fmt(c) + " > attack " + fmt(row.attack) + " (" + row.attack_name + ")");
+            if (exceeds(c, row.exact, 1e-6)) sink.push_back(kCertMethods[m] + " " + fmt(c) + " > exact " + fmt(row.exact));
+        }
+        if (exceeds(row.exact, row.attack, 1e-6))
+            row.violations.push_back("exact " + fmt(row.exact) + " > attack " + fmt(row.attack) + " (" + row.attack_name + ")");
+        rep.violations += !row.violations.empty();
+        rep.naive_violations += !row.naive_violations.empty();
+        if (progress) progress(i + 1, n);
+    }
+    rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    return rep;
+}
+
+std::string to_csv(const CheckReport& report) {
+    std::ostringstream out;
+    out << "index,label,clean_pred";
+    for (const auto& m : kCertMethods) out << ",certified_" << m;
+    out << ",exact,exact_status,exact_lower,attack,attack_name,smoothing_l2,violations,naive_violations\n";
+    auto join = [](const std::vector<std::string>& v) {
+        std::string s;
+        for (const auto& x : v) {
+            if (!s.empty()) s += "; ";
+            s += x;
+        }
+        return "\"" + s + "\"";
+    };
+    for (const CheckRow& r : report.rows) {
+        out << r.index << "," << r.label << "," << r.clean_pred;
+        for (double c : r.certified) out << "," << fmt(c);
+        out << "," << fmt(r.exact) << "," << r.exact_status << "," << fmt(r.exact_lower) << "," << fmt(r.attack) << ","
+            << r.attack_name << "," << fmt(r.smoothing) << "," << join(r.violations) << "," << join(r.naive_violations) << "\n";
+    }
+    return out.str();
+}
+
+nlohmann::json summary_json(const CheckReport& report, const CheckOptions& o) {
+    using nlohmann::json;
+    json methods = json::object();
+    for (std::size_t m = 0; m < kCertMethods.size(); ++m) {
+        std::vector<double> ratio;
+        std::int64_t covered = 0, positive = 0;
+        for (const CheckRow& r : report.rows) {
+            const double c = r.certified[m];
+            if (std::isnan(c)) continue;
+            ++covered;
+            positive += c > 0.0;
+            if (r.clean_pred == r.label && std::isfinite(r.attack) && r.attack > 0.0) ratio.push_back(c / r.attack);
+        }
+        std::sort(ratio.begin(), ratio.end());
+        json entry = {{"samples_covered", covered}, {"certified_positive", positive}, {"sound", kCertMethods[m] != "naive"},
+                      {"median_tightness_certified_over_attack", ratio.empty() ? json() : json(ratio[ratio.size() / 2])}};
+        methods[kCertMethods[m]] = entry;
+    }
+    std::int64_t optimal = 0, exact_vs_attack = 0;
+    std::vector<double> gap;
+    for (const CheckRow& r : report.rows) {
+        if (r.exact_status != "optimal") continue;
+        ++optimal;
+        if (std::isfinite(r.attack) && r.exact > 0.0) {
+            gap.push_back(r.attack / r.exact);
+            ++exact_vs_attack;
+        }
+    }
+    std::sort(gap.begin(), gap.end());
+    json failing = json::array();
+    for (const CheckRow& r : report.rows)
+        if (!r.violations.empty()) failing.push_back({{"index", r.index}, {"violations", r.violations}});
+    return {{"norm", to_string(o.norm)},
+            {"samples", report.rows.size()},
+            {"violations", report.violations},
+            {"violating_samples", failing},
+            {"naive_violations", report.naive_violations},
+            {"methods", methods},
+            {"exact_optimal", optimal},
+            {"median_attack_over_exact", gap.empty() ? json() : json(gap[gap.size() / 2])},
+            {"tolerance", "exact: 1e-6 relative; certificate vs attack: 1e-9 relative"},
+            {"seconds", report.seconds}};
+}
+
+}  // namespace moelab

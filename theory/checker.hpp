@@ -1,0 +1,66 @@
+// moelab theory: the bound checker. Per sample, every certified radius, the exact minimal distance where
+// the solver can prove it, and the best distance any attack found; then the chain
+//     certified radius <= exact minimal distance <= attack distance
+// is verified (THEORY.md §4). A violation of the left inequality is an unsound certificate, of the right
+// one a wrong attack or solver: both are counted in `violations`, and anything above zero is a bug to
+// report. The naive fixed-routing bound of a hard-routing MoE is checked too but counted apart
+// (`naive_violations`): it is expected to fail (claim C10). Randomized smoothing certifies a different
+// classifier (the smoothed one) with probability 1 - alpha: reported, never counted.
+//
+// Tolerance: the exact solver is exact to ~1e-6 relative (GLPK's tolerances), so a comparison involving
+// it allows 1e-6 * max(1, value); certificate vs attack allows 1e-9 relative (both are computed in float64).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/dataset.hpp"
+#include "theory/attack.hpp"
+#include "theory/exact.hpp"
+#include "theory/smoothing.hpp"
+
+namespace moelab {
+
+struct CheckOptions {
+    Norm norm = Norm::linf;
+    Box domain;
+    bool exact = true;                 // linf only, supported models only
+    ExactOptions exact_options;
+    double attack_eps_max = 1.0;       // the bisection's largest radius
+    int attack_steps = 50;
+    bool smoothing = false;            // l2 only
+    SmoothingOptions smoothing_options;
+    std::uint64_t seed = 1;
+};
+
+inline const std::vector<std::string> kCertMethods{"lipschitz", "ibp", "naive"};
+
+struct CheckRow {
+    std::int64_t index = 0;
+    int label = 0, clean_pred = 0;
+    std::vector<double> certified;     // per kCertMethods (NaN: method does not cover the model)
+    double exact = std::numeric_limits<double>::quiet_NaN();   // d* when proven optimal
+    std::string exact_status;          // optimal, bounds_only, beyond_cap, unsupported, skipped
+    double exact_lower = 0.0;
+    double attack = std::numeric_limits<double>::infinity();   // best verified attack distance
+    std::string attack_name;           // which attack found it
+    double smoothing = std::numeric_limits<double>::quiet_NaN();
+    std::vector<std::string> violations, naive_violations;
+};
+
+struct CheckReport {
+    std::vector<CheckRow> rows;
+    std::int64_t violations = 0, naive_violations = 0;
+    double seconds = 0.0;
+};
+
+CheckReport run_check(const Classifier& model, const Dataset& data, const CheckOptions& o,
+                      const std::function<void(long, long)>& progress = {});
+std::string to_csv(const CheckReport& report);
+nlohmann::json summary_json(const CheckReport& report, const CheckOptions& o);
+
+}  // namespace moelab

@@ -1,0 +1,79 @@
+// moelab theory: the exact minimal L-infinity adversarial distance of small piecewise-linear models, by a
+// mixed-integer linear program (THEORY.md §4; Tjeng, Xiao and Tedrake 2019 for ReLU networks, with one
+// binary per routing choice for top-1 MoE), solved with GLPK's branch and bound.
+//
+//   d*(x) = min ||delta||_inf  s.t.  x + delta in the domain, some class j != label has logit_j >= logit_label
+//
+// The MILP: input variables x' in [x - R, x + R] intersected with the domain, t >= |x'_i - x_i|, minimise t.
+// Each ReLU y = max(0, z) whose pre-activation bounds [l, u] (interval arithmetic over that box) straddle 0
+// gets a binary b: y >= z, y >= 0, y <= z - l (1 - b), y <= u b. A top-1 MoE gets a binary a_i per
+// reachable expert (sum a_i = 1), router constraints s_i - s_j >= -(1 - a_i) M_ij and the selected expert's
+// output by big-M: z_c - f_{i,c} in [-(1 - a_i) M, (1 - a_i) M]. The misclassification is one binary c_j per
+// class that can win (sum c_j = 1) with z_j - z_label >= -(1 - c_j) M_j. Every M comes from sound interval
+// bounds on the ball of radius R <= radius_cap, which is why the cap must be finite.
+//
+// Before the MILP, an L-inf DeepFool run (theory/attack.hpp) supplies a verified adversarial point at some
+// distance U; the MILP then searches the ball of radius min(cap, 1.001 U) instead of the cap, which shrinks the
+// interval bounds and every big-M with it (the minimiser lies within U anyway).
+//
+// Lower bounds: optimal -> GLPK's proven optimum of the closed problem; time limit -> the smallest local bound
+// among the open branch-and-bound nodes (glp_ios_best_node / glp_ios_node_bound, recorded at each node
+// selection), or 0 when the limit struck before the first branching.
+//
+// Precision: GLPK works to ~1e-7 (primal feasibility) and the integrality tolerance is set to 1e-9, so d* is
+// exact to ~1e-6 relative, not to the last bit. The MILP's minimiser may sit exactly on a routing boundary
+// where the model's tie-breaking (lower expert index) picks the other expert; then the solve is repeated with
+// a strictness margin of 1e-9 (then 1e-7, 1e-5) of the score scale on the routing and class constraints, and
+// x_adv is that second point, verified (see ExactResult::note). optimal requires the verified x_adv to lie
+// within 1e-6 relative of the proven lower bound.
+//
+// Deterministic: GLPK is single-threaded and uses no randomness here, and DeepFool is deterministic.
+// Thread-safety: as Classifier::forward (graph building is per thread); GLPK keeps per-thread state.
+// Solve times on the 2-core development machine, radius cap 0.3, image box, 10 classes: a 2-D ReLU net
+// ~2 ms; 10-16-16 MLP ~0.5 s; 20-32-32 MLP ~1-20 s; a 784-D moe-model with 8 linear experts ~2 s. Larger
+// nets (two blocks of 32, or 784-32-32) hit a 20 s limit: interval-arithmetic big-Ms are loose there.
+#pragma once
+
+#include <limits>
+#include <string>
+
+#include "engine/tensor.hpp"
+#include "moe/model.hpp"
+#include "theory/attack.hpp"
+
+namespace moelab {
+
+struct ExactOptions {
+    double radius_cap = 1.0;     // search only ||delta||_inf <= radius_cap (finite big-M); beyond it: "d* > cap"
+    double time_limit_s = 20.0;  // per sample, over all GLPK solves of that sample
+    Box domain;                  // input box; images are [0, 1]
+};
+
+// optimal      lower == upper (within ~1e-6 relative) and x_adv is a verified adversarial example
+// bounds_only  the time limit struck, or the minimiser failed verification: lower <= d* <= upper
+// beyond_cap   no adversarial example within radius_cap: d* > radius_cap (lower = radius_cap, upper = +inf)
+// unsupported  the model is not a supported piecewise-linear model (note says why); no numbers
+enum class ExactStatus { optimal, bounds_only, beyond_cap, unsupported };
+std::string to_string(ExactStatus status);
+
+struct ExactResult {
+    ExactStatus status = ExactStatus::unsupported;
+    double lower = 0.0, upper = std::numeric_limits<double>::infinity();   // proven bounds on d*
+    Tensor x_adv;          // [1, d] the minimiser when a verified adversarial point was found (empty otherwise)
+    std::string note;      // why not optimal / unsupported, which lower bound was used, solver messages
+    double seconds = 0.0;  // wall time spent in GLPK
+};
+
+// "" when the model's decision function is piecewise linear and this solver supports it, else the reason.
+// Supported: kind mlp; kind moe-model with one active expert per input (top_k == 1, or one expert) and no
+// capacity limit (the gate g_i > 0 only scales the chosen expert's logits, so argmax F = argmax f_i for
+// every gate mode); kind moe whose MoE blocks route top-1 with gate exactly 1 (gate topk-softmax, or one
+// expert) and no capacity limit. Noisy gating is ignored: the noise is off at inference.
+std::string exact_support(const Classifier& model);
+
+// d*(x) for one sample x [1, d] of class `label` (normally the model's prediction at x; if the model
+// already misclassifies x, d* = 0). Throws std::invalid_argument on a bad shape, label, option, or an x
+// outside o.domain. An unsupported model gives status unsupported with the reason in note.
+ExactResult exact_min_distance_linf(const Classifier& model, const Tensor& x, int label, const ExactOptions& o);
+
+}  // namespace moelab
