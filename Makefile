@@ -11,7 +11,8 @@ CXXFLAGS ?= -O3
 CXXFLAGS += -std=c++20 -fopenmp -fno-math-errno -Wall -Wextra -Wpedantic -Wshadow -Wconversion -Wno-sign-conversion -I. -MMD -MP -DBOOST_TEST_DYN_LINK
 LDLIBS   += -fopenmp -lopenblas -llapacke -lz -lglpk
 ifeq ($(SANITIZE),1)
-CXXFLAGS += -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer
+# -g1: line tables for the reports at a third less compile time than -g; UB aborts (no silent recovery).
+CXXFLAGS += -O1 -g1 -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 LDLIBS   += -fsanitize=address,undefined
 BUILD    := build-sanitize
 endif

@@ -187,7 +187,8 @@ BOOST_AUTO_TEST_CASE(certified_le_exact_le_attack_on_random_small_models) {
             ++samples;
             exact += r.exact_status == "optimal";
             certified += r.certified[0] > 0 || r.certified[1] > 0;
-            BOOST_TEST(r.violations.empty(), "model " << seed << " sample " << r.index << ": " << r.violations.front());
+            BOOST_TEST(r.violations.empty(),
+                       "model " << seed << " sample " << r.index << ": " << (r.violations.empty() ? "" : r.violations.front()));
         }
         naive_violations += rep.naive_violations;
     }
