@@ -5,6 +5,7 @@
 #include <cmath>
 #include <sstream>
 
+#include "theory/crown.hpp"
 #include "theory/ibp.hpp"
 #include "theory/lipschitz.hpp"
 
@@ -61,6 +62,7 @@ CheckReport run_check(const Classifier& model, const Dataset& data, const CheckO
     std::vector<SmoothedCertificate> smooth;
     if (o.smoothing && o.norm == Norm::l2) smooth = certify_smoothing(model, data.x, data.y, o.smoothing_options);
     const std::vector<double> ibp = ibp_certified_radii(net, data.x, data.y, o.domain);
+    const std::vector<double> crown = crown_certified_radii(net, data.x, data.y, o.domain);
     for (std::int64_t i = 0; i < n; ++i) {
         const auto ui = static_cast<std::size_t>(i);
         CheckRow& row = rep.rows[ui];
@@ -68,7 +70,7 @@ CheckReport run_check(const Classifier& model, const Dataset& data, const CheckO
         row.label = data.y[ui];
         row.clean_pred = static_cast<int>(clean[ui]);
         const double* x = data.x.data() + i * d;
-        row.certified = {lip.radius[ui], ibp[ui], has_moe ? naive.radius[ui] : kNaN};
+        row.certified = {lip.radius[ui], ibp[ui], has_moe ? naive.radius[ui] : kNaN, crown[ui]};
         for (const auto& [name, r] : attacks)
             if (r.success[ui] && r.distance[ui] < row.attack) row.attack = r.distance[ui], row.attack_name = name;
         if (row.clean_pred != row.label) row.attack = 0.0, row.attack_name = "clean";

@@ -37,7 +37,7 @@ struct CheckOptions {
     std::uint64_t seed = 1;
 };
 
-inline const std::vector<std::string> kCertMethods{"lipschitz", "ibp", "naive"};
+inline const std::vector<std::string> kCertMethods{"lipschitz", "ibp", "naive", "crown"};
 
 struct CheckRow {
     std::int64_t index = 0;
