@@ -9,9 +9,8 @@
 #include "engine/npz.hpp"
 #include "engine/parallel.hpp"
 #include "experiments/commands.hpp"
-#include "experiments/data_spec.hpp"
+#include "experiments/loaded_model.hpp"
 #include "experiments/progress.hpp"
-#include "moe/model_io.hpp"
 #include "theory/robustness.hpp"
 
 namespace moelab::cli {
@@ -36,15 +35,11 @@ std::string json_path_for(const std::string& csv) {
 void run(const AttackFlags& f) {
     if (f.threads < 0) throw std::invalid_argument("--threads: must be >= 1, got " + std::to_string(f.threads));
     if (f.threads > 0) set_threads(f.threads);
-    if (f.samples < 1) throw std::invalid_argument("--samples: must be >= 1, got " + std::to_string(f.samples));
     if (f.top_k < 0) throw std::invalid_argument("--top-k: must be >= 1 (0 = as trained)");
-    const SavedModel saved = load_model(f.ckpt);
-    const Classifier& model = *saved.model;
-    const std::string spec_text = f.data.empty() ? saved.data_spec : f.data;
-    const DataSplits data = load_data(spec_text, 0, f.samples);
-    if (data.test.dim() != model.config().input_dim)
-        throw std::invalid_argument("--data: '" + spec_text + "' has dimension " + std::to_string(data.test.dim()) +
-                                    ", the model in " + f.ckpt + " expects " + std::to_string(model.config().input_dim));
+    const LoadedModel lm = load_model_and_data(f.ckpt, f.data, f.samples);
+    const Classifier& model = lm.model();
+    const std::string& spec_text = lm.data_spec;
+    const DataSplits& data = lm.data;
     AttackSpec spec;
     spec.attack = f.attack;
     spec.options.norm = parse_norm(f.norm);
@@ -64,7 +59,7 @@ void run(const AttackFlags& f) {
     spec.k_override = f.top_k;
     spec.swap_rank = f.swap_rank;
     spec.batch_size = f.batch_size;
-    spec.domain = data.images ? kImageBox : Box{};
+    spec.domain = lm.domain;
     validate(spec, model);
     Progress bar("attack " + f.attack, (data.test.size() + f.batch_size - 1) / f.batch_size, "batches");
     const RobustnessReport rep = run_attack(model, data.test, spec, [&](long done, long) { bar.update(done); });

@@ -9,9 +9,8 @@
 #include "engine/corruptions.hpp"
 #include "engine/parallel.hpp"
 #include "experiments/commands.hpp"
-#include "experiments/data_spec.hpp"
+#include "experiments/loaded_model.hpp"
 #include "experiments/progress.hpp"
-#include "moe/model_io.hpp"
 
 namespace moelab::cli {
 
@@ -29,15 +28,11 @@ nlohmann::json nan_to_null(double v) { return std::isfinite(v) ? nlohmann::json(
 void run_eval(const EvalFlags& f) {
     if (f.threads < 0) throw std::invalid_argument("--threads: must be >= 1, got " + std::to_string(f.threads));
     if (f.threads > 0) set_threads(f.threads);
-    if (f.samples == 0 || f.samples < -1) throw std::invalid_argument("--samples: must be positive");
     if (f.top_k < 0) throw std::invalid_argument("--top-k: must be positive");
-    const SavedModel saved = load_model(f.ckpt);
-    const Classifier& model = *saved.model;
-    const std::string spec = f.data.empty() ? saved.data_spec : f.data;
-    const DataSplits data = load_data(spec, 0, f.samples);
-    if (data.test.dim() != model.config().input_dim)
-        throw std::invalid_argument("--data: '" + spec + "' has dimension " + std::to_string(data.test.dim()) +
-                                    ", the model in " + f.ckpt + " expects " + std::to_string(model.config().input_dim));
+    const LoadedModel lm = load_model_and_data(f.ckpt, f.data, f.samples);   // -1 (default): the whole test split
+    const Classifier& model = lm.model();
+    const std::string& spec = lm.data_spec;
+    const DataSplits& data = lm.data;
     const EvalResult clean = evaluate(model, data.test, 500, f.top_k);
     nlohmann::json per_expert = nlohmann::json::array();
     for (std::size_t e = 0; e < clean.expert_samples.size(); ++e)

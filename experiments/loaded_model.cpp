@@ -5,7 +5,7 @@
 namespace moelab::cli {
 
 LoadedModel load_model_and_data(const std::string& ckpt, const std::string& data_spec, std::int64_t samples) {
-    if (samples < 1) throw std::invalid_argument("--samples: must be >= 1, got " + std::to_string(samples));
+    if (samples < 1 && samples != -1) throw std::invalid_argument("--samples: must be >= 1, got " + std::to_string(samples));
     LoadedModel m;
     m.saved = load_model(ckpt);
     m.data_spec = data_spec.empty() ? m.saved.data_spec : data_spec;
