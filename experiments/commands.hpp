@@ -14,5 +14,6 @@ void add_attack_command(CLI::App& app, int& exit_code); // moelab attack: advers
 void add_certify_command(CLI::App& app, int& exit_code);    // moelab certify: certified radii
 void add_lipschitz_command(CLI::App& app, int& exit_code);  // moelab lipschitz: Lipschitz bounds
 void add_check_command(CLI::App& app, int& exit_code);      // moelab check: certified <= exact <= attack
+void add_repro_command(CLI::App& app, int& exit_code);      // moelab repro: the papers' claims, REPORT.md
 
 }  // namespace moelab::cli

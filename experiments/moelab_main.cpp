@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
     moelab::cli::add_certify_command(app, exit_code);
     moelab::cli::add_lipschitz_command(app, exit_code);
     moelab::cli::add_check_command(app, exit_code);
+    moelab::cli::add_repro_command(app, exit_code);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

@@ -99,6 +99,22 @@ BOOST_AUTO_TEST_CASE(train_then_attack_writes_the_promised_files) {
     fs::remove_all(dir);
 }
 
+BOOST_AUTO_TEST_CASE(repro_writes_a_claim_result_and_the_report) {
+    if (!binary()) {
+        BOOST_TEST_MESSAGE("MOELAB_BIN not set: CLI test skipped");
+        return;
+    }
+    const fs::path dir = fresh_dir("repro");
+    const Outcome o = run("repro --claims C10 --out " + dir.string(), dir);
+    BOOST_REQUIRE_MESSAGE(o.code == 0, o.err);
+    const auto r = nlohmann::json::parse(moelab::read_file((dir / "claims" / "C10" / "result.json").string()));
+    BOOST_TEST(r.at("verdict").get<std::string>() == "reproduced");
+    BOOST_TEST(r.at("checker_violations").get<int>() == 0);
+    BOOST_TEST(moelab::read_file((dir / "REPORT.md").string()).find("Violations of certified <= exact <= attack") != std::string::npos);
+    expect_error(run("repro --claims C99 --out " + dir.string(), dir), "--claims");
+    fs::remove_all(dir);
+}
+
 // Each row: arguments after the model path is known, and what the one-line error must name.
 BOOST_AUTO_TEST_CASE(bad_input_gets_one_line_naming_the_flag_or_file) {
     if (!binary()) {

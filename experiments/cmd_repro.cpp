@@ -1,0 +1,70 @@
+// moelab repro: runs the reproduced claims (experiments/claims.hpp) and writes OUT/REPORT.md.
+// make repro calls it through experiments/repro.sh, which adds the hashes of the result files.
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+
+#include "engine/atomic_file.hpp"
+#include "engine/parallel.hpp"
+#include "experiments/claims.hpp"
+#include "experiments/commands.hpp"
+
+namespace moelab::cli {
+
+namespace {
+
+struct ReproFlags {
+    std::string profile = "quick", out = "out";
+    std::vector<std::string> only;
+    int threads = 0;
+};
+
+void run(const ReproFlags& f) {
+    if (f.threads < 0) throw std::invalid_argument("--threads: must be >= 1");
+    if (f.threads > 0) set_threads(f.threads);
+    const ReproProfile p = repro_profile(f.profile);
+    for (const auto& id : f.only) {
+        bool known = false;
+        for (const auto& c : claims()) known |= c.id == id;
+        if (!known) throw std::invalid_argument("--claims: unknown claim '" + id + "'");
+    }
+    std::vector<nlohmann::json> results;
+    const auto t0 = std::chrono::steady_clock::now();
+    for (const Claim& c : claims()) {
+        if (!f.only.empty() && std::find(f.only.begin(), f.only.end(), c.id) == f.only.end()) continue;
+        const std::string dir = f.out + "/claims/" + c.id;
+        std::filesystem::create_directories(dir);
+        const auto c0 = std::chrono::steady_clock::now();
+        std::fprintf(stderr, "repro: %s %s\n", c.id.c_str(), c.title.c_str());
+        nlohmann::json r = c.run(dir, p);
+        r["id"] = c.id;
+        r["title"] = c.title;
+        r["source"] = c.source;
+        r["profile"] = p.name;
+        write_file_atomic(dir + "/result.json", r.dump(2) + "\n");
+        std::fprintf(stderr, "repro: %s %s (%.0f s)\n", c.id.c_str(), r["verdict"].get<std::string>().c_str(),
+                     std::chrono::duration<double>(std::chrono::steady_clock::now() - c0).count());
+        results.push_back(std::move(r));
+    }
+    write_file_atomic(f.out + "/REPORT.md", render_report(results, p));
+    std::printf("repro (%s): %zu claims in %.0f s; wrote %s/REPORT.md\n", p.name.c_str(), results.size(),
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), f.out.c_str());
+}
+
+}  // namespace
+
+void add_repro_command(CLI::App& app, int& exit_code) {
+    auto f = std::make_shared<ReproFlags>();
+    auto* sub = app.add_subcommand("repro", "re-run the papers' claims at small scale and write REPORT.md");
+    sub->add_option("--profile", f->profile, "quick or full")->capture_default_str();
+    sub->add_option("--out", f->out, "output directory (REPORT.md, claims/<id>/, models/)")->capture_default_str();
+    sub->add_option("--claims", f->only, "only these claims (comma-separated ids)")->delimiter(',');
+    sub->add_option("--threads", f->threads, "OpenMP threads (results do not depend on it)");
+    sub->callback([f, &exit_code] {
+        run(*f);
+        exit_code = 0;
+    });
+}
+
+}  // namespace moelab::cli
