@@ -2,6 +2,7 @@
 // uninterrupted run, and the models learn what they should.
 #include <boost/test/unit_test.hpp>
 
+#include <cmath>
 #include <filesystem>
 #include <unistd.h>
 
@@ -127,6 +128,40 @@ BOOST_AUTO_TEST_CASE(an_moe_learns_clustered_data) {
     std::int64_t load = 0;
     for (auto l : state.history.back().expert_load) load += l;
     BOOST_TEST(load == 2400 * 2);   // every row picked k = 2 experts
+}
+
+// A run that diverges keeps its last good checkpoint: nothing is saved once the loss is not finite.
+// Divergence is provoked by a parameter turned to NaN right after epoch 1 was checkpointed.
+BOOST_AUTO_TEST_CASE(a_diverging_run_keeps_the_last_good_checkpoint) {
+    const Fixture f;
+    Classifier model(f.model);
+    Optimizer opt(model.params(), f.config.optimizer);
+    TrainState state;
+    TrainConfig c = f.config;
+    c.epochs = 3;
+    const std::string path =
+        (std::filesystem::temp_directory_path() / ("moelab_diverge_" + std::to_string(getpid()) + ".ckpt")).string();
+    int saved = 0;
+    TrainHooks hooks;
+    hooks.on_epoch = [&](const TrainState& st, const Optimizer& o) {
+        save_model(path, model, &o, c, st, "clusters");
+        ++saved;
+        Var w = model.params().get("head.weight");
+        w.value()[0] = std::nan("");
+    };
+    try {
+        train(model, opt, f.train_set, f.test_set, c, state, hooks);
+        BOOST_FAIL("a NaN loss did not stop training");
+    } catch (const std::runtime_error& e) {
+        BOOST_TEST(std::string(e.what()).find("training diverged") != std::string::npos);
+        BOOST_TEST(std::string(e.what()).find("epoch 2") != std::string::npos);
+    }
+    BOOST_TEST(saved == 1);
+    const SavedModel back = load_model(path);
+    BOOST_TEST(back.state.epochs_done == 1);
+    for (const auto& p : back.model->params().all())
+        for (std::int64_t i = 0; i < p.var.value().numel(); ++i) BOOST_REQUIRE(std::isfinite(p.var.value()[i]));
+    std::filesystem::remove(path);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
