@@ -113,8 +113,7 @@ AttackResult pgd_bisection(const AttackModel& m, const Tensor& x, const std::vec
 
 // Moves each successful x_adv[b] back along the segment from x[b] to the decision boundary by
 // bisection (`steps` halvings); the result stays misclassified (verified) and its distance shrinks.
-void refine_on_segment(const AttackModel& m, const Tensor& x, const std::vector<int>& y, AttackResult& r, Norm norm,
-                       int steps, const std::vector<int>& targets = {});
+void refine_on_segment(const AttackModel& m, const Tensor& x, const std::vector<int>& y, AttackResult& r, int steps, const std::vector<int>& targets = {});
 
 // Logits of the model at x, without a graph.
 Tensor attack_logits(const AttackModel& m, const Tensor& x);

@@ -25,7 +25,7 @@ struct Best {
         const std::int64_t d = candidate.cols();
         const auto pred = predictions(e.logits);
         for (std::size_t b = 0; b < fooled.size(); ++b) {
-            const bool f = fooled_at(pred[b], y, targets, b);
+            const bool f = attack_detail::fooled(pred[b], y[b], targets, b);
             const bool better = (f && !fooled[b]) || (f == static_cast<bool>(fooled[b]) && e.value[b] > value[b]);
             if (!better) continue;
             fooled[b] = f;
@@ -33,9 +33,6 @@ struct Best {
             std::copy(candidate.data() + static_cast<std::int64_t>(b) * d, candidate.data() + static_cast<std::int64_t>(b + 1) * d,
                       x.data() + static_cast<std::int64_t>(b) * d);
         }
-    }
-    static bool fooled_at(int pred, const std::vector<int>& y, const std::vector<int>& targets, std::size_t b) {
-        return attack_detail::fooled(pred, y[b], targets, b);
     }
 };
 

@@ -47,8 +47,7 @@ void check_minimal(const MinimalOptions& o) {
 
 }  // namespace
 
-void refine_on_segment(const AttackModel& m, const Tensor& x, const std::vector<int>& y, AttackResult& r, Norm norm,
-                       int steps, const std::vector<int>& targets) {
+void refine_on_segment(const AttackModel& m, const Tensor& x, const std::vector<int>& y, AttackResult& r, int steps, const std::vector<int>& targets) {
     const std::size_t B = static_cast<std::size_t>(x.rows());
     // Only points that the model misclassifies can be refined; t = 1 is x_adv itself.
     const auto pred = predictions(attack_logits(m, r.x_adv));
@@ -77,7 +76,6 @@ void refine_on_segment(const AttackModel& m, const Tensor& x, const std::vector<
         }
     }
     r.x_adv = best;
-    (void)norm;
 }
 
 AttackResult deepfool(const AttackModel& m, const Tensor& x, const std::vector<int>& y, const MinimalOptions& o) {
@@ -133,7 +131,7 @@ AttackResult deepfool(const AttackModel& m, const Tensor& x, const std::vector<i
     }
     AttackResult r;
     r.x_adv = xa;
-    refine_on_segment(m, x, y, r, o.norm, o.refine_steps);
+    refine_on_segment(m, x, y, r, o.refine_steps);
     finish(m, x, y, {}, o.norm, true, r);
     return r;
 }
@@ -206,7 +204,7 @@ AttackResult fmn(const AttackModel& m, const Tensor& x, const std::vector<int>& 
     }
     AttackResult r;
     r.x_adv = best;
-    refine_on_segment(m, x, y, r, o.norm, o.refine_steps);
+    refine_on_segment(m, x, y, r, o.refine_steps);
     finish(m, x, y, {}, o.norm, true, r);
     return r;
 }
@@ -239,7 +237,7 @@ AttackResult pgd_bisection(const AttackModel& m, const Tensor& x, const std::vec
     }
     AttackResult r;
     r.x_adv = best;
-    refine_on_segment(m, x, y, r, o.norm, o.refine_steps);
+    refine_on_segment(m, x, y, r, o.refine_steps);
     finish(m, x, y, {}, o.norm, true, r);
     return r;
 }

@@ -192,7 +192,6 @@ RobustnessReport run_attack(const Classifier& model, const Dataset& data, const 
         } else {
             // The grid from the smallest radius up; the reported point is the one found at the smallest
             // radius that fooled the model (it lies in every larger ball), else the one at eps.
-            std::vector<double> order = grid;
             std::vector<std::uint8_t> fooled_so_far(static_cast<std::size_t>(bn), 0);
             for (std::size_t gi = 0; gi < grid.size(); ++gi) {
                 AttackResult r = run_eps_attack(model, spec, x, y, targets, grid[gi]);
