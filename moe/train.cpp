@@ -194,6 +194,17 @@ EpochMetrics epoch_metrics_from_json(const nlohmann::json& j) {
     return m;
 }
 
+BatchLoss standard_batch_loss(Classifier& model, const Tensor& x, const std::vector<int>& labels,
+                              const ForwardOptions& fo, const TrainConfig& config) {
+    BatchLoss b;
+    b.out = model.forward(Var(x), fo);
+    b.ce = cross_entropy(b.out.logits, labels);
+    b.loss = b.ce;
+    b.aux = model.aux_loss(b.out, config.lb_weight, config.z_weight, config.lb_convention);
+    if (b.aux.defined()) b.loss = add(b.loss, b.aux);
+    return b;
+}
+
 void train(Classifier& model, Optimizer& optimizer, const Dataset& train_set, const Dataset& test_set,
            const TrainConfig& config, TrainState& state, const TrainHooks& hooks) {
     config.validate();
@@ -223,11 +234,13 @@ void train(Classifier& model, Optimizer& optimizer, const Dataset& train_set, co
             ForwardOptions fo;
             fo.training = true;
             fo.rng = root.split("step").split(static_cast<std::uint64_t>(state.step));
-            const ModelOutput out = model.forward(Var(gather_rows(train_set.x, idx)), fo);
-            Var ce = cross_entropy(out.logits, labels);
-            Var loss = ce;
-            Var aux = model.aux_loss(out, config.lb_weight, config.z_weight, config.lb_convention);
-            if (aux.defined()) loss = add(loss, aux);
+            const Tensor batch = gather_rows(train_set.x, idx);
+            const BatchLoss bl = hooks.batch_loss ? hooks.batch_loss(model, batch, labels, fo, config)
+                                                  : standard_batch_loss(model, batch, labels, fo, config);
+            const Var& loss = bl.loss;
+            const Var& ce = bl.ce;
+            const Var& aux = bl.aux;
+            const ModelOutput& out = bl.out;
             const double loss_value = loss.value().item();
             if (!std::isfinite(loss_value))
                 throw std::runtime_error("training diverged: loss is " + std::to_string(loss_value) + " at epoch " +

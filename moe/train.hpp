@@ -77,7 +77,27 @@ struct TrainState {
     std::vector<EpochMetrics> history;
 };
 
+// What one step minimises on a batch, and what the epoch metrics are read from.
+struct BatchLoss {
+    Var loss;                          // minimised (backward runs from here)
+    Var ce;                            // reported as train_loss: the cross-entropy term
+    Var aux;                           // reported as aux_loss; undefined when there is none
+    ModelOutput out;                   // predictions (train_accuracy), routing (load, entropy), drops
+};
+
+// The default: cross-entropy of the model on the batch plus its weighted auxiliary losses.
+BatchLoss standard_batch_loss(Classifier& model, const Tensor& x, const std::vector<int>& labels,
+                              const ForwardOptions& fo, const TrainConfig& config);
+
+// A replacement for standard_batch_loss. Adversarial-training recipes live above moe/ (they need the
+// attacks of theory/) and plug in here. Any randomness must come from fo.rng (the step's stream, e.g.
+// fo.rng.split("attack")), so that runs and resumed runs stay bitwise identical.
+using BatchLossFn = std::function<BatchLoss(Classifier& model, const Tensor& x, const std::vector<int>& labels,
+                                            const ForwardOptions& fo, const TrainConfig& config)>;
+
 struct TrainHooks {
+    // Replaces the step's loss (empty: standard_batch_loss).
+    BatchLossFn batch_loss;
     // Called after each step with (step in epoch, steps per epoch, running mean loss).
     std::function<void(long, long, double)> on_step;
     // Called after each epoch, once the metrics are in state.history; checkpoint here.

@@ -44,14 +44,14 @@ struct Fixture {
     }
 };
 
-std::vector<Tensor> train_weights(const Fixture& f, int threads, int epochs = -1) {
+std::vector<Tensor> train_weights(const Fixture& f, int threads, int epochs = -1, const TrainHooks& hooks = {}) {
     set_threads(threads);
     Classifier model(f.model);
     Optimizer opt(model.params(), f.config.optimizer);
     TrainState state;
     TrainConfig c = f.config;
     if (epochs > 0) c.epochs = epochs;
-    train(model, opt, f.train_set, f.test_set, c, state);
+    train(model, opt, f.train_set, f.test_set, c, state, hooks);
     std::vector<Tensor> w;
     for (const auto& p : model.params().all()) w.push_back(p.var.value());
     for (const auto& [name, t] : opt.state()) w.push_back(t);
@@ -108,6 +108,23 @@ BOOST_AUTO_TEST_CASE(resume_after_epoch_1_ends_bitwise_identical_to_an_uninterru
     for (const auto& [name, t] : opt.state()) resumed.push_back(t);
     BOOST_TEST(identical(straight, resumed));
     std::filesystem::remove_all(dir);
+}
+
+BOOST_AUTO_TEST_CASE(a_batch_loss_hook_replaces_the_step_loss) {
+    const Fixture f;
+    // The hook that returns the standard loss changes nothing, bit for bit.
+    TrainHooks same;
+    same.batch_loss = standard_batch_loss;
+    BOOST_CHECK(identical(train_weights(f, 1, 1), train_weights(f, 1, 1, same)));
+    // A hook that trains on shifted inputs is really used: the weights differ.
+    TrainHooks shifted;
+    shifted.batch_loss = [](Classifier& m, const Tensor& x, const std::vector<int>& y, const ForwardOptions& fo,
+                            const TrainConfig& c) {
+        Tensor moved = x;
+        for (std::int64_t i = 0; i < moved.numel(); ++i) moved.data()[i] += 0.25;
+        return standard_batch_loss(m, moved, y, fo, c);
+    };
+    BOOST_CHECK(!identical(train_weights(f, 1, 1), train_weights(f, 1, 1, shifted)));
 }
 
 BOOST_AUTO_TEST_CASE(an_moe_learns_clustered_data) {
