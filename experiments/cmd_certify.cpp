@@ -6,6 +6,10 @@
 //   exact      the exact minimal L-inf distance where the MILP proves it (theory/exact.hpp): it is the
 //              largest radius any certificate can give
 //   smoothing  randomized smoothing, L2, probabilistic (theory/smoothing.hpp)
+//   p2         P2's bound (theory/p2_bounds.hpp; form not verified against the paper, may be unsound): of the
+//              single model, or with --robust-ckpt and --alpha of the dual model
+//   dual       the sound certificates of the dual model (theory/dual.hpp): needs --robust-ckpt and --alpha;
+//              the CSV has one column per certificate, their maximum and P2's bound
 #include <cmath>
 #include <cstdio>
 #include <memory>
@@ -14,12 +18,15 @@
 #include "engine/atomic_file.hpp"
 #include "engine/parallel.hpp"
 #include "experiments/commands.hpp"
+#include "experiments/dual_flags.hpp"
 #include "experiments/loaded_model.hpp"
 #include "experiments/progress.hpp"
 #include "theory/crown.hpp"
+#include "theory/dual.hpp"
 #include "theory/exact.hpp"
 #include "theory/ibp.hpp"
 #include "theory/lipschitz.hpp"
+#include "theory/p2_bounds.hpp"
 #include "theory/smoothing.hpp"
 
 namespace moelab::cli {
@@ -32,6 +39,7 @@ struct CertifyFlags {
     double sigma = 0.25, radius_cap = 1.0, time_limit = 20.0;
     std::int64_t n = 1000;
     int threads = 0;
+    DualFlags dual;
 };
 
 std::string fmt(double v) {
@@ -43,13 +51,45 @@ std::string fmt(double v) {
     return s.str();
 }
 
+// --method dual: every dual certificate per sample.
+void run_dual(const CertifyFlags& f, Norm norm) {
+    const LoadedModel lm = load_model_and_data(f.ckpt, f.data, f.samples);
+    const SavedModel robust = load_robust_model(f.dual, lm.model());
+    const Dataset& test = lm.data.test;
+    const DualRadii r = certify_dual(network_of(lm.model()), network_of(*robust.model), f.dual.alpha, test.x, test.y, norm, lm.domain);
+    std::ostringstream csv;
+    csv << "index,label";
+    for (const auto& m : kDualMethods) csv << ",certified_" << m;
+    csv << ",certified_best,p2_form\n";
+    std::int64_t certified = 0;
+    for (std::int64_t i = 0; i < test.size(); ++i) {
+        const auto ui = static_cast<std::size_t>(i);
+        csv << i << "," << test.y[ui];
+        for (const auto& m : r.radius) csv << "," << fmt(m[ui]);
+        csv << "," << fmt(r.best[ui]) << "," << fmt(r.p2[ui]) << "\n";
+        certified += r.best[ui] > 0.0;
+    }
+    write_file_atomic(f.out, csv.str());
+    std::printf("dual (%s, alpha %g): %lld of %lld samples certified at a positive radius (best of %zu sound methods)%s%s; wrote %s\n",
+                f.norm.c_str(), f.dual.alpha, static_cast<long long>(certified), static_cast<long long>(test.size()),
+                kDualMethods.size(), r.note.empty() ? "" : "; ", r.note.c_str(), f.out.c_str());
+}
+
 void run(const CertifyFlags& f) {
     if (f.threads < 0) throw std::invalid_argument("--threads: must be >= 1");
     if (f.threads > 0) set_threads(f.threads);
     const Norm norm = parse_norm(f.norm);
-    const std::vector<std::string> methods{"lipschitz", "naive", "ibp", "crown", "exact", "smoothing"};
+    const std::vector<std::string> methods{"lipschitz", "naive", "ibp", "crown", "exact", "smoothing", "p2", "dual"};
     if (std::find(methods.begin(), methods.end(), f.method) == methods.end())
-        throw std::invalid_argument("--method: expected lipschitz, naive, ibp, crown, exact or smoothing, got '" + f.method + "'");
+        throw std::invalid_argument("--method: expected lipschitz, naive, ibp, crown, exact, smoothing, p2 or dual, got '" + f.method + "'");
+    reject_lone_alpha(f.dual);
+    if (f.dual.active() && f.method != "p2" && f.method != "dual")
+        throw std::invalid_argument("--robust-ckpt: only --method dual and --method p2 certify the dual model");
+    if (f.method == "dual") {
+        if (!f.dual.active()) throw std::invalid_argument("--method dual: needs --robust-ckpt and --alpha");
+        run_dual(f, norm);
+        return;
+    }
     if (f.method == "exact" && norm != Norm::linf) throw std::invalid_argument("--method exact: L-inf only (--norm linf)");
     if (f.method == "smoothing" && norm != Norm::l2) throw std::invalid_argument("--method smoothing: certifies L2 (--norm l2)");
     const LoadedModel lm = load_model_and_data(f.ckpt, f.data, f.samples);
@@ -59,8 +99,16 @@ void run(const CertifyFlags& f) {
     std::vector<double> radius(static_cast<std::size_t>(n), std::nan(""));
     std::vector<std::string> status(static_cast<std::size_t>(n));
     std::string note;
+    std::unique_ptr<SavedModel> robust;
+    if (f.dual.active()) robust = std::make_unique<SavedModel>(load_robust_model(f.dual, model));
     Progress bar("certify " + f.method, static_cast<long>(n), "samples");
-    if (f.method == "lipschitz" || f.method == "naive") {
+    if (f.method == "p2") {
+        const Network net = network_of(model);
+        radius = robust ? p2_dual_radii(net, network_of(*robust->model), f.dual.alpha, test.x, test.y, norm)
+                        : p2_single_radii(net, test.x, test.y, norm);
+        note = p2_constants(net, test.x, norm).note;
+        for (auto& s : status) s = "p2-form (unverified, may be unsound)";
+    } else if (f.method == "lipschitz" || f.method == "naive") {
         const CertifiedRadii r = certify_lipschitz(network_of(model), test.x, test.y, norm, f.method == "naive");
         radius = r.radius;
         note = r.note;
@@ -121,7 +169,7 @@ void add_certify_command(CLI::App& app, int& exit_code) {
     auto f = std::make_shared<CertifyFlags>();
     auto* sub = app.add_subcommand("certify", "certified radii of the first N test samples (per-sample CSV)");
     sub->add_option("--ckpt", f->ckpt, "model checkpoint")->required();
-    sub->add_option("--method", f->method, "lipschitz, naive, ibp, crown, exact or smoothing")->required();
+    sub->add_option("--method", f->method, "lipschitz, naive, ibp, crown, exact, smoothing, p2 or dual")->required();
     sub->add_option("--out", f->out, "per-sample CSV with certified_radius")->required();
     sub->add_option("--norm", f->norm, "linf or l2")->capture_default_str();
     sub->add_option("--samples", f->samples, "first N test samples")->capture_default_str();
@@ -131,6 +179,7 @@ void add_certify_command(CLI::App& app, int& exit_code) {
     sub->add_option("--radius-cap", f->radius_cap, "exact: largest L-inf radius searched")->capture_default_str();
     sub->add_option("--time-limit", f->time_limit, "exact: seconds per sample")->capture_default_str();
     sub->add_option("--threads", f->threads, "OpenMP threads (results do not depend on it)");
+    add_dual_flags(*sub, f->dual);
     sub->callback([f, &exit_code] {
         run(*f);
         exit_code = 0;

@@ -8,6 +8,7 @@
 #include "theory/crown.hpp"
 #include "theory/ibp.hpp"
 #include "theory/lipschitz.hpp"
+#include "theory/p2_bounds.hpp"
 
 namespace moelab {
 
@@ -28,6 +29,23 @@ std::string fmt(double v) {
 bool exceeds(double certified, double reference, double rel) {
     if (std::isnan(certified) || std::isnan(reference)) return false;
     return certified > reference + rel * std::max(1.0, std::abs(reference));
+}
+
+// P2's single-MoE bound, in the form of theory/p2_bounds.hpp: coverage, tightness, failures.
+nlohmann::json p2_summary(const CheckReport& report) {
+    std::vector<double> ratio;
+    std::int64_t covered = 0, positive = 0;
+    for (const CheckRow& r : report.rows) {
+        if (std::isnan(r.p2)) continue;
+        ++covered;
+        positive += r.p2 > 0.0;
+        if (r.clean_pred == r.label && std::isfinite(r.attack) && r.attack > 0.0) ratio.push_back(r.p2 / r.attack);
+    }
+    std::sort(ratio.begin(), ratio.end());
+    return {{"samples_covered", covered}, {"certified_positive", positive}, {"sound", false},
+            {"median_tightness_certified_over_attack", ratio.empty() ? nlohmann::json() : nlohmann::json(ratio[ratio.size() / 2])},
+            {"note", "P2's single-MoE bound in the form of theory/p2_bounds.hpp (not verified against the paper's text); "
+                     "p2_violations counts samples where attacks or the exact distance beat it"}};
 }
 
 }  // namespace
@@ -63,6 +81,7 @@ CheckReport run_check(const Classifier& model, const Dataset& data, const CheckO
     if (o.smoothing && o.norm == Norm::l2) smooth = certify_smoothing(model, data.x, data.y, o.smoothing_options);
     const std::vector<double> ibp = ibp_certified_radii(net, data.x, data.y, o.domain);
     const std::vector<double> crown = crown_certified_radii(net, data.x, data.y, o.domain);
+    const std::vector<double> p2 = p2_single_radii(net, data.x, data.y, o.norm);
     for (std::int64_t i = 0; i < n; ++i) {
         const auto ui = static_cast<std::size_t>(i);
         CheckRow& row = rep.rows[ui];
@@ -95,10 +114,15 @@ CheckReport run_check(const Classifier& model, const Dataset& data, const CheckO
                 sink.push_back(kCertMethods[m] + " " + fmt(c) + " > attack " + fmt(row.attack) + " (" + row.attack_name + ")");
             if (exceeds(c, row.exact, 1e-6)) sink.push_back(kCertMethods[m] + " " + fmt(c) + " > exact " + fmt(row.exact));
         }
+        row.p2 = p2[ui];
+        if (exceeds(row.p2, row.attack, 1e-9))
+            row.p2_violations.push_back("p2 " + fmt(row.p2) + " > attack " + fmt(row.attack) + " (" + row.attack_name + ")");
+        if (exceeds(row.p2, row.exact, 1e-6)) row.p2_violations.push_back("p2 " + fmt(row.p2) + " > exact " + fmt(row.exact));
         if (exceeds(row.exact, row.attack, 1e-6))
             row.violations.push_back("exact " + fmt(row.exact) + " > attack " + fmt(row.attack) + " (" + row.attack_name + ")");
         rep.violations += !row.violations.empty();
         rep.naive_violations += !row.naive_violations.empty();
+        rep.p2_violations += !row.p2_violations.empty();
         if (progress) progress(i + 1, n);
     }
     rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -109,7 +133,7 @@ std::string to_csv(const CheckReport& report) {
     std::ostringstream out;
     out << "index,label,clean_pred";
     for (const auto& m : kCertMethods) out << ",certified_" << m;
-    out << ",exact,exact_status,exact_lower,attack,attack_name,smoothing_l2,violations,naive_violations\n";
+    out << ",exact,exact_status,exact_lower,attack,attack_name,smoothing_l2,violations,naive_violations,certified_p2_form,p2_violations\n";
     auto join = [](const std::vector<std::string>& v) {
         std::string s;
         for (const auto& x : v) {
@@ -122,7 +146,8 @@ std::string to_csv(const CheckReport& report) {
         out << r.index << "," << r.label << "," << r.clean_pred;
         for (double c : r.certified) out << "," << fmt(c);
         out << "," << fmt(r.exact) << "," << r.exact_status << "," << fmt(r.exact_lower) << "," << fmt(r.attack) << ","
-            << r.attack_name << "," << fmt(r.smoothing) << "," << join(r.violations) << "," << join(r.naive_violations) << "\n";
+            << r.attack_name << "," << fmt(r.smoothing) << "," << join(r.violations) << "," << join(r.naive_violations) << "," << fmt(r.p2) << ","
+            << join(r.p2_violations) << "\n";
     }
     return out.str();
 }
@@ -164,6 +189,8 @@ nlohmann::json summary_json(const CheckReport& report, const CheckOptions& o) {
             {"violations", report.violations},
             {"violating_samples", failing},
             {"naive_violations", report.naive_violations},
+            {"p2_violations", report.p2_violations},
+            {"p2", p2_summary(report)},
             {"methods", methods},
             {"exact_optimal", optimal},
             {"median_attack_over_exact", gap.empty() ? json() : json(gap[gap.size() / 2])},

@@ -5,7 +5,10 @@
 // one a wrong attack or solver: both are counted in `violations`, and anything above zero is a bug to
 // report. The naive fixed-routing bound of a hard-routing MoE is checked too but counted apart
 // (`naive_violations`): it is expected to fail (claim C10). Randomized smoothing certifies a different
-// classifier (the smoothed one) with probability 1 - alpha: reported, never counted.
+// classifier (the smoothed one) with probability 1 - alpha: reported, never counted. P2's single-MoE bound
+// (theory/p2_bounds.hpp, in a form not verified against the paper's text) is checked the same way and its
+// failures counted in `p2_violations`: a finding about that bound, not a bug of moelab. The dual model of
+// P2 has its own checker (theory/dual.hpp).
 //
 // Tolerance: the exact solver is exact to ~1e-6 relative (GLPK's tolerances), so a comparison involving
 // it allows 1e-6 * max(1, value); certificate vs attack allows 1e-9 relative (both are computed in float64).
@@ -49,12 +52,13 @@ struct CheckRow {
     double attack = std::numeric_limits<double>::infinity();   // best verified attack distance
     std::string attack_name;           // which attack found it
     double smoothing = std::numeric_limits<double>::quiet_NaN();
-    std::vector<std::string> violations, naive_violations;
+    double p2 = std::numeric_limits<double>::quiet_NaN();   // P2-form radius (NaN: not a covered model)
+    std::vector<std::string> violations, naive_violations, p2_violations;
 };
 
 struct CheckReport {
     std::vector<CheckRow> rows;
-    std::int64_t violations = 0, naive_violations = 0;
+    std::int64_t violations = 0, naive_violations = 0, p2_violations = 0;
     double seconds = 0.0;
 };
 

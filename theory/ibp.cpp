@@ -158,6 +158,12 @@ IntervalVec ibp_logits(const Network& net, const double* x, double r, Box domain
     return {std::vector<double>(z.lo.data(), z.lo.data() + z.lo.numel()), std::vector<double>(z.hi.data(), z.hi.data() + z.hi.numel())};
 }
 
+LogitBounds ibp_logit_bounds(const Network& net, const Tensor& x, const std::vector<double>& r, Box domain) {
+    const Boxes in = input_boxes(x, r, domain);
+    const Boxes z = net.model_level ? moe(net.top, in) : affine(net.head, features(net, in));
+    return {z.lo, z.hi};
+}
+
 Tensor ibp_margin_lower(const Network& net, const Tensor& x, const std::vector<int>& y, const std::vector<double>& r,
                         Box domain) {
     const std::int64_t B = x.rows(), C = net.classes;

@@ -27,6 +27,11 @@ struct IntervalVec {
 
 // Bounds on the logits over the box {x' : |x' - x|_inf <= r} intersected with the domain (one sample).
 IntervalVec ibp_logits(const Network& net, const double* x, double r, Box domain);
+// Bounds on the logits of every row over its own box of radius r[b] ([B, C] each; any model, batched).
+struct LogitBounds {
+    Tensor lo, hi;
+};
+LogitBounds ibp_logit_bounds(const Network& net, const Tensor& x, const std::vector<double>& r, Box domain);
 // Lower bounds on F_y - F_j for every row b and class j ([B, C]; entry y is 0), over the box of radius r[b].
 Tensor ibp_margin_lower(const Network& net, const Tensor& x, const std::vector<int>& y, const std::vector<double>& r,
                         Box domain);

@@ -9,6 +9,7 @@
 
 #include "engine/ops.hpp"
 #include "theory/attack_internal.hpp"
+#include "theory/spectral_bounds.hpp"
 
 namespace moelab {
 
@@ -131,7 +132,13 @@ double l1_operator_norm(const Tensor& w) {
     return best;
 }
 
-double operator_norm(const Tensor& w, Norm p) { return p == Norm::linf ? linf_operator_norm(w) : spectral_norm(w); }
+double operator_norm(const Tensor& w, Norm p) {
+    if (p == Norm::linf) return linf_operator_norm(w);
+    // Large matrices: the certified upper bound of power iteration with repeated squaring (its stopping rule
+    // guarantees upper <= (1 + 1e-6) sigma_max); smaller ones: the SVD.
+    if (w.numel() > kCertifiedPowerThreshold) return spectral_norm_bounds(w).upper;
+    return spectral_norm(w);
+}
 
 double chain_norm(const MapChain& chain, Norm p) {
     double L = 1.0;

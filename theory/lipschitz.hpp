@@ -25,7 +25,9 @@ namespace moelab {
 double spectral_norm(const Tensor& w);        // largest singular value (LAPACKE dgesvd)
 double linf_operator_norm(const Tensor& w);   // ||W||_{inf -> inf} = max row L1 norm
 double l1_operator_norm(const Tensor& w);     // ||W||_{1 -> 1} = max column L1 norm
-double operator_norm(const Tensor& w, Norm p);   // p -> p
+// p -> p. For l2, matrices above kCertifiedPowerThreshold entries get the certified power-iteration upper
+// bound (theory/spectral_bounds.hpp, within 1e-6 relative), smaller ones the SVD.
+double operator_norm(const Tensor& w, Norm p);
 double chain_norm(const MapChain& chain, Norm p);   // product of the maps' p -> p norms
 
 struct LipschitzUpper {

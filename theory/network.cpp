@@ -1,6 +1,9 @@
 #include "theory/network.hpp"
 
+#include <algorithm>
 #include <stdexcept>
+
+#include "engine/ops.hpp"
 
 namespace moelab {
 
@@ -30,6 +33,17 @@ MoEStage moe_of(const ParamRegistry& p, const std::string& name, const ModelConf
 }
 
 }  // namespace
+
+Tensor apply_chain(const MapChain& chain, const Tensor& x) {
+    NoGradGuard no_grad;
+    Tensor h = x;
+    for (std::size_t i = 0; i < chain.size(); ++i) {
+        if (i > 0)
+            for (std::int64_t j = 0; j < h.numel(); ++j) h[j] = std::max(0.0, h[j]);
+        h = linear(Var(h), Var(chain[i].w), Var(chain[i].b)).value();
+    }
+    return h;
+}
 
 Network network_of(const Classifier& model) {
     const ModelConfig& c = model.config();

@@ -50,4 +50,8 @@ struct Network {
 // depend on the rest of the batch).
 Network network_of(const Classifier& model);
 
+// The chain applied to rows of x ([B, in] -> [B, out]), ReLU between maps, none after the last: an expert's
+// or FFN block's output computed from the copied matrices.
+Tensor apply_chain(const MapChain& chain, const Tensor& x);
+
 }  // namespace moelab

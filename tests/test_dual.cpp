@@ -1,0 +1,265 @@
+// P2's dual model: its certificates against a closed-form minimal distance and against attacks on random
+// small models, the softmax Lipschitz fact they rest on, P2's bound against its formula, and the CLI flags.
+#include <boost/test/unit_test.hpp>
+
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/atomic_file.hpp"
+#include "engine/ops.hpp"
+#include "tests/gradcheck.hpp"
+#include "theory/dual.hpp"
+#include "theory/lipschitz.hpp"
+#include "theory/p2_bounds.hpp"
+
+using namespace moelab;
+using moelab::testing::random_tensor;
+
+namespace {
+
+ModelConfig small(ModelKind kind, std::int64_t d, std::int64_t C, std::int64_t E, std::int64_t hidden, GateMode gate,
+                  std::uint64_t seed) {
+    ModelConfig c;
+    c.kind = kind;
+    c.input_dim = d;
+    c.classes = C;
+    c.width = 6;
+    c.hidden = hidden;
+    c.experts = E;
+    c.top_k = 1;
+    c.gate = gate;
+    c.seed = seed;
+    return c;
+}
+
+void scale_params(Classifier& model, double factor) {
+    for (const auto& p : model.params().all()) {
+        Var v = p.var;
+        for (std::int64_t i = 0; i < v.value().numel(); ++i) v.value()[i] *= factor;
+    }
+}
+
+std::vector<int> dual_predictions(const Classifier& s, const Classifier& r, double alpha, const Tensor& x) {
+    NoGradGuard no_grad;
+    const auto p = argmax_rows(dual_forward(s, r, alpha, Var(x)).value());
+    return {p.begin(), p.end()};
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(dual)
+
+BOOST_AUTO_TEST_CASE(softmax_class_difference_is_one_lipschitz_in_linf_and_the_constant_is_reached) {
+    // |d(p_y - p_j)| <= ||dz||_inf, the fact dual-lipschitz and dual-robust-margin rest on.
+    const Tensor a = random_tensor(Shape{2000, 4}, 31, -3.0, 3.0), b = random_tensor(Shape{2000, 4}, 32, -3.0, 3.0);
+    NoGradGuard no_grad;
+    const Tensor pa = softmax(Var(a)).value(), pb = softmax(Var(b)).value();
+    for (std::int64_t i = 0; i < 2000; ++i) {
+        double dz = 0.0;
+        for (std::int64_t k = 0; k < 4; ++k) dz = std::max(dz, std::abs(a.at(i, k) - b.at(i, k)));
+        for (std::int64_t y = 0; y < 4; ++y)
+            for (std::int64_t j = 0; j < 4; ++j)
+                BOOST_TEST(std::abs((pa.at(i, y) - pa.at(i, j)) - (pb.at(i, y) - pb.at(i, j))) <= dz * (1 + 1e-12));
+    }
+    // Two classes at z = (0, 0) moved to (h, -h): p_0 - p_1 = tanh(h), ratio -> 1 as h -> 0.
+    const double h = 1e-5;
+    const Tensor z(Shape{1, 2}, std::vector<double>{h, -h});
+    const Tensor p = softmax(Var(z)).value();
+    BOOST_TEST((p[0] - p[1]) / h == 1.0, boost::test_tools::tolerance(1e-9));
+}
+
+BOOST_AUTO_TEST_CASE(dual_probabilities_match_dual_forward_and_bad_alpha_names_the_flag) {
+    const Classifier s(small(ModelKind::moe_model, 4, 3, 3, 5, GateMode::softmax_then_topk, 1));
+    const Classifier r(small(ModelKind::mlp, 4, 3, 1, 5, GateMode::softmax_then_topk, 2));
+    const Tensor x = random_tensor(Shape{9, 4}, 3);
+    for (double alpha : {0.0, 0.25, 1.0}) {
+        NoGradGuard no_grad;
+        const Tensor a = dual_forward(s, r, alpha, Var(x)).value();
+        const Tensor b = dual_probabilities(network_of(s), network_of(r), alpha, x);
+        for (std::int64_t i = 0; i < a.numel(); ++i) BOOST_TEST(std::abs(a[i] - b[i]) < 1e-14);
+    }
+    for (double alpha : {-0.1, 1.5, std::nan("")}) {
+        try {
+            check_alpha(alpha);
+            BOOST_ERROR("alpha " << alpha << " accepted");
+        } catch (const std::invalid_argument& e) {
+            BOOST_TEST(std::string(e.what()).rfind("--alpha:", 0) == 0u);
+        }
+    }
+}
+
+// Two classes, one input, linear models: F_D,0 - F_D,1 = (1 - alpha) tanh(a_S(x) / 2) + alpha tanh(a_R(x) / 2)
+// with a(x) = w x + c, so the minimal distance is the distance to the nearest root, found by bisection.
+// Every certificate must stay below it, and the attacks must reach it.
+BOOST_AUTO_TEST_CASE(dual_certificates_stay_below_the_closed_form_distance_that_attacks_reach) {
+    ModelConfig c = small(ModelKind::mlp, 1, 2, 1, 4, GateMode::softmax_then_topk, 5);
+    c.kind = ModelKind::moe_model;   // one linear expert: F = W x + b (the one gate is 1)
+    c.experts = 1;
+    c.hidden = 0;
+    Classifier s(c);
+    c.seed = 6;
+    Classifier r(c);
+    auto set = [](Classifier& m, double w0, double w1, double b0, double b1) {
+        Var w = m.params().get("moe.experts.0.fc1.weight"), b = m.params().get("moe.experts.0.fc1.bias");
+        w.value()[0] = w0, w.value()[1] = w1, b.value()[0] = b0, b.value()[1] = b1;
+    };
+    set(s, 4.0, -4.0, 0.5, 0.0);    // a_S(x) = 8 x + 0.5: flips at x = -1/16
+    set(r, 1.0, -1.0, 1.0, -1.0);   // a_R(x) = 2 x + 2: flips at x = -1
+    const Network ns = network_of(s), nr = network_of(r);
+    Dataset data;
+    data.x = Tensor(Shape{4, 1}, std::vector<double>{0.3, 0.0, 0.7, 1.5});
+    data.num_classes = 2;
+    for (double alpha : {0.0, 0.4, 0.8, 1.0}) {
+        data.y = dual_predictions(s, r, alpha, data.x);
+        auto g = [&](double x) { return (1 - alpha) * std::tanh((8 * x + 0.5) / 2) + alpha * std::tanh((2 * x + 2) / 2); };
+        CheckOptions o;
+        o.norm = Norm::linf;
+        o.attack_eps_max = 4.0;
+        o.attack_steps = 60;
+        const DualCheckReport rep = run_dual_check(s, r, alpha, data, o);
+        BOOST_TEST(rep.violations == 0);
+        for (const DualCheckRow& row : rep.rows) {
+            const double x0 = data.x[row.index];
+            // g is increasing; the nearest root lies below x0 where g(x0) > 0 (label 0).
+            BOOST_REQUIRE(g(x0) > 0.0);
+            double lo = x0 - 10, hi = x0;
+            for (int i = 0; i < 200; ++i) (g(0.5 * (lo + hi)) > 0 ? hi : lo) = 0.5 * (lo + hi);
+            const double dstar = x0 - hi;
+            BOOST_TEST(row.attack == dstar, boost::test_tools::tolerance(1e-6));
+            for (double cert : row.certified)
+                if (!std::isnan(cert)) BOOST_TEST(cert <= dstar * (1 + 1e-9), "alpha " << alpha);
+            BOOST_TEST(row.best > 0.0);
+        }
+        // At alpha = 1 the dual is the robust model alone: (a) and (b) coincide.
+        if (alpha == 1.0)
+            for (const DualCheckRow& row : rep.rows) BOOST_TEST(row.certified[0] == row.certified[1], boost::test_tools::tolerance(1e-12));
+    }
+}
+
+// Random small pairs, MLPs (all three certificates apply) and top-1 model-level MoEs (only dual-ibp covers
+// hard routing): no sound certificate exceeds an attack's distance, at several alpha.
+BOOST_AUTO_TEST_CASE(dual_certificates_never_exceed_attack_distances_on_random_small_models) {
+    std::int64_t samples = 0, certified = 0, lipschitz_covered = 0, p2_violations = 0;
+    for (std::uint64_t seed = 0; seed < 16; ++seed) {
+        const bool moe = seed % 2 == 1;
+        const ModelKind kind = moe ? ModelKind::moe_model : ModelKind::mlp;
+        Classifier s(small(kind, 3, 3, 3, 4, GateMode::softmax_then_topk, 100 + seed));
+        Classifier r(small(kind, 3, 3, 3, 4, GateMode::topk_then_softmax, 200 + seed));
+        scale_params(s, 2.0);
+        const double alpha = 0.25 * static_cast<double>(seed % 5);
+        Dataset data;
+        data.x = random_tensor(Shape{3, 3}, 300 + seed);
+        data.y = dual_predictions(s, r, alpha, data.x);
+        data.num_classes = 3;
+        CheckOptions o;
+        o.norm = seed % 3 == 0 ? Norm::l2 : Norm::linf;
+        o.attack_eps_max = 3.0;
+        o.attack_steps = 30;
+        const DualCheckReport rep = run_dual_check(s, r, alpha, data, o);
+        for (const DualCheckRow& row : rep.rows) {
+            ++samples;
+            certified += row.best > 0.0;
+            lipschitz_covered += !std::isnan(row.certified[0]);
+            BOOST_TEST(row.violations.empty(), "seed " << seed << ": " << (row.violations.empty() ? "" : row.violations.front()));
+            BOOST_TEST((!moe || std::isnan(row.certified[0])));   // no sound global constant under hard routing
+        }
+        p2_violations += rep.p2_violations;
+    }
+    BOOST_TEST(certified >= samples / 2, certified << " of " << samples);
+    BOOST_TEST(lipschitz_covered == samples / 2);
+    BOOST_TEST_MESSAGE("P2-form dual bound beaten on " << p2_violations << " of " << samples << " samples");
+}
+
+BOOST_AUTO_TEST_CASE(p2_single_bound_equals_its_formula_on_a_hand_built_moe) {
+    // Two linear experts on R^2, 2 classes, router rows (1, 0) and (0, 2).
+    ModelConfig c = small(ModelKind::moe_model, 2, 2, 2, 0, GateMode::softmax_then_topk, 7);
+    Classifier m(c);
+    auto put = [&](const std::string& name, std::vector<double> v) {
+        Var t = m.params().get(name);
+        for (std::size_t i = 0; i < v.size(); ++i) t.value()[static_cast<std::int64_t>(i)] = v[i];
+    };
+    put("moe.router.proj.weight", {1, 0, 0, 2});
+    if (m.params().contains("moe.router.proj.bias")) put("moe.router.proj.bias", {0, 0});
+    put("moe.experts.0.fc1.weight", {1, 2, 0, 1});   // f_0 = (x1 + 2 x2, x2): linf norm 3
+    put("moe.experts.0.fc1.bias", {1, 0});
+    put("moe.experts.1.fc1.weight", {-1, 0, 0, 1});  // f_1 = (-x1, x2 + 3): linf norm 1
+    put("moe.experts.1.fc1.bias", {0, 3});
+    const Network net = network_of(m);
+    const Tensor x(Shape{1, 2}, std::vector<double>{0.5, 0.1});
+    // At x: router scores (0.5, 0.2): top-1 expert 0 with gate softmax = 1 / (1 + e^{-0.3}).
+    const double g = 1.0 / (1.0 + std::exp(-0.3));
+    const double F0 = g * (0.5 + 0.2 + 1), F1 = g * 0.1;
+    const double Bf = std::max(0.5 + 0.2 + 1, 3.1);   // max over experts of ||f_i(x)||_inf: f_1(x) = (-0.5, 3.1)
+    const double Lf = 3.0, La = 2.0 * 2.0;
+    const auto r = p2_single_radii(net, x, {0}, Norm::linf);
+    BOOST_TEST(r[0] == (F0 - F1) / (2 * (Lf + La * Bf)), boost::test_tools::tolerance(1e-12));
+    // A layer-level MoE is outside the form: NaN, with a reason.
+    const Network layer = network_of(Classifier(small(ModelKind::moe, 2, 2, 2, 3, GateMode::softmax_then_topk, 8)));
+    BOOST_TEST(std::isnan(p2_single_radii(layer, x, {0}, Norm::linf)[0]));
+    BOOST_TEST(!p2_constants(layer, x, Norm::linf).note.empty());
+}
+
+BOOST_AUTO_TEST_CASE(cli_certifies_and_checks_the_dual_model_and_names_bad_flags) {
+    const char* bin = std::getenv("MOELAB_BIN");
+    if (!bin) {
+        BOOST_TEST_MESSAGE("MOELAB_BIN not set (run through tests/run_tests.sh): CLI test skipped");
+        return;
+    }
+    namespace fs = std::filesystem;
+    const fs::path dir = fs::temp_directory_path() / ("moelab_dual_" + std::to_string(::getpid()));
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+    auto run = [&](const std::string& args) {
+        const std::string cmd = std::string(bin) + " " + args + " > " + (dir / "out.txt").string() + " 2> " + (dir / "err.txt").string();
+        const int rc = std::system(cmd.c_str());
+        return std::make_pair(WIFEXITED(rc) ? WEXITSTATUS(rc) : -1, moelab::read_file((dir / "err.txt").string()));
+    };
+    const std::string S = (dir / "s").string(), R = (dir / "r").string();
+    BOOST_REQUIRE(run("train --data clusters:K=3,d=4,n=150 --model moe-model --experts 3 --top-k 1 --hidden 0 --epochs 1 --seed 1 --out " + S).first == 0);
+    BOOST_REQUIRE(run("train --data clusters:K=3,d=4,n=150 --model mlp --width 6 --epochs 1 --seed 2 --out " + R).first == 0);
+    const std::string pair = " --ckpt " + S + "/model.ckpt --robust-ckpt " + R + "/model.ckpt";
+    auto [code, err] = run("certify" + pair + " --alpha 0.5 --method dual --samples 8 --out " + (dir / "d.csv").string());
+    BOOST_REQUIRE_MESSAGE(code == 0, err);
+    const std::string csv = moelab::read_file((dir / "d.csv").string());
+    BOOST_TEST(csv.rfind("index,label,certified_dual-lipschitz,certified_dual-robust-margin,certified_dual-ibp,certified_best,p2_form\n", 0) == 0u);
+    BOOST_TEST(std::count(csv.begin(), csv.end(), '\n') == 9);
+    std::tie(code, err) = run("check" + pair + " --alpha 0.5 --samples 6 --out " + (dir / "chk").string());
+    BOOST_REQUIRE_MESSAGE(code == 0, err);
+    const auto summary = nlohmann::json::parse(moelab::read_file((dir / "chk" / "dual_summary.json").string()));
+    BOOST_TEST(summary.at("violations").get<int>() == 0);
+    BOOST_TEST(summary.at("alpha").get<double>() == 0.5);
+    // The same bytes under 1 and 2 threads.
+    BOOST_REQUIRE(run("check" + pair + " --alpha 0.5 --samples 6 --threads 1 --out " + (dir / "t1").string()).first == 0);
+    BOOST_REQUIRE(run("check" + pair + " --alpha 0.5 --samples 6 --threads 2 --out " + (dir / "t2").string()).first == 0);
+    BOOST_TEST(moelab::read_file((dir / "t1" / "dual_check.csv").string()) == moelab::read_file((dir / "t2" / "dual_check.csv").string()));
+    BOOST_TEST(moelab::read_file((dir / "t1" / "dual_check.csv").string()) == moelab::read_file((dir / "chk" / "dual_check.csv").string()));
+    const std::vector<std::pair<std::string, std::string>> bad{
+        {"certify" + pair + " --alpha 1.5 --method dual --out " + (dir / "x.csv").string(), "--alpha"},
+        {"certify" + pair + " --alpha nan --method dual --out " + (dir / "x.csv").string(), "--alpha"},
+        {"certify" + pair + " --method dual --out " + (dir / "x.csv").string(), "--alpha"},
+        {"certify --ckpt " + S + "/model.ckpt --alpha 0.5 --method dual --out " + (dir / "x.csv").string(), "--alpha"},
+        {"certify --ckpt " + S + "/model.ckpt --method dual --out " + (dir / "x.csv").string(), "--robust-ckpt"},
+        {"certify --ckpt " + S + "/model.ckpt --robust-ckpt " + (dir / "missing.ckpt").string() + " --alpha 0.5 --method dual --out " +
+             (dir / "x.csv").string(), "missing.ckpt"},
+        {"check" + pair + " --alpha -1 --out " + (dir / "chk2").string(), "--alpha"},
+    };
+    for (const auto& [args, what] : bad) {
+        const auto [rc, text] = run(args);
+        BOOST_TEST(rc != 0, args);
+        std::istringstream in(text);
+        std::string line, last;
+        int lines = 0;
+        while (std::getline(in, line))
+            if (!line.empty()) last = line, ++lines;
+        BOOST_TEST(lines == 1, args << ": " << text);
+        BOOST_TEST(last.find(what) != std::string::npos, args << ": " << last);
+    }
+    BOOST_TEST(!fs::exists(dir / "x.csv"));
+    fs::remove_all(dir);
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -1,0 +1,194 @@
+// The dual model's certificates (theory/dual.hpp) and the attack model of F_D.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <sstream>
+#include <stdexcept>
+
+#include "engine/ops.hpp"
+#include "theory/dual.hpp"
+#include "theory/ibp.hpp"
+#include "theory/lipschitz.hpp"
+#include "theory/p2_bounds.hpp"
+
+namespace moelab {
+
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+void softmax_rows(Tensor& z) {
+    const std::int64_t C = z.cols();
+    for (std::int64_t b = 0; b < z.rows(); ++b) {
+        double* r = z.data() + b * C;
+        const double mx = *std::max_element(r, r + C);
+        double s = 0.0;
+        for (std::int64_t c = 0; c < C; ++c) s += (r[c] = std::exp(r[c] - mx));
+        for (std::int64_t c = 0; c < C; ++c) r[c] /= s;
+    }
+}
+
+// Sound ||z(x') - z(x)||_inf / ||x' - x||_p bound of a model's logits, NaN when it has none (hard routing).
+// A model-level MoE with one expert has gate 1 everywhere (softmax over one score), so its expert's
+// layer product, which lipschitz_upper calls naive, is sound there.
+double sound_logit_constant(const Network& net, Norm p) {
+    const LipschitzUpper u = lipschitz_upper(net, p);
+    if (net.model_level && net.top.experts_count() == 1) return u.logits;
+    // For l2 the bound is on ||dz||_2 >= ||dz||_inf: still a bound on the L-inf change.
+    return u.sound ? u.logits : kNaN;
+}
+
+// Softmax bounds from logit bounds of one row (see dual.hpp), widened by 1e-12 relative for rounding.
+void softmax_bounds(const double* lo, const double* hi, std::int64_t C, double* plo, double* phi) {
+    for (std::int64_t c = 0; c < C; ++c) {
+        double s_lo = 0.0, s_hi = 0.0;
+        for (std::int64_t k = 0; k < C; ++k) {
+            if (k == c) continue;
+            s_lo += std::exp(hi[k] - lo[c]);
+            s_hi += std::exp(lo[k] - hi[c]);
+        }
+        plo[c] = (1.0 / (1.0 + s_lo)) * (1.0 - 1e-12);
+        phi[c] = std::min(1.0, (1.0 / (1.0 + s_hi)) * (1.0 + 1e-12));
+    }
+}
+
+// The largest radius per row at which `ok(r)` holds (doubling from 1/8, then `iters` halvings); rows with
+// !ok(0) get 0. `ok` takes per-row radii and answers per row.
+template <class Ok>
+std::vector<double> largest_radius(std::size_t B, Ok&& ok, int iters) {
+    std::vector<double> lo(B, 0.0), hi(B, 0.125);
+    const std::vector<std::uint8_t> at_zero = ok(lo);
+    std::vector<std::uint8_t> growing = at_zero;
+    for (int round = 0; round < 30; ++round) {
+        if (std::none_of(growing.begin(), growing.end(), [](std::uint8_t g) { return g != 0; })) break;
+        const auto good = ok(hi);
+        for (std::size_t b = 0; b < B; ++b) {
+            if (!growing[b]) continue;
+            if (good[b] && hi[b] < 1e6) lo[b] = hi[b], hi[b] *= 2.0;
+            else growing[b] = 0;
+        }
+    }
+    for (int i = 0; i < iters; ++i) {
+        std::vector<double> mid(B, 0.0);
+        for (std::size_t b = 0; b < B; ++b) mid[b] = at_zero[b] ? 0.5 * (lo[b] + hi[b]) : 0.0;
+        const auto good = ok(mid);
+        for (std::size_t b = 0; b < B; ++b)
+            if (at_zero[b]) (good[b] ? lo[b] : hi[b]) = mid[b];
+    }
+    for (std::size_t b = 0; b < B; ++b)
+        if (!at_zero[b]) lo[b] = 0.0;
+    return lo;
+}
+
+}  // namespace
+
+void check_alpha(double alpha) {
+    if (!(alpha >= 0.0 && alpha <= 1.0)) {
+        std::ostringstream s;
+        s << "--alpha: must be in [0, 1], got " << alpha;
+        throw std::invalid_argument(s.str());
+    }
+}
+
+Tensor dual_probabilities(const Network& standard, const Network& robust, double alpha, const Tensor& x) {
+    check_alpha(alpha);
+    Tensor ps = network_logits(standard, x), pr = network_logits(robust, x);
+    softmax_rows(ps);
+    softmax_rows(pr);
+    for (std::int64_t i = 0; i < ps.numel(); ++i) ps[i] = (1.0 - alpha) * ps[i] + alpha * pr[i];
+    return ps;
+}
+
+AttackModel dual_attack_model(const Classifier& standard, const Classifier& robust, double alpha, Box domain) {
+    check_alpha(alpha);
+    AttackModel m;
+    m.logits = [&standard, &robust, alpha](const Var& x) { return log(add_scalar(dual_forward(standard, robust, alpha, x), 1e-300)); };
+    m.domain = domain;
+    m.params = &standard.params();
+    return m;
+}
+
+DualRadii certify_dual(const Network& standard, const Network& robust, double alpha, const Tensor& x,
+                       const std::vector<int>& y, Norm p, Box domain) {
+    check_alpha(alpha);
+    if (standard.classes != robust.classes || standard.input_dim != robust.input_dim)
+        throw std::invalid_argument("dual model: the standard and robust models differ in input dimension or classes");
+    if (x.cols() != standard.input_dim || x.rows() != static_cast<std::int64_t>(y.size()))
+        throw std::invalid_argument("dual model: x has shape [" + std::to_string(x.rows()) + ", " + std::to_string(x.cols()) +
+                                    "], expected [" + std::to_string(y.size()) + ", " + std::to_string(standard.input_dim) + "]");
+    const std::int64_t B = x.rows(), C = standard.classes;
+    const auto uB = static_cast<std::size_t>(B);
+    DualRadii out;
+    out.radius.assign(kDualMethods.size(), std::vector<double>(uB, kNaN));
+    const Tensor pd = dual_probabilities(standard, robust, alpha, x);
+    Tensor pr = network_logits(robust, x);
+    softmax_rows(pr);
+    std::vector<std::uint8_t> correct(uB);
+    for (std::int64_t b = 0; b < B; ++b) {
+        const int yb = y[static_cast<std::size_t>(b)];
+        bool ok = true;
+        for (std::int64_t j = 0; j < C; ++j)
+            if (j != yb && !(pd.at(b, yb) > pd.at(b, j))) ok = false;
+        correct[static_cast<std::size_t>(b)] = ok;
+    }
+    // (a) Lipschitz margin of F_D. With alpha = 0 or 1 only the model that carries weight needs a constant.
+    const double LS = alpha < 1.0 ? sound_logit_constant(standard, p) : 0.0;
+    const double LR = alpha > 0.0 ? sound_logit_constant(robust, p) : 0.0;
+    const double LD = (1.0 - alpha) * LS + alpha * LR;
+    if (!std::isnan(LD)) {
+        for (std::int64_t b = 0; b < B; ++b) {
+            const auto ub = static_cast<std::size_t>(b);
+            double r = kInf;
+            for (std::int64_t j = 0; j < C && correct[ub]; ++j)
+                if (j != y[ub]) r = std::min(r, LD > 0.0 ? (pd.at(b, y[ub]) - pd.at(b, j)) / LD : kInf);
+            out.radius[0][ub] = correct[ub] ? r : 0.0;
+        }
+    } else {
+        out.note = "dual-lipschitz and dual-robust-margin need a sound global Lipschitz constant (no hard-routing MoE); ";
+    }
+    // (b) the robust model's probability margin against (1 - alpha) B_S / alpha, B_S = 1.
+    if (!std::isnan(LR)) {
+        const double need = alpha > 0.0 ? (1.0 - alpha) / alpha : kInf;
+        for (std::int64_t b = 0; b < B; ++b) {
+            const auto ub = static_cast<std::size_t>(b);
+            double r = alpha > 0.0 ? kInf : 0.0;
+            for (std::int64_t j = 0; j < C && alpha > 0.0; ++j) {
+                if (j == y[ub]) continue;
+                const double slack = pr.at(b, y[ub]) - pr.at(b, j) - need;
+                r = std::min(r, slack <= 0.0 ? 0.0 : (LR > 0.0 ? slack / LR : kInf));
+            }
+            out.radius[1][ub] = correct[ub] ? r : 0.0;
+        }
+    }
+    // dual-ibp: interval bounds through both models, then through softmax.
+    auto ibp_ok = [&](const std::vector<double>& r) {
+        const LogitBounds zs = ibp_logit_bounds(standard, x, r, domain), zr = ibp_logit_bounds(robust, x, r, domain);
+        std::vector<std::uint8_t> ok(uB, 0);
+        std::vector<double> sl(static_cast<std::size_t>(C)), sh(sl), rl(sl), rh(sl);
+        for (std::int64_t b = 0; b < B; ++b) {
+            const auto ub = static_cast<std::size_t>(b);
+            if (!correct[ub]) continue;
+            softmax_bounds(zs.lo.data() + b * C, zs.hi.data() + b * C, C, sl.data(), sh.data());
+            softmax_bounds(zr.lo.data() + b * C, zr.hi.data() + b * C, C, rl.data(), rh.data());
+            const auto yb = static_cast<std::size_t>(y[ub]);
+            bool all = true;
+            for (std::size_t j = 0; j < static_cast<std::size_t>(C) && all; ++j) {
+                if (j == yb) continue;
+                const double low = (1.0 - alpha) * (sl[yb] - sh[j]) + alpha * (rl[yb] - rh[j]);
+                all = low > 0.0;
+            }
+            ok[ub] = all;
+        }
+        return ok;
+    };
+    out.radius[2] = largest_radius(uB, ibp_ok, 40);
+    out.best.assign(uB, 0.0);
+    for (std::size_t b = 0; b < uB; ++b)
+        for (const auto& m : out.radius)
+            if (!std::isnan(m[b])) out.best[b] = std::max(out.best[b], m[b]);
+    out.p2 = p2_dual_radii(standard, robust, alpha, x, y, p);
+    return out;
+}
+
+}  // namespace moelab
