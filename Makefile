@@ -17,6 +17,22 @@ LDLIBS   += -fsanitize=address,undefined
 BUILD    := build-sanitize
 endif
 
+# MPI (optional): found through mpicxx, used by experiments/mpi_session.cpp alone (and linked into moelab).
+# Without it `moelab sweep` runs serially and `train --parallel data` runs as one process.
+#   make MPICXX= BUILD=build-nompi    a build without MPI where it is installed
+MPICXX   ?= $(shell command -v mpicxx 2>/dev/null)
+ifneq ($(strip $(MPICXX)),)
+MPI_CXXFLAGS := $(shell $(MPICXX) --showme:compile) -DMOELAB_HAVE_MPI
+MPI_LDLIBS   := $(shell $(MPICXX) --showme:link)
+endif
+# Rebuild mpi_session.o when the MPI flags change (MPICXX= on a build made with MPI, or the reverse).
+MPI_STAMP := $(BUILD)/mpi.flags
+ifeq ($(filter clean,$(MAKECMDGOALS)),)
+$(shell mkdir -p $(BUILD) && (echo '$(MPI_CXXFLAGS)' | cmp -s - $(MPI_STAMP) || echo '$(MPI_CXXFLAGS)' > $(MPI_STAMP)))
+endif
+$(BUILD)/obj/experiments/mpi_session.o: CXXFLAGS += $(MPI_CXXFLAGS)
+$(BUILD)/obj/experiments/mpi_session.o: $(MPI_STAMP)
+
 LIB_SRC  := $(wildcard engine/*.cpp moe/*.cpp theory/*.cpp)
 CLI_SRC  := $(filter-out experiments/bench_%.cpp,$(wildcard experiments/*.cpp))
 BENCH_SRC:= $(wildcard experiments/bench_*.cpp)
@@ -42,7 +58,7 @@ $(BUILD)/libmoelab.a: $(LIB_OBJ)
 	ar rcs $@ $^
 
 $(BUILD)/moelab: $(CLI_OBJ) $(BUILD)/libmoelab.a
-	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDLIBS)
+	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDLIBS) $(MPI_LDLIBS)
 
 $(BUILD)/moelab_tests: $(TEST_OBJ) $(BUILD)/libmoelab.a
 	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDLIBS) -lboost_unit_test_framework

@@ -6,6 +6,7 @@
 
 #include "engine/parallel.hpp"
 #include "experiments/commands.hpp"
+#include "experiments/mpi_session.hpp"
 
 namespace moelab::cli {
 
@@ -17,6 +18,12 @@ void add_info_command(CLI::App& app, int& exit_code) {
         std::printf("OpenBLAS:         %s, pinned to 1 thread per call\n", openblas_get_config());
         const char* fm = "/usr/share/datasets/fashion-mnist";
         std::printf("Fashion-MNIST:    %s (%s)\n", fm, std::filesystem::exists(fm) ? "found" : "missing");
+        if (mpi::compiled_in())
+            std::printf("MPI:              %s (rank %d of %d): sweep over ranks, train --parallel data\n",
+                        mpi::library_version().c_str(), mpi::rank(), mpi::size());
+        else
+            std::printf("MPI:              left out of this build (no mpicxx when it was built): sweep runs serially, "
+                        "train --parallel data in one process only\n");
         exit_code = 0;
     });
 }

@@ -4,6 +4,11 @@
 // for NumPy/PyTorch) and DIR/metrics.json (test_accuracy and per-epoch entries), each atomically.
 // --resume continues from DIR/model.ckpt, which must come from the same flags (only --epochs and
 // --stop-after may differ); the result is bitwise identical to an uninterrupted run.
+//
+// Data parallelism: `mpirun -np N moelab train --parallel data --micro-shards S ...` cuts each batch into
+// S micro-shards (moe/train.hpp), S / N per process, and every process adds all S shard gradients in shard
+// order (experiments/mpi_session.hpp). The weights equal those of a one-process run with the same
+// --micro-shards, whatever N. Rank 0 alone writes the files.
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -15,6 +20,7 @@
 #include "experiments/commands.hpp"
 #include "experiments/data_spec.hpp"
 #include "experiments/json_config.hpp"
+#include "experiments/mpi_session.hpp"
 #include "experiments/progress.hpp"
 #include "moe/model_io.hpp"
 
@@ -24,7 +30,7 @@ namespace {
 
 struct TrainFlags {
     std::string data = "fashion-mnist", model = "moe", gate = "softmax-topk", optimizer = "adam",
-                lb_convention = "top1", match = "", out;
+                lb_convention = "top1", match = "", parallel = "none", out;
     ModelConfig m;
     TrainConfig t;
     std::int64_t train_limit = -1, test_limit = -1;
@@ -47,6 +53,40 @@ nlohmann::json metrics_json(const Classifier& model, const TrainState& state, co
             {"epochs", epochs}};
 }
 
+// Which micro-shards this process computes; throws naming --parallel or --micro-shards.
+ShardExchange data_parallel_exchange(const TrainFlags& f) {
+    if (f.parallel != "none" && f.parallel != "data")
+        throw std::invalid_argument("--parallel: expected none or data, got '" + f.parallel + "'");
+    const int launched = mpi::launched_ranks();
+    if (launched > 1 && !mpi::compiled_in())
+        throw std::invalid_argument("--parallel: launched as " + std::to_string(launched) +
+                                    " processes, but this moelab was built without MPI (see moelab info)");
+    if (mpi::size() > 1 && f.parallel != "data")
+        throw std::invalid_argument("--parallel: launched as " + std::to_string(mpi::size()) +
+                                    " MPI processes; pass --parallel data (or run one process)");
+    if (f.t.micro_shards % mpi::size() != 0)
+        throw std::invalid_argument("--micro-shards: " + std::to_string(f.t.micro_shards) + " is not a multiple of the " +
+                                    std::to_string(mpi::size()) + " MPI processes (each computes S / N micro-shards)");
+    ShardExchange ex;
+    ex.rank = mpi::rank();
+    ex.ranks = mpi::size();
+    if (ex.ranks > 1) ex.allgather = mpi::allgather;
+    return ex;
+}
+
+// The cost of the gradient exchange, for scaling estimates (README "Running on a cluster").
+void report_exchange(const TrainState& state, const ShardExchange& ex, std::int64_t parameters) {
+    const mpi::ExchangeStats st = mpi::exchange_stats();
+    double train_seconds = 0.0;
+    for (const auto& m : state.history) train_seconds += m.seconds;
+    const double calls = static_cast<double>(std::max(1L, st.calls));
+    std::fprintf(stderr,
+                 "data-parallel: %d processes, %lld parameters; gradient exchange %ld steps, %.3f MB received and "
+                 "%.2f ms per step per process (%.1f%% of %.2f s in epochs)\n",
+                 ex.ranks, static_cast<long long>(parameters), st.calls, st.bytes_received / calls / 1e6,
+                 1e3 * st.seconds / calls, train_seconds > 0 ? 100.0 * st.seconds / train_seconds : 0.0, train_seconds);
+}
+
 void run_train(TrainFlags& f) {
     if (f.threads < 0) throw std::invalid_argument("--threads: must be >= 1, got " + std::to_string(f.threads));
     if (f.threads > 0) set_threads(f.threads);
@@ -62,12 +102,14 @@ void run_train(TrainFlags& f) {
         f.m = dense_baseline(moe, f.match);
     }
     f.t.validate();
+    const ShardExchange exchange = data_parallel_exchange(f);
+    const bool writer = exchange.rank == 0;   // rank 0 alone writes files and shows progress
     const DataSplits data = load_data(f.data, f.train_limit, f.test_limit);
     f.m.input_dim = data.train.dim();
     f.m.classes = data.train.num_classes;
     f.m.validate();
 
-    std::filesystem::create_directories(f.out);
+    if (writer) std::filesystem::create_directories(f.out);
     const std::string ckpt = f.out + "/model.ckpt";
     std::unique_ptr<Classifier> model;
     TrainState state;
@@ -89,21 +131,28 @@ void run_train(TrainFlags& f) {
         state = saved.state;
         optimizer = std::make_unique<Optimizer>(model->params(), f.t.optimizer);
         load_optimizer_state(saved, *optimizer, ckpt);
-        std::fprintf(stderr, "resuming %s after epoch %d (step %ld)\n", ckpt.c_str(), state.epochs_done, state.step);
+        if (writer)
+            std::fprintf(stderr, "resuming %s after epoch %d (step %ld)\n", ckpt.c_str(), state.epochs_done, state.step);
     } else {
         model = std::make_unique<Classifier>(f.m);
         optimizer = std::make_unique<Optimizer>(model->params(), f.t.optimizer);
     }
-    std::fprintf(stderr, "training %s (%lld parameters) on %s: %lld train / %lld test samples, %d threads\n",
-                 to_string(f.m.kind).c_str(), static_cast<long long>(model->params().numel()), f.data.c_str(),
-                 static_cast<long long>(data.train.size()), static_cast<long long>(data.test.size()), max_threads());
+    if (writer)
+        std::fprintf(stderr, "training %s (%lld parameters) on %s: %lld train / %lld test samples, %d threads%s\n",
+                     to_string(f.m.kind).c_str(), static_cast<long long>(model->params().numel()), f.data.c_str(),
+                     static_cast<long long>(data.train.size()), static_cast<long long>(data.test.size()), max_threads(),
+                     exchange.ranks > 1 ? (", " + std::to_string(exchange.ranks) + " MPI processes x " +
+                                           std::to_string(f.t.micro_shards / exchange.ranks) + " micro-shards").c_str()
+                                        : "");
 
     TrainConfig run_config = f.t;
     const int final_epochs = f.t.epochs;
     if (f.stop_after > 0 && f.stop_after < f.t.epochs) run_config.epochs = f.stop_after;
     std::unique_ptr<Progress> bar;
     TrainHooks hooks;
+    hooks.exchange = exchange;
     hooks.on_step = [&](long s, long total, double loss) {
+        if (!writer) return;
         if (s == 1) bar = std::make_unique<Progress>("epoch " + std::to_string(state.epochs_done + 1) + "/" +
                                                          std::to_string(final_epochs), total);
         std::ostringstream note;
@@ -112,6 +161,7 @@ void run_train(TrainFlags& f) {
         bar->update(s, note.str());
     };
     hooks.on_epoch = [&](const TrainState& st, const Optimizer& opt) {
+        if (!writer) return;
         const EpochMetrics& m = st.history.back();
         std::ostringstream note;
         note.precision(4);
@@ -136,12 +186,14 @@ void run_train(TrainFlags& f) {
             train(*model, *optimizer, data.train, data.test, run_config, state, stopping);
         } catch (const std::runtime_error& e) {
             if (std::string(e.what()) != "stop-after") throw;
-            std::fprintf(stderr, "stopped after epoch %d as asked; continue with --resume\n", state.epochs_done);
+            if (writer) std::fprintf(stderr, "stopped after epoch %d as asked; continue with --resume\n", state.epochs_done);
             return;
         }
     } else {
         train(*model, *optimizer, data.train, data.test, run_config, state, hooks);
     }
+    if (!writer) return;
+    if (exchange.ranks > 1) report_exchange(state, exchange, model->params().numel());
     std::printf("test_accuracy %.4f after %d epochs; wrote %s/{model.ckpt,model.npz,metrics.json}\n",
                 state.history.back().test_accuracy, state.epochs_done, f.out.c_str());
 }
@@ -186,6 +238,12 @@ void add_train_command(CLI::App& app, int& exit_code) {
     sub->add_option("--threads", f.threads, "OpenMP threads (results do not depend on it)");
     sub->add_option("--stop-after", f.stop_after, "stop after this many epochs (resume later with --resume)");
     sub->add_flag("--resume", f.resume, "continue from OUT/model.ckpt");
+    sub->add_option("--parallel", f.parallel, "none, or data: under mpirun -np N, split each batch over the N processes")
+        ->capture_default_str();
+    sub->add_option("--micro-shards", f.t.micro_shards,
+                    "cut each batch into S micro-shards (weights depend on S, not on the number of processes; "
+                    "S must be a multiple of it)")
+        ->capture_default_str();
     sub->callback([flags, config_path, sub, &exit_code] {
         if (!config_path->empty()) apply_config_file(*sub, *config_path);
         run_train(*flags);

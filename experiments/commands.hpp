@@ -15,5 +15,6 @@ void add_certify_command(CLI::App& app, int& exit_code);    // moelab certify: c
 void add_lipschitz_command(CLI::App& app, int& exit_code);  // moelab lipschitz: Lipschitz bounds
 void add_check_command(CLI::App& app, int& exit_code);      // moelab check: certified <= exact <= attack
 void add_repro_command(CLI::App& app, int& exit_code);      // moelab repro: the papers' claims, REPORT.md
+void add_sweep_command(CLI::App& app, int& exit_code);      // moelab sweep: a grid of runs, over MPI ranks
 
 }  // namespace moelab::cli

@@ -1,14 +1,18 @@
 // The `moelab` command: one CLI11 app with one subcommand per job. Each subcommand's flags and work
 // live in experiments/cmd_<name>.cpp; this file wires them together and turns any error into one
-// line on stderr and a non-zero exit.
+// line on stderr and a non-zero exit. Under mpirun, MPI is started here (experiments/mpi_session.hpp
+// says which errors rank 0 alone reports and which abort the job).
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
 #include <exception>
 
 #include "experiments/commands.hpp"
+#include "experiments/mpi_session.hpp"
 
 int main(int argc, char** argv) {
+    namespace mpi = moelab::cli::mpi;
+    mpi::Session session(argc, argv);
     CLI::App app{"moelab: deterministic Mixture-of-Experts robustness lab (float64, CPU)"};
     app.require_subcommand(1);
     int exit_code = 0;
@@ -20,13 +24,25 @@ int main(int argc, char** argv) {
     moelab::cli::add_lipschitz_command(app, exit_code);
     moelab::cli::add_check_command(app, exit_code);
     moelab::cli::add_repro_command(app, exit_code);
+    moelab::cli::add_sweep_command(app, exit_code);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
-        return app.exit(e);
-    } catch (const std::exception& e) {
-        std::fprintf(stderr, "moelab: error: %s\n", e.what());
+        return mpi::rank() == 0 ? app.exit(e) : (e.get_exit_code() != 0);
+    } catch (const std::invalid_argument& e) {   // bad input: every rank saw it
+        if (mpi::rank() == 0) std::fprintf(stderr, "moelab: error: %s\n", e.what());
         return 1;
+    } catch (const mpi::UniformError& e) {
+        if (mpi::rank() == 0) std::fprintf(stderr, "moelab: error: %s\n", e.what());
+        return 1;
+    } catch (const std::exception& e) {
+        if (mpi::size() == 1) {
+            std::fprintf(stderr, "moelab: error: %s\n", e.what());
+            return 1;
+        }
+        // Possibly this rank's error alone, with the others waiting in a collective: end the job.
+        std::fprintf(stderr, "moelab: error: rank %d: %s\n", mpi::rank(), e.what());
+        mpi::abort_job(1);
     }
     return exit_code;
 }

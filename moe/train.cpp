@@ -1,5 +1,7 @@
 #include "moe/train.hpp"
 
+#include "moe/shard_step.hpp"
+
 #include <chrono>
 #include <cmath>
 #include <limits>
@@ -23,10 +25,11 @@ void TrainConfig::validate() const {
     require(optimizer.lr > 0.0 && std::isfinite(optimizer.lr), "--lr", "must be positive");
     require(optimizer.weight_decay >= 0.0, "--weight-decay", "must be >= 0");
     require(optimizer.momentum >= 0.0 && optimizer.momentum < 1.0, "--momentum", "must be in [0, 1)");
+    require(micro_shards >= 1, "--micro-shards", "must be at least 1, got " + std::to_string(micro_shards));
 }
 
 nlohmann::json to_json(const TrainConfig& c) {
-    return {{"epochs", c.epochs},
+    nlohmann::json j = {{"epochs", c.epochs},
             {"batch_size", c.batch_size},
             {"optimizer", to_string(c.optimizer.kind)},
             {"lr", c.optimizer.lr},
@@ -37,12 +40,15 @@ nlohmann::json to_json(const TrainConfig& c) {
             {"lb_weight", c.lb_weight},
             {"z_weight", c.z_weight},
             {"lb_convention", to_string(c.lb_convention)}};
+    if (c.micro_shards != 1) j["micro_shards"] = c.micro_shards;
+    return j;
 }
 
 TrainConfig train_config_from_json(const nlohmann::json& j) {
     if (!j.is_object()) throw std::invalid_argument("train config: expected a JSON object");
     static const std::set<std::string> known{"epochs", "batch_size", "optimizer", "lr",       "momentum",     "weight_decay",
-                                             "schedule", "seed",     "lb_weight", "z_weight", "lb_convention"};
+                                             "schedule", "seed",     "lb_weight", "z_weight", "lb_convention",
+                                             "micro_shards"};
     for (const auto& [key, _] : j.items())
         if (!known.count(key)) throw std::invalid_argument("train config: unknown key '" + key + "'");
     TrainConfig c;
@@ -73,6 +79,7 @@ TrainConfig train_config_from_json(const nlohmann::json& j) {
     get("lb_weight", c.lb_weight);
     get("z_weight", c.z_weight);
     get("lb_convention", conv);
+    get("micro_shards", c.micro_shards);
     c.optimizer.kind = parse_optimizer_kind(opt);
     c.lb_convention = parse_balance_convention(conv);
     c.validate();
@@ -104,17 +111,6 @@ std::vector<std::int64_t> shuffled(std::int64_t n, const Rng& rng) {
         std::swap(p[static_cast<std::size_t>(i)],
                   p[rng.below(static_cast<std::uint64_t>(i), static_cast<std::uint64_t>(i + 1))]);
     return p;
-}
-
-double mean_entropy(const Tensor& probs) {
-    double total = 0.0;
-    const std::int64_t rows = probs.rows(), cols = probs.cols();
-    for (std::int64_t r = 0; r < rows; ++r)
-        for (std::int64_t c = 0; c < cols; ++c) {
-            const double p = probs[r * cols + c];
-            if (p > 0.0) total -= p * std::log(p);
-        }
-    return rows > 0 ? total / static_cast<double>(rows) : 0.0;
 }
 
 }  // namespace
@@ -216,6 +212,19 @@ void train(Classifier& model, Optimizer& optimizer, const Dataset& train_set, co
     const long total_steps = steps_per_epoch * config.epochs;
     const Rng root(config.seed);
     const std::int64_t E = model.config().experts;
+    // Micro-shards (train.hpp): this process computes shards [first, first + mine) of every step.
+    const int S = config.micro_shards;
+    const ShardExchange& ex = hooks.exchange;
+    if (ex.ranks < 1 || ex.rank < 0 || ex.rank >= ex.ranks || (ex.ranks > 1 && !ex.allgather))
+        throw std::invalid_argument("data parallelism: process " + std::to_string(ex.rank) + " of " +
+                                    std::to_string(ex.ranks) + " needs an allgather");
+    if (S % ex.ranks != 0)
+        throw std::invalid_argument("--micro-shards: " + std::to_string(S) + " is not a multiple of the " +
+                                    std::to_string(ex.ranks) + " data-parallel processes (each computes S / N shards)");
+    const int mine = S / ex.ranks, first = ex.rank * mine;
+    const ShardRecords records(model);
+    std::vector<double> my_records(static_cast<std::size_t>(mine) * records.size()), all_records;
+    if (ex.ranks > 1) all_records.resize(static_cast<std::size_t>(S) * records.size());
     for (int epoch = state.epochs_done; epoch < config.epochs; ++epoch) {
         const auto t0 = std::chrono::steady_clock::now();
         const auto order = shuffled(n, root.split("shuffle").split(static_cast<std::uint64_t>(epoch)));
@@ -226,40 +235,43 @@ void train(Classifier& model, Optimizer& optimizer, const Dataset& train_set, co
         std::int64_t correct = 0, routed_batches = 0;
         for (long s = 0; s < steps_per_epoch; ++s) {
             const std::int64_t b0 = s * config.batch_size, bn = std::min(config.batch_size, n - b0);
-            std::vector<std::int64_t> idx(order.begin() + b0, order.begin() + b0 + bn);
-            std::vector<int> labels(static_cast<std::size_t>(bn));
-            for (std::int64_t i = 0; i < bn; ++i) labels[static_cast<std::size_t>(i)] = train_set.y[static_cast<std::size_t>(idx[static_cast<std::size_t>(i)])];
             optimizer.set_lr(scheduled_lr(config, state.step, total_steps));
-            optimizer.zero_grad();
-            ForwardOptions fo;
-            fo.training = true;
-            fo.rng = root.split("step").split(static_cast<std::uint64_t>(state.step));
-            const Tensor batch = gather_rows(train_set.x, idx);
-            const BatchLoss bl = hooks.batch_loss ? hooks.batch_loss(model, batch, labels, fo, config)
-                                                  : standard_batch_loss(model, batch, labels, fo, config);
-            const Var& loss = bl.loss;
-            const Var& ce = bl.ce;
-            const Var& aux = bl.aux;
-            const ModelOutput& out = bl.out;
-            const double loss_value = loss.value().item();
-            if (!std::isfinite(loss_value))
-                throw std::runtime_error("training diverged: loss is " + std::to_string(loss_value) + " at epoch " +
+            const Rng step_rng = root.split("step").split(static_cast<std::uint64_t>(state.step));
+            for (int j = 0; j < mine; ++j) {
+                const int shard = first + j;
+                double* record = my_records.data() + static_cast<std::size_t>(j) * records.size();
+                const std::int64_t lo = bn * shard / S, hi = bn * (shard + 1) / S;
+                if (hi == lo) {
+                    records.empty(record);
+                    continue;
+                }
+                std::vector<std::int64_t> idx(order.begin() + b0 + lo, order.begin() + b0 + hi);
+                std::vector<int> labels(idx.size());
+                for (std::size_t i = 0; i < idx.size(); ++i) labels[i] = train_set.y[static_cast<std::size_t>(idx[i])];
+                ForwardOptions fo;
+                fo.training = true;
+                fo.rng = S == 1 ? step_rng : step_rng.split(static_cast<std::uint64_t>(shard));
+                const double weight = static_cast<double>(hi - lo) / static_cast<double>(bn);
+                records.compute(hooks.batch_loss, gather_rows(train_set.x, idx), labels, fo, config, weight, record);
+            }
+            if (ex.ranks > 1) ex.allgather(my_records, all_records);
+            // Every process adds the same S records in shard order: same gradient, same step, same weights.
+            const StepTotals t = records.sum(ex.ranks > 1 ? all_records : my_records, S);
+            if (!std::isfinite(t.loss))
+                throw std::runtime_error("training diverged: loss is " + std::to_string(t.loss) + " at epoch " +
                                          std::to_string(epoch + 1) + ", step " + std::to_string(s + 1) +
                                          "; the last checkpoint holds the last good epoch");
-            backward(loss);
             optimizer.step();
             ++state.step;
-            loss_sum += ce.value().item();
-            if (aux.defined()) aux_sum += aux.value().item();
-            const auto pred = argmax_rows(out.logits.value());
-            for (std::int64_t i = 0; i < bn; ++i) correct += pred[static_cast<std::size_t>(i)] == labels[static_cast<std::size_t>(i)];
-            if (!out.routings.empty()) {
-                const Routing& r = out.routings.front();
-                for (std::int64_t e : r.expert) ++m.expert_load[static_cast<std::size_t>(e)];
-                entropy_sum += mean_entropy(r.probs.value());
+            loss_sum += t.ce;
+            aux_sum += t.aux;
+            correct += t.correct;
+            if (t.routed) {
+                for (std::size_t e = 0; e < t.expert_load.size(); ++e) m.expert_load[e] += t.expert_load[e];
+                entropy_sum += t.entropy;
                 ++routed_batches;
             }
-            m.dropped_tokens += out.dropped;
+            m.dropped_tokens += t.dropped;
             if (hooks.on_step) hooks.on_step(s + 1, steps_per_epoch, loss_sum / static_cast<double>(s + 1));
         }
         m.lr = optimizer.lr();

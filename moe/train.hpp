@@ -9,6 +9,16 @@
 //   constant   lr
 //   cosine     lr * 0.5 * (1 + cos(pi * t / T))
 //   step       lr * 0.1^floor(3 t / T)      (two decays of 10x, at 1/3 and 2/3 of training)
+//
+// Micro-shards (TrainConfig::micro_shards = S; data-parallel training): each batch of B rows is cut into S
+// contiguous shards, shard i holding rows [i B / S, (i+1) B / S). Shard i's loss is scaled by its rows / B,
+// its dropout and router noise come from the step stream split by i (S = 1: the step stream itself), its
+// gradient is computed from zero, and the S gradients are added in shard order before the optimizer step.
+// So the weights depend on S, never on how the shards are spread over processes (ShardExchange) or
+// threads, and S = 1 is the plain full-batch step bit for bit. With S > 1 the MoE auxiliary losses
+// (load balancing, z-loss) and expert capacity are computed per shard, as on multi-device training where
+// each device balances its own tokens: the weighted sum of per-shard balance losses is not the balance
+// loss of the whole batch. A shard left empty (B < S) contributes nothing.
 #pragma once
 
 #include <cstdint>
@@ -33,10 +43,12 @@ struct TrainConfig {
     double lb_weight = 0.01;           // Switch load-balancing loss weight
     double z_weight = 0.0;             // router z-loss weight
     BalanceConvention lb_convention = BalanceConvention::top1;
+    int micro_shards = 1;              // S above; 1 = the plain full-batch step
 
     void validate() const;             // throws std::invalid_argument naming the flag
 };
 
+// "micro_shards" is written only when it is not 1, so configs and checkpoints of plain runs keep their bytes.
 nlohmann::json to_json(const TrainConfig& c);
 TrainConfig train_config_from_json(const nlohmann::json& j);   // strict, like model_config_from_json
 
@@ -91,9 +103,24 @@ BatchLoss standard_batch_loss(Classifier& model, const Tensor& x, const std::vec
 
 // A replacement for standard_batch_loss. Adversarial-training recipes live above moe/ (they need the
 // attacks of theory/) and plug in here. Any randomness must come from fo.rng (the step's stream, e.g.
-// fo.rng.split("attack")), so that runs and resumed runs stay bitwise identical.
+// fo.rng.split("attack")), so that runs and resumed runs stay bitwise identical. With micro-shards it is
+// called once per shard, on the shard's rows, with the shard's stream; train() applies the shard weight.
 using BatchLossFn = std::function<BatchLoss(Classifier& model, const Tensor& x, const std::vector<int>& labels,
                                             const ForwardOptions& fo, const TrainConfig& config)>;
+
+// How a step's micro-shards are spread over processes (data-parallel training; experiments/ supplies an
+// MPI implementation, moe/ knows nothing of MPI). Process `rank` of `ranks` computes shards
+// [rank S / ranks, (rank + 1) S / ranks); S must be a multiple of `ranks` (train() throws naming
+// --micro-shards otherwise), so every process does the same work. Each shard yields one record, a vector of
+// doubles of a length fixed by the model (its gradient, which parameters it reached, its metrics).
+// `allgather(mine, all)` receives this process's records concatenated and must fill `all` with every
+// process's, concatenated in rank order: all S records in shard order. Every process then adds the
+// same records in the same order and takes the same optimizer step, so the weights stay identical.
+// The default (ranks = 1, no allgather) is one process computing every shard.
+struct ShardExchange {
+    int rank = 0, ranks = 1;
+    std::function<void(const std::vector<double>& mine, std::vector<double>& all)> allgather;
+};
 
 struct TrainHooks {
     // Replaces the step's loss (empty: standard_batch_loss).
@@ -103,6 +130,8 @@ struct TrainHooks {
     // Called after each epoch, once the metrics are in state.history; checkpoint here.
     std::function<void(const TrainState&, const Optimizer&)> on_epoch;
     // Non-finite loss: training stops by throwing std::runtime_error after on_epoch of the last good epoch.
+    // Data parallelism: which micro-shards this process computes and how records are exchanged.
+    ShardExchange exchange;
 };
 
 // Trains `model` from `state` (fresh or restored) until config.epochs. `optimizer` must be built over

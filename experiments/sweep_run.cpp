@@ -1,0 +1,135 @@
+#include "experiments/sweep_run.hpp"
+
+#include <cmath>
+#include <sstream>
+
+#include "engine/atomic_file.hpp"
+#include "moe/model_io.hpp"
+#include "theory/crown.hpp"
+#include "theory/ibp.hpp"
+#include "theory/lipschitz.hpp"
+#include "theory/smoothing.hpp"
+
+namespace moelab::cli {
+
+namespace {
+
+using nlohmann::json;
+
+std::string cell(double v) { return json(v).dump(); }   // shortest round-trip text; NaN and inf become null
+
+Dataset first_samples(const Dataset& d, std::int64_t n) { return subset(d, 0, std::min(n, d.size())); }
+
+AttackSpec attack_spec_for(const SweepGrid& grid, bool images) {
+    AttackSpec spec = grid.attack_spec;
+    spec.domain = images ? kImageBox : Box{};
+    return spec;
+}
+
+struct Radii {
+    std::vector<double> radius;
+    std::vector<std::string> status;
+};
+
+// The certify command's methods (experiments/cmd_certify.cpp), without the MILP.
+Radii certified_radii(const CertifySpec& c, const Classifier& model, const Dataset& test, Box domain) {
+    Radii r;
+    const std::size_t n = static_cast<std::size_t>(test.size());
+    r.status.assign(n, "");
+    if (c.method == "lipschitz" || c.method == "naive") {
+        r.radius = certify_lipschitz(network_of(model), test.x, test.y, c.norm, c.method == "naive").radius;
+    } else if (c.method == "ibp") {
+        r.radius = ibp_certified_radii(network_of(model), test.x, test.y, domain);
+    } else if (c.method == "crown") {
+        r.radius = crown_certified_radii(network_of(model), test.x, test.y, domain);
+    } else {
+        SmoothingOptions so;
+        so.sigma = c.sigma;
+        so.n = c.n;
+        const auto s = certify_smoothing(model, test.x, test.y, so);
+        for (std::size_t i = 0; i < n; ++i) {
+            r.radius.push_back(s[i].radius);
+            r.status[i] = s[i].predicted < 0 ? "abstain" : "probabilistic";
+        }
+    }
+    for (std::size_t i = 0; i < n; ++i)
+        if (r.status[i].empty()) r.status[i] = std::isnan(r.radius[i]) ? "unsupported" : "sound";
+    return r;
+}
+
+std::string certify_csv(const Radii& r, const Dataset& test) {
+    std::ostringstream csv;
+    csv.precision(17);
+    csv << "index,label,certified_radius,status\n";
+    for (std::size_t i = 0; i < r.radius.size(); ++i) {
+        csv << i << "," << test.y[i] << ",";
+        if (std::isinf(r.radius[i])) csv << "inf";
+        else if (!std::isnan(r.radius[i])) csv << r.radius[i];
+        csv << "," << r.status[i] << "\n";
+    }
+    return csv.str();
+}
+
+}  // namespace
+
+std::vector<std::string> stage_columns(const SweepGrid& grid) {
+    std::vector<std::string> c{"train_loss", "test_loss", "test_accuracy"};
+    if (grid.attack) c.insert(c.end(), {"clean_accuracy", "robust_accuracy", "routing_change_rate"});
+    if (grid.certify) c.insert(c.end(), {"certified_fraction", "mean_certified_radius"});
+    return c;
+}
+
+void check_stages(const SweepGrid& grid, const SweepRun& run, bool images) {
+    if (!grid.attack) return;
+    const Classifier model(run.model);
+    try {
+        validate(attack_spec_for(grid, images), model);
+    } catch (const std::invalid_argument& e) {
+        throw std::invalid_argument(grid.path + ": attack: " + e.what());
+    }
+}
+
+RunRow run_stages(const SweepGrid& grid, const SweepRun& run, const DataSplits& data, const std::string& dir) {
+    RunRow row;
+    row.columns = stage_columns(grid);
+    write_file_atomic(dir + "/run.json", run_identity(grid, run).dump(2) + "\n");
+
+    Classifier model(run.model);
+    Optimizer optimizer(model.params(), run.train.optimizer);
+    TrainState state;
+    train(model, optimizer, data.train, data.test, run.train, state);
+    save_model(dir + "/model.ckpt", model, &optimizer, run.train, state, grid.data);
+    json epochs = json::array();
+    for (const auto& m : state.history) epochs.push_back(to_json(m));
+    write_file_atomic(dir + "/metrics.json", json{{"model", to_json(run.model)}, {"epochs", epochs}}.dump(2) + "\n");
+    const EpochMetrics& last = state.history.back();
+    row.values = {cell(last.train_loss), cell(last.test_loss), cell(last.test_accuracy)};
+
+    if (grid.attack) {
+        const AttackSpec spec = attack_spec_for(grid, data.images);
+        const Dataset test = first_samples(data.test, grid.attack_samples);
+        const RobustnessReport rep = run_attack(model, test, spec);
+        write_file_atomic(dir + "/attack.csv", to_csv(rep));
+        const std::int64_t experts = model.moe_layers().empty() ? 0 : model.config().experts;
+        write_file_atomic(dir + "/attack.json", summary_json(rep, spec, experts).dump(2) + "\n");
+        row.values.insert(row.values.end(),
+                          {cell(rep.clean_accuracy), cell(rep.robust_accuracy), cell(rep.routing_change_rate)});
+    }
+    if (grid.certify) {
+        const Dataset test = first_samples(data.test, grid.certify_spec.samples);
+        const Radii r = certified_radii(grid.certify_spec, model, test, data.images ? kImageBox : Box{});
+        write_file_atomic(dir + "/certify.csv", certify_csv(r, test));
+        // Certified fraction: radius > 0. Mean radius over all samples, counting unsupported (NaN) as 0.
+        double certified = 0.0, total = 0.0;
+        for (double v : r.radius) {
+            certified += v > 0.0;
+            total += std::isnan(v) ? 0.0 : v;
+        }
+        const double n = static_cast<double>(std::max<std::size_t>(1, r.radius.size()));
+        row.values.insert(row.values.end(), {cell(certified / n), cell(total / n)});
+    }
+    write_file_atomic(dir + "/result.json", json{{"columns", row.columns}, {"values", row.values}}.dump(2) + "\n");
+    return row;
+}
+
+}  // namespace moelab::cli
