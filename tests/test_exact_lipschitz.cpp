@@ -8,6 +8,7 @@
 #include <cmath>
 
 #include "tests/gradcheck.hpp"
+#include "theory/exact.hpp"
 #include "theory/exact_lipschitz.hpp"
 #include "theory/lipschitz.hpp"
 
@@ -220,6 +221,31 @@ BOOST_AUTO_TEST_CASE(a_time_limit_that_strikes_returns_proven_bounds_with_a_gap_
     BOOST_TEST(first.lower == second.lower);   // bit for bit
     BOOST_TEST(first.class_a == second.class_a);
     BOOST_TEST(first.class_b == second.class_b);
+}
+
+BOOST_AUTO_TEST_CASE(local_exact_lipschitz_certificate_never_exceeds_the_exact_minimal_distance) {
+    int certified = 0;
+    for (std::uint64_t seed : {31u, 32u, 33u}) {
+        Classifier model(mlp(2, 4, 3, 3, seed));
+        sharpen(model, 3.0);
+        const Tensor xs = random_tensor(Shape{3, 2}, seed, 0.2, 0.8);
+        for (std::int64_t b = 0; b < xs.rows(); ++b) {
+            const Tensor x(Shape{1, 2}, std::vector<double>{xs.at(b, 0), xs.at(b, 1)});
+            const int y = static_cast<int>(argmax_rows(logits_at(model, x))[0]);
+            ExactOptions eo;
+            eo.domain = kImageBox;
+            eo.radius_cap = 1.0;
+            const ExactResult d = exact_min_distance_linf(model, x, y, eo);
+            for (double radius : {0.05, 0.2, 1.0}) {
+                const double r = certified_radius_exact_lipschitz_linf(model, x, y, radius, kImageBox, options());
+                BOOST_TEST_REQUIRE(std::isfinite(r));
+                BOOST_TEST(r <= radius);
+                BOOST_TEST(r <= d.upper * (1.0 + 1e-6) + 1e-9, "seed " << seed << " sample " << b << ": certified " << r << " > d* " << d.upper);
+                if (r > 0.0) ++certified;
+            }
+        }
+    }
+    BOOST_TEST(certified > 0);
 }
 
 BOOST_AUTO_TEST_CASE(unsupported_models_and_bad_arguments_are_refused_with_a_reason) {

@@ -255,9 +255,16 @@ CellResult solve_cell(const CellMilp& cell, std::size_t d, double time_limit_s, 
         note << "no time left for a cell: interval bound only; ";
         return r;
     }
-    const MilpSolution s = solve_milp(cell.milp, time_limit_s);
+    const auto infeasible = [](const MilpSolution& s) {
+        return s.glpk_return == GLP_ENOPFS || (s.glpk_return == 0 && s.mip_status == GLP_NOFEAS);
+    };
+    MilpSolution s = solve_milp(cell.milp, time_limit_s);
     seconds += s.seconds;
-    if (s.glpk_return == GLP_ENOPFS || (s.glpk_return == 0 && s.mip_status == GLP_NOFEAS)) {
+    if (infeasible(s) && time_limit_s - s.seconds > 0.0) {   // confirm without the presolver (milp_internal.hpp)
+        s = solve_milp(cell.milp, time_limit_s - s.seconds, false);
+        seconds += s.seconds;
+    }
+    if (infeasible(s)) {
         r.empty = true;   // no x in the box routes this way
         return r;
     }
@@ -503,6 +510,30 @@ ExactLipschitzResult exact_lipschitz_linf(const Classifier& model, const InputBo
     if (all.status == ExactLipschitzStatus::discontinuous) all.lower = all.upper = kInf;
     all.note = "max over " + std::to_string(pairs.size()) + " class pairs; " + note.str();
     return all;
+}
+
+double certified_radius_exact_lipschitz_linf(const Classifier& model, const Tensor& x, int label, double radius,
+                                             const Box& domain, const ExactLipschitzOptions& o) {
+    const ModelConfig& c = model.config();
+    if (label < 0 || label >= c.classes)
+        throw std::invalid_argument("certified_radius_exact_lipschitz_linf: label " + std::to_string(label) + " outside [0, " +
+                                    std::to_string(c.classes) + ")");
+    const Tensor z = [&] {
+        NoGradGuard no_grad;
+        return model.forward(Var(x)).logits.value();
+    }();
+    const InputBox ball = linf_ball(x, radius, domain);
+    double r = radius;
+    for (int j = 0; j < c.classes; ++j) {
+        if (j == label) continue;
+        const double m = z[label] - z[j];
+        if (m <= 0.0) return 0.0;
+        const ExactLipschitzResult L = exact_lipschitz_pair_linf(model, label, j, ball, o);
+        if (L.status == ExactLipschitzStatus::unsupported || !std::isfinite(L.upper))
+            return std::numeric_limits<double>::quiet_NaN();
+        if (L.upper > 0.0) r = std::min(r, m / L.upper);
+    }
+    return r;
 }
 
 }  // namespace moelab

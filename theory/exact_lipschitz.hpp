@@ -109,4 +109,12 @@ ExactLipschitzResult exact_lipschitz_pair_linf(const Classifier& model, int clas
 ExactLipschitzResult exact_lipschitz_linf(const Classifier& model, const InputBox& region, const ExactLipschitzOptions& o,
                                           int label = -1);
 
+// A Lipschitz-margin certificate with exact local constants (THEORY.md §3), valid only on the ball it was
+// computed for: with U_yj the proven upper bound of L_yj on B = ball(x, radius) ∩ domain, the margin
+// F_y - F_j stays positive on B within distance m_j / U_yj of x, so the certified radius is
+// min(radius, min_j m_j / U_yj) (0 when x is misclassified). NaN when the pair constants are infinite
+// (routing changes inside B with a jump: use the routing-aware certificate) or the model is unsupported.
+double certified_radius_exact_lipschitz_linf(const Classifier& model, const Tensor& x, int label, double radius,
+                                             const Box& domain, const ExactLipschitzOptions& o);
+
 }  // namespace moelab

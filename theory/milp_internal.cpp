@@ -210,7 +210,7 @@ int glpk_bound_type(double lo, double hi) {
     return lo == hi ? GLP_FX : GLP_DB;
 }
 
-MilpSolution solve_milp(const Milp& milp, double time_limit_s) {
+MilpSolution solve_milp(const Milp& milp, double time_limit_s, bool presolve) {
     glp_prob* P = glp_create_prob();
     glp_set_obj_dir(P, GLP_MIN);
     const int n = static_cast<int>(milp.columns.size()), m = static_cast<int>(milp.rows.size());
@@ -242,14 +242,27 @@ MilpSolution solve_milp(const Milp& milp, double time_limit_s) {
     glp_iocp parm;
     glp_init_iocp(&parm);
     parm.msg_lev = GLP_MSG_OFF;
-    parm.presolve = GLP_ON;
+    parm.presolve = presolve ? GLP_ON : GLP_OFF;
     parm.mip_gap = 1e-9;
     parm.tol_int = 1e-9;   // the default 1e-5 would let a "binary" 1 - 1e-5 open a big-M gap of 1e-5 M
     parm.tm_lim = static_cast<int>(std::clamp(time_limit_s * 1000.0, 1.0, 2e9));
     parm.cb_func = record_best_bound;
     parm.cb_info = &s.best_bound;
     const auto start = std::chrono::steady_clock::now();
-    s.glpk_return = glp_intopt(P, &parm);
+    // Without the presolver glp_intopt needs the LP relaxation solved first; an infeasible relaxation
+    // means an infeasible MILP (reported as the presolver would: GLP_ENOPFS).
+    bool relaxation_ok = true;
+    if (!presolve) {
+        glp_unscale_prob(P);   // the scaling is what misleads GLPK there (milp_internal.hpp)
+        glp_smcp lp;
+        glp_init_smcp(&lp);
+        lp.msg_lev = GLP_MSG_OFF;
+        lp.tm_lim = parm.tm_lim;
+        const int ret = glp_simplex(P, &lp);
+        relaxation_ok = ret == 0 && glp_get_status(P) == GLP_OPT;
+        s.glpk_return = ret != 0 ? ret : glp_get_status(P) == GLP_NOFEAS ? GLP_ENOPFS : GLP_EFAIL;
+    }
+    if (relaxation_ok) s.glpk_return = glp_intopt(P, &parm);
     s.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     s.mip_status = glp_mip_status(P);
     if (s.mip_status == GLP_OPT || s.mip_status == GLP_FEAS) {
