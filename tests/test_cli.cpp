@@ -91,6 +91,13 @@ BOOST_AUTO_TEST_CASE(train_then_attack_writes_the_promised_files) {
     BOOST_REQUIRE_MESSAGE(o.code == 0, o.err);
     const auto lip = nlohmann::json::parse(moelab::read_file((dir / "lip.json").string()));
     BOOST_TEST(lip.at("lower").at("gradient").get<double>() > 0.0);
+    BOOST_TEST(lip.at("exact").is_null());   // the exact constant is for linf only
+    o = run("lipschitz --ckpt " + model + "/model.ckpt --norm linf --samples 20 --exact-samples 2 --exact-time-limit 2 --out " +
+                (dir / "lip_linf.json").string(), dir);
+    BOOST_REQUIRE_MESSAGE(o.code == 0, o.err);
+    const auto exact = nlohmann::json::parse(moelab::read_file((dir / "lip_linf.json").string())).at("exact");
+    BOOST_TEST(exact.at("global").at("status").get<std::string>() == "unsupported");   // softmax gate: not piecewise linear
+    BOOST_TEST(exact.at("local").size() == 2u);
     o = run("check --ckpt " + model + "/model.ckpt --norm linf --samples 15 --out " + (dir / "check").string(), dir);
     BOOST_REQUIRE_MESSAGE(o.code == 0, o.err);
     const auto summary = nlohmann::json::parse(moelab::read_file((dir / "check" / "summary.json").string()));

@@ -11,222 +11,12 @@
 #include <stdexcept>
 
 #include "engine/ops.hpp"
+#include "theory/milp_internal.hpp"
 
 namespace moelab {
 namespace {
 
-constexpr double kInf = std::numeric_limits<double>::infinity();
-
-// ---- the model as plain data -----------------------------------------------------------------
-
-// y = W x + b with W [out, in] row-major (the Linear layer's own layout).
-struct AffineMap {
-    std::int64_t in = 0, out = 0;
-    std::vector<double> w, b;
-    double weight(std::int64_t r, std::int64_t c) const { return w[static_cast<std::size_t>(r * in + c)]; }
-};
-
-AffineMap affine_of(const Linear& layer) {
-    AffineMap f;
-    f.in = layer.in;
-    f.out = layer.out;
-    f.w = layer.weight.value().vec();
-    f.b = layer.bias.defined() ? layer.bias.value().vec() : std::vector<double>(static_cast<std::size_t>(f.out), 0.0);
-    return f;
-}
-
-AffineMap affine_of(const ParamRegistry& params, const std::string& name, std::int64_t in, std::int64_t out) {
-    Linear l;
-    l.weight = params.get(name + ".weight");
-    l.bias = params.get(name + ".bias");
-    l.in = in;
-    l.out = out;
-    return affine_of(l);
-}
-
-// An expert is an MLP: affine layers with a ReLU between consecutive ones (none after the last).
-using AffineChain = std::vector<AffineMap>;
-
-AffineChain chain_of(const MLP& mlp) {
-    AffineChain c;
-    for (const Linear& l : mlp.layers) c.push_back(affine_of(l));
-    return c;
-}
-
-// A top-1 MoE: the expert with the highest router score (ties: lower index) computes the output.
-struct Top1MoE {
-    AffineMap router;
-    std::vector<AffineChain> experts;
-    GateMode gate = GateMode::topk_then_softmax;   // only for the plain forward (moe-model's output scale)
-};
-
-struct Stage {
-    enum class Kind { affine, relu, top1_moe } kind = Kind::relu;
-    AffineMap map;   // affine
-    Top1MoE moe;     // top1_moe
-};
-// The decision function as a sequence of stages; its output ranks classes exactly as the model's logits.
-using Network = std::vector<Stage>;
-
-Stage affine_stage(AffineMap f) {
-    Stage s;
-    s.kind = Stage::Kind::affine;
-    s.map = std::move(f);
-    return s;
-}
-Stage relu_stage() { return Stage{}; }
-Stage moe_stage(const MoELayer& layer, GateMode gate) {
-    Stage s;
-    s.kind = Stage::Kind::top1_moe;
-    s.moe.router = affine_of(layer.router.proj);
-    for (const MLP& e : layer.experts) s.moe.experts.push_back(chain_of(e));
-    s.moe.gate = gate;
-    return s;
-}
-
-// Mirrors Classifier::forward (moe/model.cpp): stem, ReLU, blocks with a ReLU between consecutive ones, head.
-Network network_of(const Classifier& model) {
-    const ModelConfig& c = model.config();
-    Network net;
-    if (c.kind == ModelKind::moe_model) {
-        net.push_back(moe_stage(model.moe_layers().at(0), c.gate));
-        return net;
-    }
-    net.push_back(affine_stage(affine_of(model.params(), "stem", c.input_dim, c.width)));
-    net.push_back(relu_stage());
-    std::size_t next_moe = 0;
-    for (std::int64_t b = 0; b < c.depth; ++b) {
-        if (b > 0) net.push_back(relu_stage());
-        if (c.is_moe_block(b)) {
-            net.push_back(moe_stage(model.moe_layers().at(next_moe++), c.gate));
-        } else {
-            const std::string ffn = "blocks." + std::to_string(b) + ".ffn";
-            net.push_back(affine_stage(affine_of(model.params(), ffn + ".fc1", c.width, c.hidden)));
-            net.push_back(relu_stage());
-            net.push_back(affine_stage(affine_of(model.params(), ffn + ".fc2", c.hidden, c.width)));
-        }
-    }
-    net.push_back(affine_stage(affine_of(model.params(), "head", c.width, c.classes)));
-    return net;
-}
-
-// ---- plain forward (to check the extraction against Classifier::forward) -------------------------
-
-std::vector<double> apply_affine(const AffineMap& f, const std::vector<double>& x) {
-    std::vector<double> y(f.b);
-    for (std::int64_t r = 0; r < f.out; ++r)
-        for (std::int64_t c = 0; c < f.in; ++c) y[static_cast<std::size_t>(r)] += f.weight(r, c) * x[static_cast<std::size_t>(c)];
-    return y;
-}
-
-std::vector<double> relu_of(std::vector<double> v) {
-    for (double& e : v) e = std::max(e, 0.0);
-    return v;
-}
-
-std::vector<double> apply_chain(const AffineChain& chain, std::vector<double> x) {
-    for (std::size_t l = 0; l < chain.size(); ++l) x = apply_affine(chain[l], l > 0 ? relu_of(std::move(x)) : x);
-    return x;
-}
-
-std::size_t top1_expert(const std::vector<double>& scores) {
-    std::size_t best = 0;   // ties go to the lower index, as topk() in engine/ops_index.cpp
-    for (std::size_t i = 1; i < scores.size(); ++i)
-        if (scores[i] > scores[best]) best = i;
-    return best;
-}
-
-// The network's output at x with the gate applied (so it equals the model's logits), and the largest
-// router score magnitude seen (the scale of the routing margin).
-struct PlainForward {
-    std::vector<double> logits;
-    double router_scale = 0.0;
-};
-
-PlainForward run_network(const Network& net, std::vector<double> x) {
-    PlainForward out;
-    for (const Stage& s : net) {
-        if (s.kind == Stage::Kind::affine) {
-            x = apply_affine(s.map, x);
-        } else if (s.kind == Stage::Kind::relu) {
-            x = relu_of(std::move(x));
-        } else {
-            const std::vector<double> scores = apply_affine(s.moe.router, x);
-            for (double v : scores) out.router_scale = std::max(out.router_scale, std::abs(v));
-            const std::size_t i = top1_expert(scores);
-            double gate = 1.0;   // topk-softmax over one expert, or one expert in any mode
-            if (s.moe.gate == GateMode::softmax_then_topk) {
-                double sum = 0.0;
-                for (double v : scores) sum += std::exp(v - scores[i]);
-                gate = 1.0 / sum;
-            }
-            x = apply_chain(s.moe.experts[i], x);
-            for (double& v : x) v *= gate;
-        }
-    }
-    out.logits = std::move(x);
-    return out;
-}
-
-// ---- interval bounds (IBP over a box) ----------------------------------------------------------
-
-// Widens a bound by a few ulps of its size so that rounding in the bound arithmetic never cuts off a
-// reachable value.
-double widen_down(double v) { return v - 1e-12 * (1.0 + std::abs(v)); }
-double widen_up(double v) { return v + 1e-12 * (1.0 + std::abs(v)); }
-
-// Lower bound of sum_c a_c x_c + a0 over the box [lo, hi] (positive part at lo, negative part at hi).
-template <class Coef>
-double linear_lower(std::int64_t n, Coef a, double a0, const std::vector<double>& lo, const std::vector<double>& hi) {
-    double s = a0;
-    for (std::int64_t c = 0; c < n; ++c) {
-        const double w = a(c);
-        s += w >= 0 ? w * lo[static_cast<std::size_t>(c)] : w * hi[static_cast<std::size_t>(c)];
-    }
-    return widen_down(s);
-}
-
-// Lower bound of (row i - row j) x + b_i - b_j: tighter than the difference of the rows' own intervals.
-double difference_lower(const AffineMap& f, std::int64_t i, std::int64_t j, const std::vector<double>& lo,
-                        const std::vector<double>& hi) {
-    return linear_lower(
-        f.in, [&](std::int64_t c) { return f.weight(i, c) - f.weight(j, c); },
-        f.b[static_cast<std::size_t>(i)] - f.b[static_cast<std::size_t>(j)], lo, hi);
-}
-
-// ---- the MILP as plain data ----------------------------------------------------------------------
-
-struct MilpColumn {
-    double lo = 0.0, hi = 0.0;
-    bool binary = false;
-    double objective = 0.0;
-};
-struct MilpRow {   // lo <= sum coef_k x_{col_k} <= hi (either side may be infinite)
-    std::vector<int> cols;
-    std::vector<double> coefs;
-    double lo = -kInf, hi = kInf;
-};
-struct Milp {
-    std::vector<MilpColumn> columns;
-    std::vector<MilpRow> rows;
-    bool infeasible = false;   // proven by the bounds alone while encoding
-    int relu_binaries = 0, routing_binaries = 0;
-
-    int add_column(double lo, double hi, bool binary = false) {
-        columns.push_back({lo, hi, binary, 0.0});
-        return static_cast<int>(columns.size()) - 1;
-    }
-    void add_row(std::vector<int> cols, std::vector<double> coefs, double lo, double hi) {
-        rows.push_back({std::move(cols), std::move(coefs), lo, hi});
-    }
-};
-
-// One LP column per unit of a layer, with its interval bounds.
-struct Activations {
-    std::vector<int> col;
-    std::vector<double> lo, hi;
-    std::size_t size() const { return col.size(); }
-};
+using namespace milp;
 
 // The last affine map of the network and its input, for tight bounds on logit differences.
 struct LastAffine {
@@ -239,61 +29,6 @@ struct LastAffine {
 struct Margins {
     double router = 0.0, classes = 0.0;
 };
-
-Activations encode_affine(Milp& milp, const Activations& in, const AffineMap& f) {
-    Activations out;
-    for (std::int64_t r = 0; r < f.out; ++r) {
-        const auto w = [&](std::int64_t c) { return f.weight(r, c); };
-        const double b = f.b[static_cast<std::size_t>(r)];
-        const double lo = linear_lower(f.in, w, b, in.lo, in.hi);
-        const double hi = -linear_lower(f.in, [&](std::int64_t c) { return -w(c); }, -b, in.lo, in.hi);
-        const int y = milp.add_column(lo, hi);
-        std::vector<int> cols{y};
-        std::vector<double> coefs{1.0};
-        for (std::int64_t c = 0; c < f.in; ++c)
-            if (w(c) != 0.0) {
-                cols.push_back(in.col[static_cast<std::size_t>(c)]);
-                coefs.push_back(-w(c));
-            }
-        milp.add_row(std::move(cols), std::move(coefs), b, b);   // y - W x = b
-        out.col.push_back(y);
-        out.lo.push_back(lo);
-        out.hi.push_back(hi);
-    }
-    return out;
-}
-
-// Tjeng et al. 2019, eq. (5): stable units need no binary; an unstable one gets y >= z, y >= 0,
-// y <= z - l (1 - b), y <= u b.
-Activations encode_relu(Milp& milp, const Activations& in) {
-    Activations out;
-    for (std::size_t k = 0; k < in.size(); ++k) {
-        const double l = in.lo[k], u = in.hi[k];
-        const int z = in.col[k];
-        if (l >= 0.0) {
-            out.col.push_back(z);
-            out.lo.push_back(l);
-            out.hi.push_back(u);
-            continue;
-        }
-        if (u <= 0.0) {
-            out.col.push_back(milp.add_column(0.0, 0.0));
-            out.lo.push_back(0.0);
-            out.hi.push_back(0.0);
-            continue;
-        }
-        const int y = milp.add_column(0.0, u);
-        const int b = milp.add_column(0.0, 1.0, true);
-        ++milp.relu_binaries;
-        milp.add_row({y, z}, {1.0, -1.0}, 0.0, kInf);          // y - z >= 0
-        milp.add_row({y, z, b}, {1.0, -1.0, -l}, -kInf, -l);   // y - z - l b <= -l
-        milp.add_row({y, b}, {1.0, -u}, -kInf, 0.0);           // y - u b <= 0
-        out.col.push_back(y);
-        out.lo.push_back(0.0);
-        out.hi.push_back(u);
-    }
-    return out;
-}
 
 Activations encode_chain(Milp& milp, Activations x, const AffineChain& chain, LastAffine* last) {
     for (std::size_t l = 0; l < chain.size(); ++l) {
@@ -384,7 +119,7 @@ Activations encode_top1_moe(Milp& milp, const Activations& in, const Top1MoE& mo
     return z;
 }
 
-Activations encode_network(Milp& milp, Activations x, const Network& net, double router_margin, LastAffine* last) {
+Activations encode_network(Milp& milp, Activations x, const PwlNetwork& net, double router_margin, LastAffine* last) {
     for (const Stage& s : net) {
         if (s.kind == Stage::Kind::affine) {
             *last = {&s.map, x};
@@ -437,7 +172,7 @@ void encode_misclassification(Milp& milp, const Activations& z, const LastAffine
 
 // The whole problem: inputs x' in [x - R, x + R] clipped to the domain, t >= |x'_i - x_i|, minimise t.
 // Columns 0..d-1 are x', column d is t.
-Milp build_milp(const Network& net, const std::vector<double>& x, std::int64_t label, double R, const Box& domain,
+Milp build_milp(const PwlNetwork& net, const std::vector<double>& x, std::int64_t label, double R, const Box& domain,
                 const Margins& margins) {
     Milp milp;
     Activations in;
@@ -459,100 +194,6 @@ Milp build_milp(const Network& net, const std::vector<double>& x, std::int64_t l
     return milp;
 }
 
-// ---- the GLPK solve ------------------------------------------------------------------------------
-
-struct MilpSolution {
-    int glpk_return = 0;          // glp_intopt's return code
-    int mip_status = GLP_UNDEF;   // glp_mip_status
-    double objective = kInf;
-    std::vector<double> values;   // column values of the incumbent (when mip_status is GLP_OPT or GLP_FEAS)
-    double best_bound = 0.0;      // a valid lower bound on the optimum (0: t >= 0 is all that is known)
-    double seconds = 0.0;
-};
-
-// Branch-and-bound callback: at each node selection every open subproblem is in the active list, so the
-// smallest local bound among them (glp_ios_best_node) bounds the optimum from below. Bounds only grow,
-// so the last one recorded is the best proven.
-void record_best_bound(glp_tree* tree, void* info) {
-    if (glp_ios_reason(tree) != GLP_ISELECT) return;
-    const int node = glp_ios_best_node(tree);
-    if (node == 0) return;
-    auto* bound = static_cast<double*>(info);
-    *bound = std::max(*bound, glp_ios_node_bound(tree, node));
-}
-
-int glpk_bound_type(double lo, double hi) {
-    if (std::isinf(lo) && std::isinf(hi)) return GLP_FR;
-    if (std::isinf(hi)) return GLP_LO;
-    if (std::isinf(lo)) return GLP_UP;
-    return lo == hi ? GLP_FX : GLP_DB;
-}
-
-MilpSolution solve_milp(const Milp& milp, double time_limit_s) {
-    glp_prob* P = glp_create_prob();
-    glp_set_obj_dir(P, GLP_MIN);
-    const int n = static_cast<int>(milp.columns.size()), m = static_cast<int>(milp.rows.size());
-    glp_add_cols(P, n);
-    for (int j = 0; j < n; ++j) {
-        const MilpColumn& c = milp.columns[static_cast<std::size_t>(j)];
-        glp_set_col_bnds(P, j + 1, glpk_bound_type(c.lo, c.hi), c.lo, c.hi);
-        if (c.binary) glp_set_col_kind(P, j + 1, GLP_BV);
-        glp_set_obj_coef(P, j + 1, c.objective);
-    }
-    if (m > 0) glp_add_rows(P, m);
-    std::vector<int> ia{0}, ja{0};   // GLPK's arrays are 1-based
-    std::vector<double> ar{0.0};
-    for (int i = 0; i < m; ++i) {
-        const MilpRow& r = milp.rows[static_cast<std::size_t>(i)];
-        glp_set_row_bnds(P, i + 1, glpk_bound_type(r.lo, r.hi), std::isinf(r.lo) ? 0.0 : r.lo,
-                         std::isinf(r.hi) ? 0.0 : r.hi);
-        for (std::size_t k = 0; k < r.cols.size(); ++k) {
-            ia.push_back(i + 1);
-            ja.push_back(r.cols[k] + 1);
-            ar.push_back(r.coefs[k]);
-        }
-    }
-    glp_load_matrix(P, static_cast<int>(ar.size()) - 1, ia.data(), ja.data(), ar.data());
-    const int terminal = glp_term_out(GLP_OFF);   // glp_scale_prob reports to the terminal whatever msg_lev says
-    glp_scale_prob(P, GLP_SF_AUTO);
-
-    MilpSolution s;
-    glp_iocp parm;
-    glp_init_iocp(&parm);
-    parm.msg_lev = GLP_MSG_OFF;
-    parm.presolve = GLP_ON;
-    parm.mip_gap = 1e-9;
-    parm.tol_int = 1e-9;   // the default 1e-5 would let a "binary" 1 - 1e-5 open a big-M gap of 1e-5 M
-    parm.tm_lim = static_cast<int>(std::clamp(time_limit_s * 1000.0, 1.0, 2e9));
-    parm.cb_func = record_best_bound;
-    parm.cb_info = &s.best_bound;
-    const auto start = std::chrono::steady_clock::now();
-    s.glpk_return = glp_intopt(P, &parm);
-    s.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    s.mip_status = glp_mip_status(P);
-    if (s.mip_status == GLP_OPT || s.mip_status == GLP_FEAS) {
-        s.objective = glp_mip_obj_val(P);
-        for (int j = 0; j < n; ++j) s.values.push_back(glp_mip_col_val(P, j + 1));
-    }
-    glp_delete_prob(P);
-    glp_term_out(terminal);
-    return s;
-}
-
-std::string glpk_return_name(int ret) {
-    switch (ret) {
-        case 0: return "ok";
-        case GLP_EBOUND: return "GLP_EBOUND (bad bounds)";
-        case GLP_EROOT: return "GLP_EROOT (no root LP basis)";
-        case GLP_ENOPFS: return "GLP_ENOPFS (no primal feasible solution)";
-        case GLP_ENODFS: return "GLP_ENODFS (no dual feasible solution)";
-        case GLP_EFAIL: return "GLP_EFAIL (solver failure)";
-        case GLP_EMIPGAP: return "GLP_EMIPGAP (gap tolerance reached)";
-        case GLP_ETMLIM: return "GLP_ETMLIM (time limit)";
-        case GLP_ESTOP: return "GLP_ESTOP (stopped)";
-        default: return "GLPK code " + std::to_string(ret);
-    }
-}
 
 // ---- verification ----------------------------------------------------------------------------------
 
@@ -628,7 +269,7 @@ ExactResult exact_min_distance_linf(const Classifier& model, const Tensor& x, in
     res.note = exact_support(model);
     if (!res.note.empty()) return res;   // unsupported
 
-    const Network net = network_of(model);
+    const PwlNetwork net = pwl_network_of(model);
     const Tensor clean = model_logits(model, x);
     const PlainForward plain = run_network(net, x.vec());
     // The extraction must reproduce the model, or every number below would be about another function.

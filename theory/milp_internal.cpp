@@ -1,0 +1,292 @@
+// The MILP plumbing shared by the exact solvers (milp_internal.hpp): model extraction, plain forward,
+// interval bounds, the ReLU encoding and the GLPK solve.
+#include "theory/milp_internal.hpp"
+
+#include <algorithm>
+#include <chrono>
+
+namespace moelab::milp {
+namespace {
+
+AffineMap affine_of(const Linear& layer) {
+    AffineMap f;
+    f.in = layer.in;
+    f.out = layer.out;
+    f.w = layer.weight.value().vec();
+    f.b = layer.bias.defined() ? layer.bias.value().vec() : std::vector<double>(static_cast<std::size_t>(f.out), 0.0);
+    return f;
+}
+
+AffineMap affine_of(const ParamRegistry& params, const std::string& name, std::int64_t in, std::int64_t out) {
+    Linear l;
+    l.weight = params.get(name + ".weight");
+    l.bias = params.get(name + ".bias");
+    l.in = in;
+    l.out = out;
+    return affine_of(l);
+}
+
+AffineChain chain_of(const MLP& mlp) {
+    AffineChain c;
+    for (const Linear& l : mlp.layers) c.push_back(affine_of(l));
+    return c;
+}
+
+Stage affine_stage(AffineMap f) {
+    Stage s;
+    s.kind = Stage::Kind::affine;
+    s.map = std::move(f);
+    return s;
+}
+Stage relu_stage() { return Stage{}; }
+Stage moe_stage(const MoELayer& layer, GateMode gate) {
+    Stage s;
+    s.kind = Stage::Kind::top1_moe;
+    s.moe.router = affine_of(layer.router.proj);
+    for (const MLP& e : layer.experts) s.moe.experts.push_back(chain_of(e));
+    s.moe.gate = gate;
+    return s;
+}
+
+}  // namespace
+
+// Mirrors Classifier::forward (moe/model.cpp): stem, ReLU, blocks with a ReLU between consecutive ones, head.
+PwlNetwork pwl_network_of(const Classifier& model) {
+    const ModelConfig& c = model.config();
+    PwlNetwork net;
+    if (c.kind == ModelKind::moe_model) {
+        net.push_back(moe_stage(model.moe_layers().at(0), c.gate));
+        return net;
+    }
+    net.push_back(affine_stage(affine_of(model.params(), "stem", c.input_dim, c.width)));
+    net.push_back(relu_stage());
+    std::size_t next_moe = 0;
+    for (std::int64_t b = 0; b < c.depth; ++b) {
+        if (b > 0) net.push_back(relu_stage());
+        if (c.is_moe_block(b)) {
+            net.push_back(moe_stage(model.moe_layers().at(next_moe++), c.gate));
+        } else {
+            const std::string ffn = "blocks." + std::to_string(b) + ".ffn";
+            net.push_back(affine_stage(affine_of(model.params(), ffn + ".fc1", c.width, c.hidden)));
+            net.push_back(relu_stage());
+            net.push_back(affine_stage(affine_of(model.params(), ffn + ".fc2", c.hidden, c.width)));
+        }
+    }
+    net.push_back(affine_stage(affine_of(model.params(), "head", c.width, c.classes)));
+    return net;
+}
+
+std::vector<double> apply_affine(const AffineMap& f, const std::vector<double>& x) {
+    std::vector<double> y(f.b);
+    for (std::int64_t r = 0; r < f.out; ++r)
+        for (std::int64_t c = 0; c < f.in; ++c) y[static_cast<std::size_t>(r)] += f.weight(r, c) * x[static_cast<std::size_t>(c)];
+    return y;
+}
+
+std::vector<double> relu_of(std::vector<double> v) {
+    for (double& e : v) e = std::max(e, 0.0);
+    return v;
+}
+
+std::vector<double> apply_chain(const AffineChain& chain, std::vector<double> x) {
+    for (std::size_t l = 0; l < chain.size(); ++l) x = apply_affine(chain[l], l > 0 ? relu_of(std::move(x)) : x);
+    return x;
+}
+
+std::size_t top1_expert(const std::vector<double>& scores) {
+    std::size_t best = 0;   // ties go to the lower index, as topk() in engine/ops_index.cpp
+    for (std::size_t i = 1; i < scores.size(); ++i)
+        if (scores[i] > scores[best]) best = i;
+    return best;
+}
+
+PlainForward run_network(const PwlNetwork& net, std::vector<double> x) {
+    PlainForward out;
+    for (const Stage& s : net) {
+        if (s.kind == Stage::Kind::affine) {
+            x = apply_affine(s.map, x);
+        } else if (s.kind == Stage::Kind::relu) {
+            x = relu_of(std::move(x));
+        } else {
+            const std::vector<double> scores = apply_affine(s.moe.router, x);
+            for (double v : scores) out.router_scale = std::max(out.router_scale, std::abs(v));
+            const std::size_t i = top1_expert(scores);
+            double gate = 1.0;   // topk-softmax over one expert, or one expert in any mode
+            if (s.moe.gate == GateMode::softmax_then_topk) {
+                double sum = 0.0;
+                for (double v : scores) sum += std::exp(v - scores[i]);
+                gate = 1.0 / sum;
+            }
+            x = apply_chain(s.moe.experts[i], x);
+            for (double& v : x) v *= gate;
+        }
+    }
+    out.logits = std::move(x);
+    return out;
+}
+
+// Lower bound of (row i - row j) x + b_i - b_j: tighter than the difference of the rows' own intervals.
+double difference_lower(const AffineMap& f, std::int64_t i, std::int64_t j, const std::vector<double>& lo,
+                        const std::vector<double>& hi) {
+    return linear_lower(
+        f.in, [&](std::int64_t c) { return f.weight(i, c) - f.weight(j, c); },
+        f.b[static_cast<std::size_t>(i)] - f.b[static_cast<std::size_t>(j)], lo, hi);
+}
+
+Activations encode_affine(Milp& milp, const Activations& in, const AffineMap& f) {
+    Activations out;
+    for (std::int64_t r = 0; r < f.out; ++r) {
+        const auto w = [&](std::int64_t c) { return f.weight(r, c); };
+        const double b = f.b[static_cast<std::size_t>(r)];
+        const double lo = linear_lower(f.in, w, b, in.lo, in.hi);
+        const double hi = -linear_lower(f.in, [&](std::int64_t c) { return -w(c); }, -b, in.lo, in.hi);
+        const int y = milp.add_column(lo, hi);
+        std::vector<int> cols{y};
+        std::vector<double> coefs{1.0};
+        for (std::int64_t c = 0; c < f.in; ++c)
+            if (w(c) != 0.0) {
+                cols.push_back(in.col[static_cast<std::size_t>(c)]);
+                coefs.push_back(-w(c));
+            }
+        milp.add_row(std::move(cols), std::move(coefs), b, b);   // y - W x = b
+        out.col.push_back(y);
+        out.lo.push_back(lo);
+        out.hi.push_back(hi);
+    }
+    return out;
+}
+
+// Tjeng et al. 2019, eq. (5): stable units need no binary; an unstable one gets y >= z, y >= 0,
+// y <= z - l (1 - b), y <= u b.
+Activations encode_relu(Milp& milp, const Activations& in, std::vector<int>* phase) {
+    Activations out;
+    if (phase) phase->clear();
+    for (std::size_t k = 0; k < in.size(); ++k) {
+        const double l = in.lo[k], u = in.hi[k];
+        const int z = in.col[k];
+        if (l >= 0.0) {
+            if (phase) phase->push_back(kPhaseOn);
+            out.col.push_back(z);
+            out.lo.push_back(l);
+            out.hi.push_back(u);
+            continue;
+        }
+        if (u <= 0.0) {
+            if (phase) phase->push_back(kPhaseOff);
+            out.col.push_back(milp.add_column(0.0, 0.0));
+            out.lo.push_back(0.0);
+            out.hi.push_back(0.0);
+            continue;
+        }
+        const int y = milp.add_column(0.0, u);
+        const int b = milp.add_column(0.0, 1.0, true);
+        ++milp.relu_binaries;
+        if (phase) phase->push_back(b);
+        milp.add_row({y, z}, {1.0, -1.0}, 0.0, kInf);          // y - z >= 0
+        milp.add_row({y, z, b}, {1.0, -1.0, -l}, -kInf, -l);   // y - z - l b <= -l
+        milp.add_row({y, b}, {1.0, -u}, -kInf, 0.0);           // y - u b <= 0
+        out.col.push_back(y);
+        out.lo.push_back(0.0);
+        out.hi.push_back(u);
+    }
+    return out;
+}
+
+// Branch-and-bound callback: at each node selection every open subproblem is in the active list, so the
+// smallest local bound among them (glp_ios_best_node) bounds the optimum from below. Bounds only grow,
+// so the last one recorded is the best proven.
+void record_best_bound(glp_tree* tree, void* info) {
+    if (glp_ios_reason(tree) != GLP_ISELECT) return;
+    const int node = glp_ios_best_node(tree);
+    if (node == 0) return;
+    auto* bound = static_cast<double*>(info);
+    *bound = std::max(*bound, glp_ios_node_bound(tree, node));
+}
+
+int glpk_bound_type(double lo, double hi) {
+    if (std::isinf(lo) && std::isinf(hi)) return GLP_FR;
+    if (std::isinf(hi)) return GLP_LO;
+    if (std::isinf(lo)) return GLP_UP;
+    return lo == hi ? GLP_FX : GLP_DB;
+}
+
+MilpSolution solve_milp(const Milp& milp, double time_limit_s, bool presolve) {
+    glp_prob* P = glp_create_prob();
+    glp_set_obj_dir(P, GLP_MIN);
+    const int n = static_cast<int>(milp.columns.size()), m = static_cast<int>(milp.rows.size());
+    glp_add_cols(P, n);
+    for (int j = 0; j < n; ++j) {
+        const MilpColumn& c = milp.columns[static_cast<std::size_t>(j)];
+        glp_set_col_bnds(P, j + 1, glpk_bound_type(c.lo, c.hi), c.lo, c.hi);
+        if (c.binary) glp_set_col_kind(P, j + 1, GLP_BV);
+        glp_set_obj_coef(P, j + 1, c.objective);
+    }
+    if (m > 0) glp_add_rows(P, m);
+    std::vector<int> ia{0}, ja{0};   // GLPK's arrays are 1-based
+    std::vector<double> ar{0.0};
+    for (int i = 0; i < m; ++i) {
+        const MilpRow& r = milp.rows[static_cast<std::size_t>(i)];
+        glp_set_row_bnds(P, i + 1, glpk_bound_type(r.lo, r.hi), std::isinf(r.lo) ? 0.0 : r.lo,
+                         std::isinf(r.hi) ? 0.0 : r.hi);
+        for (std::size_t k = 0; k < r.cols.size(); ++k) {
+            ia.push_back(i + 1);
+            ja.push_back(r.cols[k] + 1);
+            ar.push_back(r.coefs[k]);
+        }
+    }
+    glp_load_matrix(P, static_cast<int>(ar.size()) - 1, ia.data(), ja.data(), ar.data());
+    const int terminal = glp_term_out(GLP_OFF);   // glp_scale_prob reports to the terminal whatever msg_lev says
+    glp_scale_prob(P, GLP_SF_AUTO);
+
+    MilpSolution s;
+    glp_iocp parm;
+    glp_init_iocp(&parm);
+    parm.msg_lev = GLP_MSG_OFF;
+    parm.presolve = presolve ? GLP_ON : GLP_OFF;
+    parm.mip_gap = 1e-9;
+    parm.tol_int = 1e-9;   // the default 1e-5 would let a "binary" 1 - 1e-5 open a big-M gap of 1e-5 M
+    parm.tm_lim = static_cast<int>(std::clamp(time_limit_s * 1000.0, 1.0, 2e9));
+    parm.cb_func = record_best_bound;
+    parm.cb_info = &s.best_bound;
+    const auto start = std::chrono::steady_clock::now();
+    // Without the presolver glp_intopt needs the LP relaxation solved first; an infeasible relaxation
+    // means an infeasible MILP (reported as the presolver would: GLP_ENOPFS).
+    bool relaxation_ok = true;
+    if (!presolve) {
+        glp_unscale_prob(P);   // the scaling is what misleads GLPK there (milp_internal.hpp)
+        glp_smcp lp;
+        glp_init_smcp(&lp);
+        lp.msg_lev = GLP_MSG_OFF;
+        lp.tm_lim = parm.tm_lim;
+        const int ret = glp_simplex(P, &lp);
+        relaxation_ok = ret == 0 && glp_get_status(P) == GLP_OPT;
+        s.glpk_return = ret != 0 ? ret : glp_get_status(P) == GLP_NOFEAS ? GLP_ENOPFS : GLP_EFAIL;
+    }
+    if (relaxation_ok) s.glpk_return = glp_intopt(P, &parm);
+    s.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    s.mip_status = glp_mip_status(P);
+    if (s.mip_status == GLP_OPT || s.mip_status == GLP_FEAS) {
+        s.objective = glp_mip_obj_val(P);
+        for (int j = 0; j < n; ++j) s.values.push_back(glp_mip_col_val(P, j + 1));
+    }
+    glp_delete_prob(P);
+    glp_term_out(terminal);
+    return s;
+}
+
+std::string glpk_return_name(int ret) {
+    switch (ret) {
+        case 0: return "ok";
+        case GLP_EBOUND: return "GLP_EBOUND (bad bounds)";
+        case GLP_EROOT: return "GLP_EROOT (no root LP basis)";
+        case GLP_ENOPFS: return "GLP_ENOPFS (no primal feasible solution)";
+        case GLP_ENODFS: return "GLP_ENODFS (no dual feasible solution)";
+        case GLP_EFAIL: return "GLP_EFAIL (solver failure)";
+        case GLP_EMIPGAP: return "GLP_EMIPGAP (gap tolerance reached)";
+        case GLP_ETMLIM: return "GLP_ETMLIM (time limit)";
+        case GLP_ESTOP: return "GLP_ESTOP (stopped)";
+        default: return "GLPK code " + std::to_string(ret);
+    }
+}
+
+}  // namespace moelab::milp

@@ -1,0 +1,151 @@
+// moelab theory, internal: the MILP plumbing shared by the exact solvers (exact_milp.cpp: minimal
+// adversarial distance; exact_lipschitz.cpp: exact Lipschitz constants). Not a public API: the model as
+// plain affine stages, its plain forward pass, interval bounds over a box, the MILP as plain data with the
+// Tjeng et al. (2019) ReLU encoding, and one GLPK solve (minimisation, single-threaded, deterministic).
+#pragma once
+
+#include <glpk.h>
+
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "moe/model.hpp"
+
+namespace moelab::milp {
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+// ---- the model as plain data -----------------------------------------------------------------
+
+// y = W x + b with W [out, in] row-major (the Linear layer's own layout).
+struct AffineMap {
+    std::int64_t in = 0, out = 0;
+    std::vector<double> w, b;
+    double weight(std::int64_t r, std::int64_t c) const { return w[static_cast<std::size_t>(r * in + c)]; }
+};
+
+// An expert is an MLP: affine layers with a ReLU between consecutive ones (none after the last).
+using AffineChain = std::vector<AffineMap>;
+
+// A top-1 MoE: the expert with the highest router score (ties: lower index) computes the output.
+struct Top1MoE {
+    AffineMap router;
+    std::vector<AffineChain> experts;
+    GateMode gate = GateMode::topk_then_softmax;   // only for the plain forward (moe-model's output scale)
+};
+
+struct Stage {
+    enum class Kind { affine, relu, top1_moe } kind = Kind::relu;
+    AffineMap map;   // affine
+    Top1MoE moe;     // top1_moe
+};
+// The decision function as a sequence of stages; its output ranks classes exactly as the model's logits.
+using PwlNetwork = std::vector<Stage>;
+
+// Mirrors Classifier::forward (moe/model.cpp): stem, ReLU, blocks with a ReLU between consecutive ones, head;
+// a moe-model is one top-1 MoE stage.
+PwlNetwork pwl_network_of(const Classifier& model);
+
+// ---- plain forward (to check the extraction against Classifier::forward) -------------------------
+
+std::vector<double> apply_affine(const AffineMap& f, const std::vector<double>& x);
+std::vector<double> relu_of(std::vector<double> v);
+std::vector<double> apply_chain(const AffineChain& chain, std::vector<double> x);
+std::size_t top1_expert(const std::vector<double>& scores);   // ties go to the lower index
+
+// The network's output at x with the gate applied (so it equals the model's logits), and the largest
+// router score magnitude seen (the scale of the routing margin).
+struct PlainForward {
+    std::vector<double> logits;
+    double router_scale = 0.0;
+};
+PlainForward run_network(const PwlNetwork& net, std::vector<double> x);
+
+// ---- interval bounds (IBP over a box) ----------------------------------------------------------
+
+// Widens a bound by a few ulps of its size so that rounding in the bound arithmetic never cuts off a
+// reachable value.
+inline double widen_down(double v) { return v - 1e-12 * (1.0 + std::abs(v)); }
+inline double widen_up(double v) { return v + 1e-12 * (1.0 + std::abs(v)); }
+
+// Lower bound of sum_c a_c x_c + a0 over the box [lo, hi] (positive part at lo, negative part at hi).
+template <class Coef>
+double linear_lower(std::int64_t n, Coef a, double a0, const std::vector<double>& lo, const std::vector<double>& hi) {
+    double s = a0;
+    for (std::int64_t c = 0; c < n; ++c) {
+        const double w = a(c);
+        s += w >= 0 ? w * lo[static_cast<std::size_t>(c)] : w * hi[static_cast<std::size_t>(c)];
+    }
+    return widen_down(s);
+}
+
+// Lower bound of (row i - row j) x + b_i - b_j: tighter than the difference of the rows' own intervals.
+double difference_lower(const AffineMap& f, std::int64_t i, std::int64_t j, const std::vector<double>& lo,
+                        const std::vector<double>& hi);
+
+// ---- the MILP as plain data ----------------------------------------------------------------------
+
+struct MilpColumn {
+    double lo = 0.0, hi = 0.0;
+    bool binary = false;
+    double objective = 0.0;
+};
+struct MilpRow {   // lo <= sum coef_k x_{col_k} <= hi (either side may be infinite)
+    std::vector<int> cols;
+    std::vector<double> coefs;
+    double lo = -kInf, hi = kInf;
+};
+struct Milp {
+    std::vector<MilpColumn> columns;
+    std::vector<MilpRow> rows;
+    bool infeasible = false;   // proven by the bounds alone while encoding
+    int relu_binaries = 0, routing_binaries = 0;
+
+    int add_column(double lo, double hi, bool binary = false) {
+        columns.push_back({lo, hi, binary, 0.0});
+        return static_cast<int>(columns.size()) - 1;
+    }
+    void add_row(std::vector<int> cols, std::vector<double> coefs, double lo, double hi) {
+        rows.push_back({std::move(cols), std::move(coefs), lo, hi});
+    }
+};
+
+// One LP column per unit of a layer, with its interval bounds.
+struct Activations {
+    std::vector<int> col;
+    std::vector<double> lo, hi;
+    std::size_t size() const { return col.size(); }
+};
+
+// y = W x + b: one column per output unit with its interval bounds.
+Activations encode_affine(Milp& milp, const Activations& in, const AffineMap& f);
+
+// ReLU phase of a unit: the binary's column when the unit is unstable on the box, else one of these.
+constexpr int kPhaseOn = -1, kPhaseOff = -2;
+// y = max(0, z) (Tjeng et al. 2019, eq. (5)); when `phase` is given, it receives each unit's binary column
+// (b = 1: active) or kPhaseOn / kPhaseOff for units stable on the box.
+Activations encode_relu(Milp& milp, const Activations& in, std::vector<int>* phase = nullptr);
+
+// ---- the GLPK solve ------------------------------------------------------------------------------
+
+struct MilpSolution {
+    int glpk_return = 0;          // glp_intopt's return code
+    int mip_status = GLP_UNDEF;   // glp_mip_status
+    double objective = kInf;
+    std::vector<double> values;   // column values of the incumbent (when mip_status is GLP_OPT or GLP_FEAS)
+    double best_bound = -kInf;   // a valid lower bound on the optimum (-inf: none proven)
+    double seconds = 0.0;
+};
+
+// Minimises the MILP's objective within the time limit; GLPK's terminal output is silenced. GLPK can
+// misreport a feasible problem whose optimum is degenerate (many fixed zero columns) as infeasible after
+// its automatic scaling (seen on LipMIP problems whose gradient is 0 on the region); a caller that doubts an
+// infeasibility may re-solve with presolve = false, which also drops the scaling and solves the LP
+// relaxation by the simplex first (infeasible relaxation: glpk_return GLP_ENOPFS).
+MilpSolution solve_milp(const Milp& milp, double time_limit_s, bool presolve = true);
+std::string glpk_return_name(int ret);
+
+}  // namespace moelab::milp
