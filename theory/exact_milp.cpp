@@ -342,6 +342,14 @@ ExactResult exact_min_distance_linf(const Classifier& model, const Tensor& x, in
     if (!milp.infeasible) {
         first = solve_milp(milp, o.time_limit_s);
         res.seconds = first.seconds;
+        // GLPK's scaling can make a feasible problem look infeasible (found by the exact-Lipschitz solver,
+        // milp_internal.hpp): "no adversarial example within the radius" is a claim, so confirm it without the
+        // presolver and the scaling before reporting beyond_cap.
+        const bool said_infeasible = first.glpk_return == GLP_ENOPFS || (first.glpk_return == 0 && first.mip_status == GLP_NOFEAS);
+        if (said_infeasible && o.time_limit_s - first.seconds > 0.0) {
+            first = solve_milp(milp, o.time_limit_s - first.seconds, false);
+            res.seconds += first.seconds;
+        }
     }
     if (milp.infeasible || first.glpk_return == GLP_ENOPFS || (first.glpk_return == 0 && first.mip_status == GLP_NOFEAS)) {
         note << (milp.infeasible ? "interval bounds rule out every other class within the radius"
