@@ -29,7 +29,7 @@ void gemm(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64
         std::lock_guard<std::mutex> lock(g_recorder_mutex);
         sink->push_back(GemmCall{trans_a, trans_b, M, N, K, lda, ldb, ldc, beta});
     }
-    const std::int64_t row_block = gemm_row_block(M);
+    const std::int64_t row_block = gemm_row_block(M, N, K);
     const std::int64_t blocks = (M + row_block - 1) / row_block;
     const double flops = 2.0 * static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K);
 #pragma omp parallel for schedule(static) if (blocks > 1 && flops > 2e6)

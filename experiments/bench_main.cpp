@@ -97,7 +97,8 @@ private:
 };
 
 // --worker: one moelab measurement, printed as one JSON line on stdout.
-int run_worker(const std::string& id, int threads, int warmup, int reps, const std::string& data_path) {
+int run_worker(const std::string& id, int threads, int warmup, int reps, const std::string& data_path, bool floor,
+               bool list_gemms) {
     set_threads(threads);
     const BenchData data = bench_data_from_named(read_npz(data_path), data_path);
     Workload w = make_workload(id, data);
@@ -114,6 +115,11 @@ int run_worker(const std::string& id, int threads, int warmup, int reps, const s
         ms.push_back(ms_since(t0));
         record_gemm_calls(nullptr);
         if (r == 0) workload_rss = peak_rss_mb();   // before any replay buffer exists
+        if (list_gemms && r == 0)
+            for (const auto& c : calls)
+                std::cerr << "gemm " << (c.trans_a ? 'T' : 'N') << (c.trans_b ? 'T' : 'N') << " M=" << c.M << " N=" << c.N
+                          << " K=" << c.K << " beta=" << c.beta << "\n";
+        if (!floor) continue;
         // The floor: the faster of raw OpenBLAS on one thread and on `threads` threads (its own threading
         // loses on small shapes, and would make a floor that moelab could beat).
         double floor_ms = replay.run(calls);
@@ -287,7 +293,7 @@ int main(int argc, char** argv) {
     std::vector<std::string> ids = workload_ids();
     std::vector<int> threads{1, 2};
     int rounds = 3, warmup = 3, reps = 5, worker_threads = 1;
-    bool worker = false, no_scaling = false;
+    bool worker = false, no_scaling = false, no_floor = false, list_gemms = false;
     app.add_option("--out", out, "JSON results; .csv and .png beside it");
     app.add_option("--workloads", ids, "which workloads (default: all)")->delimiter(',');
     app.add_option("--thread-counts", threads, "thread counts to time")->delimiter(',')->check(CLI::Range(1, 256));
@@ -298,11 +304,13 @@ int main(int argc, char** argv) {
     app.add_flag("--no-scaling", no_scaling, "skip W5 (certification) and W6 (exact MILP) scaling runs");
     app.add_flag("--worker", worker, "internal: one moelab measurement");
     app.add_option("--workload", workload, "internal: the worker's workload");
+    app.add_flag("--list-gemms", list_gemms, "worker: print the GEMM calls of one run to stderr");
+    app.add_flag("--no-floor", no_floor, "worker: skip the GEMM replay (for profiling moelab alone with perf)");
     app.add_option("--threads", worker_threads, "internal: the worker's threads")->check(CLI::Range(1, 256));
     app.add_option("--data", data, "internal: the worker's data .npz");
     CLI11_PARSE(app, argc, argv);
     try {
-        if (worker) return run_worker(workload, worker_threads, warmup, reps, data);
+        if (worker) return run_worker(workload, worker_threads, warmup, reps, data, !no_floor, list_gemms);
         for (const auto& id : ids)   // validate the ids before any work
             if (std::find(workload_ids().begin(), workload_ids().end(), id) == workload_ids().end())
                 throw std::invalid_argument("--workloads: unknown workload '" + id + "' (expected W1, W2, W3 or W4)");

@@ -56,18 +56,22 @@ MoEOutput MoELayer::forward(const Var& x, bool training, const Rng& rng, const R
     const std::int64_t E = static_cast<std::int64_t>(experts.size());
     out.dropped = apply_capacity(out.routing, E, capacity_factor);
     const Dispatch d = dispatch(out.routing, E);
-    const std::int64_t rows = out.routing.rows(), k = out.routing.k;
-    Var gates_flat = reshape(out.routing.gates, Shape{rows * k, 1});
-    Var y(Tensor(Shape{rows, out_dim()}, 0.0));
+    // Each expert's rows are gathered and run as one batch; weighted_index_add then adds every expert's
+    // gated output into its rows in expert order, in one pass over one output buffer.
+    std::vector<Var> expert_out;
+    std::vector<std::vector<std::int64_t>> expert_rows, expert_slots;
     for (std::int64_t i = 0; i < E; ++i) {
         const auto& r = d.rows[static_cast<std::size_t>(i)];
         if (r.empty()) continue;
         Var xe = index_select(x, r);
-        Var ye = experts[static_cast<std::size_t>(i)].forward(xe, training, rng.split("expert_dropout").split(static_cast<std::uint64_t>(i)));
-        Var ge = reshape(index_select(gates_flat, d.slots[static_cast<std::size_t>(i)]),
-                         Shape{static_cast<std::int64_t>(r.size())});
-        y = index_add(y, r, scale_rows(ye, ge));
+        expert_out.push_back(experts[static_cast<std::size_t>(i)].forward(
+            xe, training, rng.split("expert_dropout").split(static_cast<std::uint64_t>(i))));
+        expert_rows.push_back(r);
+        expert_slots.push_back(d.slots[static_cast<std::size_t>(i)]);
     }
+    const std::int64_t rows = out.routing.rows();
+    Var y = expert_out.empty() ? Var(Tensor(Shape{rows, out_dim()}, 0.0))
+                               : weighted_index_add(rows, expert_out, expert_rows, out.routing.gates, expert_slots);
     out.y = y;
     return out;
 }
