@@ -17,17 +17,23 @@
 
 namespace moelab {
 
-// Rows per block, fixed by the shape alone: about one block per kGemmBlockFlops of work, at most
-// kGemmMaxBlocks blocks, and a multiple of kGemmRowBlock rows. Each block is its own dgemm call and packs
-// all of B again, so small products are not cut: 64-row blocks cost the weight-gradient products of a
-// batch of 128 (W1) 5-10% at one thread; a tall product is cut into at most 16 blocks (157 packings of
-// the weight for 10 000 rows in blocks of 64 cost W4 a fifth of its time).
+// Rows per block, fixed by the shape alone, a multiple of kGemmRowBlock, at most kGemmMaxBlocks blocks.
+// Each block is its own dgemm call and streams all of B again, which costs little when B is small (the
+// router and the head: K*N of a few thousand) but 5-10% when B is a weight of 100 000 elements or more
+// cut into 64-row blocks (W1's products at batch 128, measured). So a product with a large B gets about
+// one block per kGemmBlockFlops of work, one with a small B blocks of 64 rows; and a tall product is cut
+// into at most 16 blocks either way (157 packings of the weight for 10 000 rows in blocks of 64 cost W4 a
+// fifth of its time).
 inline constexpr std::int64_t kGemmRowBlock = 64;
 inline constexpr std::int64_t kGemmMaxBlocks = 16;
+inline constexpr std::int64_t kGemmSmallB = 16384;   // elements of B (128 KiB): stays in L2
 inline constexpr double kGemmBlockFlops = 16e6;
 inline std::int64_t gemm_row_block(std::int64_t M, std::int64_t N, std::int64_t K) {
-    const double flops = 2.0 * static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K);
-    const std::int64_t blocks = std::clamp<std::int64_t>(static_cast<std::int64_t>(flops / kGemmBlockFlops), 1, kGemmMaxBlocks);
+    std::int64_t blocks = kGemmMaxBlocks;
+    if (K * N > kGemmSmallB) {
+        const double flops = 2.0 * static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K);
+        blocks = std::clamp<std::int64_t>(static_cast<std::int64_t>(flops / kGemmBlockFlops), 1, kGemmMaxBlocks);
+    }
     const std::int64_t per_block = (M + blocks - 1) / blocks;
     return std::max(kGemmRowBlock, (per_block + kGemmRowBlock - 1) / kGemmRowBlock * kGemmRowBlock);
 }

@@ -11,6 +11,7 @@
 //    same thread count (or one thread, when that is faster): the GEMM floor of that very run.
 #include <cblas.h>
 #include <sys/resource.h>
+#include <time.h>
 
 #include <algorithm>
 #include <chrono>
@@ -44,6 +45,14 @@ using Clock = std::chrono::steady_clock;
 
 double ms_since(Clock::time_point t0) {
     return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+}
+
+// CPU time of the whole process (all threads), ms: at one thread it leaves out the time the worker
+// spends descheduled on a loaded machine, so A/B comparisons of one workload are steadier.
+double process_cpu_ms() {
+    timespec ts{};
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return static_cast<double>(ts.tv_sec) * 1e3 + static_cast<double>(ts.tv_nsec) * 1e-6;
 }
 
 double median(std::vector<double> v) {
@@ -104,15 +113,17 @@ int run_worker(const std::string& id, int threads, int warmup, int reps, const s
     Workload w = make_workload(id, data);
     for (int i = 0; i < warmup; ++i) w.run();
     GemmReplay replay;
-    std::vector<double> ms, gemm_ms;
+    std::vector<double> ms, cpu_ms, gemm_ms;
     double gflop = 0.0, workload_rss = 0.0;
     std::size_t calls_per_run = 0;
     for (int r = 0; r < reps; ++r) {
         std::vector<GemmCall> calls;
         record_gemm_calls(&calls);
         const auto t0 = Clock::now();
+        const double c0 = process_cpu_ms();
         w.run();
         ms.push_back(ms_since(t0));
+        cpu_ms.push_back(process_cpu_ms() - c0);
         record_gemm_calls(nullptr);
         if (r == 0) workload_rss = peak_rss_mb();   // before any replay buffer exists
         if (list_gemms && r == 0)
@@ -133,7 +144,7 @@ int run_worker(const std::string& id, int threads, int warmup, int reps, const s
         gflop = 0.0;
         for (const auto& c : calls) gflop += c.flops() * 1e-9;
     }
-    json out{{"workload", id}, {"threads", threads}, {"ms", ms}, {"gemm_ms", gemm_ms},
+    json out{{"workload", id}, {"threads", threads}, {"ms", ms}, {"cpu_ms", cpu_ms}, {"gemm_ms", gemm_ms},
              {"peak_rss_mb", workload_rss}, {"gemm_calls", calls_per_run}, {"gemm_gflop", gflop},
              {"result_hash", std::to_string(w.result_hash())}, {"what", w.what}};
     std::cout << out.dump() << std::endl;
