@@ -56,6 +56,16 @@ struct GemmCall {
 // Pass nullptr to stop recording.
 void record_gemm_calls(std::vector<GemmCall>* sink);
 
+// For a caller that runs the row blocks of one product itself (e.g. several products' blocks in one
+// parallel loop): gemm_block is one single-threaded dgemm call on rows [r0, r0 + rows) of C, with the
+// same arguments gemm() passes for that block, so that cutting M at gemm_row_block(M, N, K) gives gemm()'s
+// bits. It records nothing: the caller records the whole product once with record_gemm_call, so that the
+// benchmark's GEMM floor still replays the products the workload contains.
+void gemm_block(bool trans_a, bool trans_b, std::int64_t r0, std::int64_t rows, std::int64_t N, std::int64_t K,
+                double alpha, const double* A, std::int64_t lda, const double* B, std::int64_t ldb, double beta,
+                double* C, std::int64_t ldc);
+void record_gemm_call(const GemmCall& call);
+
 // Called once before the first gemm (and safe to call again): pins OpenBLAS to one thread.
 void pin_blas_single_threaded();
 
