@@ -8,7 +8,7 @@
 // same bits under OMP_NUM_THREADS=1, 2, 4.
 //
 // What is NOT guaranteed: batch-composition independence. A row's bits may depend on which block
-// it falls into (its position in the block and the size of its block), hence on M.
+// it falls into (its position in the block and the size of its block), hence on the shape of the product.
 #pragma once
 
 #include <algorithm>

@@ -1,4 +1,4 @@
-// matmul and linear: forward and backward, all through the deterministic gemm().
+// matmul, linear and linear_relu: forward and backward, all through the deterministic gemm().
 #include <algorithm>
 #include <vector>
 
