@@ -20,28 +20,37 @@ std::mutex g_recorder_mutex;
 
 void record_gemm_calls(std::vector<GemmCall>* sink) { g_recorder.store(sink); }
 
+void record_gemm_call(const GemmCall& call) {
+    if (auto* sink = g_recorder.load(std::memory_order_relaxed)) {
+        std::lock_guard<std::mutex> lock(g_recorder_mutex);
+        sink->push_back(call);
+    }
+}
+
+void gemm_block(bool trans_a, bool trans_b, std::int64_t r0, std::int64_t rows, std::int64_t N, std::int64_t K,
+                double alpha, const double* A, std::int64_t lda, const double* B, std::int64_t ldb, double beta,
+                double* C, std::int64_t ldc) {
+    (void)g_pinned;
+    if (rows == 0 || N == 0) return;
+    // Row block r0.. of op(A): rows of A, or columns of A when A is stored transposed.
+    const double* a_blk = trans_a ? A + r0 : A + r0 * lda;
+    cblas_dgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
+                static_cast<blasint>(rows), static_cast<blasint>(N), static_cast<blasint>(K), alpha, a_blk,
+                static_cast<blasint>(lda), B, static_cast<blasint>(ldb), beta, C + r0 * ldc, static_cast<blasint>(ldc));
+}
+
 void gemm(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K, double alpha,
           const double* A, std::int64_t lda, const double* B, std::int64_t ldb, double beta, double* C,
           std::int64_t ldc) {
-    (void)g_pinned;
     if (M == 0 || N == 0) return;
-    if (auto* sink = g_recorder.load(std::memory_order_relaxed)) {
-        std::lock_guard<std::mutex> lock(g_recorder_mutex);
-        sink->push_back(GemmCall{trans_a, trans_b, M, N, K, lda, ldb, ldc, beta});
-    }
-    const std::int64_t row_block = gemm_row_block(M);
+    record_gemm_call(GemmCall{trans_a, trans_b, M, N, K, lda, ldb, ldc, beta});
+    const std::int64_t row_block = gemm_row_block(M, N, K);
     const std::int64_t blocks = (M + row_block - 1) / row_block;
     const double flops = 2.0 * static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K);
 #pragma omp parallel for schedule(static) if (blocks > 1 && flops > 2e6)
     for (std::int64_t blk = 0; blk < blocks; ++blk) {
         const std::int64_t r0 = blk * row_block;
-        const std::int64_t rows = std::min(row_block, M - r0);
-        // Row block r0.. of op(A): rows of A, or columns of A when A is stored transposed.
-        const double* a_blk = trans_a ? A + r0 : A + r0 * lda;
-        cblas_dgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
-                    static_cast<blasint>(rows), static_cast<blasint>(N), static_cast<blasint>(K), alpha, a_blk,
-                    static_cast<blasint>(lda), B, static_cast<blasint>(ldb), beta, C + r0 * ldc,
-                    static_cast<blasint>(ldc));
+        gemm_block(trans_a, trans_b, r0, std::min(row_block, M - r0), N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     }
 }
 

@@ -8,7 +8,7 @@
 // same bits under OMP_NUM_THREADS=1, 2, 4.
 //
 // What is NOT guaranteed: batch-composition independence. A row's bits may depend on which block
-// it falls into (its position in the block and the size of its block), hence on M.
+// it falls into (its position in the block and the size of its block), hence on the shape of the product.
 #pragma once
 
 #include <algorithm>
@@ -17,13 +17,24 @@
 
 namespace moelab {
 
-// Rows per block: a multiple of 64, and at most kGemmMaxBlocks blocks, so that a tall product is not
-// cut into many small calls (each call packs all of B again: 157 packings of the weight for 10 000 rows
-// in blocks of 64 cost W4 a fifth of its time). Depends only on M.
+// Rows per block, fixed by the shape alone, a multiple of kGemmRowBlock, at most kGemmMaxBlocks blocks.
+// Each block is its own dgemm call and streams all of B again, which costs little when B is small (the
+// router and the head: K*N of a few thousand) but 5-10% when B is a weight of 100 000 elements or more
+// cut into 64-row blocks (W1's products at batch 128, measured). So a product with a large B gets about
+// one block per kGemmBlockFlops of work, one with a small B blocks of 64 rows; and a tall product is cut
+// into at most 16 blocks either way (157 packings of the weight for 10 000 rows in blocks of 64 cost W4 a
+// fifth of its time).
 inline constexpr std::int64_t kGemmRowBlock = 64;
 inline constexpr std::int64_t kGemmMaxBlocks = 16;
-inline std::int64_t gemm_row_block(std::int64_t M) {
-    const std::int64_t per_block = (M + kGemmMaxBlocks - 1) / kGemmMaxBlocks;
+inline constexpr std::int64_t kGemmSmallB = 16384;   // elements of B (128 KiB): stays in L2
+inline constexpr double kGemmBlockFlops = 16e6;
+inline std::int64_t gemm_row_block(std::int64_t M, std::int64_t N, std::int64_t K) {
+    std::int64_t blocks = kGemmMaxBlocks;
+    if (K * N > kGemmSmallB) {
+        const double flops = 2.0 * static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K);
+        blocks = std::clamp<std::int64_t>(static_cast<std::int64_t>(flops / kGemmBlockFlops), 1, kGemmMaxBlocks);
+    }
+    const std::int64_t per_block = (M + blocks - 1) / blocks;
     return std::max(kGemmRowBlock, (per_block + kGemmRowBlock - 1) / kGemmRowBlock * kGemmRowBlock);
 }
 
@@ -44,6 +55,16 @@ struct GemmCall {
 // this to replay a workload's exact products through raw cblas calls: the workload's GEMM floor.
 // Pass nullptr to stop recording.
 void record_gemm_calls(std::vector<GemmCall>* sink);
+
+// For a caller that runs the row blocks of one product itself (e.g. several products' blocks in one
+// parallel loop): gemm_block is one single-threaded dgemm call on rows [r0, r0 + rows) of C, with the
+// same arguments gemm() passes for that block, so that cutting M at gemm_row_block(M, N, K) gives gemm()'s
+// bits. It records nothing: the caller records the whole product once with record_gemm_call, so that the
+// benchmark's GEMM floor still replays the products the workload contains.
+void gemm_block(bool trans_a, bool trans_b, std::int64_t r0, std::int64_t rows, std::int64_t N, std::int64_t K,
+                double alpha, const double* A, std::int64_t lda, const double* B, std::int64_t ldb, double beta,
+                double* C, std::int64_t ldc);
+void record_gemm_call(const GemmCall& call);
 
 // Called once before the first gemm (and safe to call again): pins OpenBLAS to one thread.
 void pin_blas_single_threaded();

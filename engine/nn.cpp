@@ -44,11 +44,9 @@ MLP MLP::create(ParamRegistry& params, const std::string& name, const std::vecto
 Var MLP::forward(const Var& x, bool training, const Rng& dropout_rng) const {
     Var h = x;
     for (std::size_t i = 0; i < layers.size(); ++i) {
-        h = layers[i].forward(h);
-        if (i + 1 < layers.size()) {
-            h = relu(h);
-            if (training && dropout_p > 0.0) h = dropout(h, dropout_p, dropout_rng.split(i), true);
-        }
+        const bool hidden = i + 1 < layers.size();
+        h = hidden ? layers[i].forward_relu(h) : layers[i].forward(h);
+        if (hidden && training && dropout_p > 0.0) h = dropout(h, dropout_p, dropout_rng.split(i), true);
     }
     return h;
 }

@@ -26,6 +26,7 @@ struct Linear {
     static Linear create(ParamRegistry& params, const std::string& name, std::int64_t in, std::int64_t out,
                          const Rng& rng, bool bias = true);
     Var forward(const Var& x) const { return linear(x, weight, bias); }
+    Var forward_relu(const Var& x) const { return linear_relu(x, weight, bias); }   // relu(forward(x)), fused
 };
 
 // A ReLU MLP: sizes {d0, d1, ..., dL} gives L Linear layers "<name>.fc1" ... "<name>.fcL" with ReLU

@@ -25,6 +25,9 @@ namespace moelab {
 Var matmul(const Var& a, const Var& b);                  // [M,K] x [K,N] -> [M,N]
 // y = x w^T + b, x [B,in], w [out,in] (PyTorch's layout), b [out] or undefined Var for no bias.
 Var linear(const Var& x, const Var& w, const Var& b);
+// relu(linear(x, w, b)) as one op: bias, product and ReLU write one buffer, and backward masks the
+// gradient once (no pre-activation tensor, no ReLU pass of its own). Same bits as the two ops.
+Var linear_relu(const Var& x, const Var& w, const Var& b);
 
 // ---- elementwise binary, with row/scalar broadcast of b ----------------------------------------
 Var add(const Var& a, const Var& b);
@@ -69,6 +72,13 @@ Var index_select(const Var& a, const std::vector<std::int64_t>& index);
 // base with src's rows added at rows `index` (repeats accumulate, in order): base [N, ...],
 // src [index.size(), ...] -> [N, ...].
 Var index_add(const Var& base, const std::vector<std::int64_t>& index, const Var& src);
+// The weighted sum of row blocks scattered into a zero [rows, C] output (the combine step of an MoE layer):
+//   out[index[p][j], :] += weights[weight_index[p][j]] * parts[p][j, :]   for p = 0, 1, ... in order,
+// so each output row gets its contributions in part order, whatever the thread count. parts[p] is
+// [index[p].size(), C]; weights is read flat (any shape). Gradients reach the parts and the weights.
+Var weighted_index_add(std::int64_t rows, const std::vector<Var>& parts,
+                       const std::vector<std::vector<std::int64_t>>& index, const Var& weights,
+                       const std::vector<std::vector<std::int64_t>>& weight_index);
 // out[r, j] = a[r, index[r*k + j]]: a [R,C], index R*k column numbers -> [R,k].
 Var gather_cols(const Var& a, const std::vector<std::int64_t>& index, std::int64_t k);
 

@@ -47,12 +47,13 @@ Var index_select(const Var& a, const std::vector<std::int64_t>& index) {
     const std::int64_t width = row_size(s), m = static_cast<std::int64_t>(index.size());
     std::vector<std::int64_t> dims = s.dims();
     dims[0] = m;
-    Tensor out{Shape(dims)};
+    // The rows are appended to a reserved vector: one pass, where a zero-filled Tensor and a copy over it
+    // were two (the gathers of an MoE layer move every routed row).
     const double* ad = a.value().data();
-    double* od = out.data();
-    parallel_for(m, kRowGrain, [&](std::int64_t j) {
-        std::copy_n(ad + index[static_cast<std::size_t>(j)] * width, width, od + j * width);
-    });
+    std::vector<double> rows;
+    rows.reserve(static_cast<std::size_t>(m * width));
+    for (std::int64_t r : index) rows.insert(rows.end(), ad + r * width, ad + (r + 1) * width);
+    Tensor out(Shape(dims), std::move(rows));
     return make_result(std::move(out), "index_select", {a}, [index, width](Node& self) {
         scatter_add_rows(self.parents[0]->grad_buffer().data(), self.grad.data(), index, width);
     });
@@ -81,6 +82,87 @@ Var index_add(const Var& base, const std::vector<std::int64_t>& index, const Var
                 const double* row = g + index[static_cast<std::size_t>(j)] * width;
                 for (std::int64_t c = 0; c < width; ++c) gs[j * width + c] += row[c];
             });
+        }
+    });
+}
+
+Var weighted_index_add(std::int64_t rows, const std::vector<Var>& parts,
+                       const std::vector<std::vector<std::int64_t>>& index, const Var& weights,
+                       const std::vector<std::vector<std::int64_t>>& weight_index) {
+    if (parts.empty()) throw ShapeError("weighted_index_add: no parts");
+    if (index.size() != parts.size() || weight_index.size() != parts.size())
+        throw ShapeError("weighted_index_add: " + std::to_string(parts.size()) + " parts, " +
+                         std::to_string(index.size()) + " index lists and " + std::to_string(weight_index.size()) +
+                         " weight index lists");
+    const std::int64_t width = parts[0].value().cols();
+    for (std::size_t p = 0; p < parts.size(); ++p) {
+        const Shape& s = parts[p].shape();
+        const auto m = static_cast<std::int64_t>(index[p].size());
+        if (s.rank() != 2 || s[0] != m || s[1] != width || weight_index[p].size() != index[p].size())
+            throw ShapeError("weighted_index_add: part " + std::to_string(p) + " of shape " + s.str() + " with " +
+                             std::to_string(m) + " indices and " + std::to_string(weight_index[p].size()) +
+                             " weight indices (expected [" + std::to_string(m) + ", " + std::to_string(width) + "])");
+        check_index(index[p], rows, "weighted_index_add");
+        check_index(weight_index[p], weights.value().numel(), "weighted_index_add (weights)");
+    }
+    // Each output row's contributions (part, position) in part order: the forward runs over output rows,
+    // so rows go to threads and every row sums in the same order on any thread count.
+    std::vector<std::int64_t> start(static_cast<std::size_t>(rows) + 1, 0);
+    for (const auto& idx : index)
+        for (std::int64_t r : idx) ++start[static_cast<std::size_t>(r) + 1];
+    for (std::size_t r = 0; r < static_cast<std::size_t>(rows); ++r) start[r + 1] += start[r];
+    std::vector<std::pair<std::int64_t, std::int64_t>> by_row(static_cast<std::size_t>(start.back()));
+    {
+        std::vector<std::int64_t> fill(start.begin(), start.end() - 1);
+        for (std::size_t p = 0; p < index.size(); ++p)
+            for (std::size_t j = 0; j < index[p].size(); ++j)
+                by_row[static_cast<std::size_t>(fill[static_cast<std::size_t>(index[p][j])]++)] = {
+                    static_cast<std::int64_t>(p), static_cast<std::int64_t>(j)};
+    }
+    Tensor out(Shape{rows, width});
+    const double* w = weights.value().data();
+    double* od = out.data();
+    parallel_for(rows, kRowGrain, [&](std::int64_t r) {
+        double* o = od + r * width;
+        for (std::int64_t q = start[static_cast<std::size_t>(r)]; q < start[static_cast<std::size_t>(r) + 1]; ++q) {
+            const auto [p, j] = by_row[static_cast<std::size_t>(q)];
+            const double* src = parts[static_cast<std::size_t>(p)].value().data() + j * width;
+            const double g = w[weight_index[static_cast<std::size_t>(p)][static_cast<std::size_t>(j)]];
+            for (std::int64_t c = 0; c < width; ++c) o[c] += src[c] * g;
+        }
+    });
+    std::vector<Var> inputs = parts;
+    inputs.push_back(weights);
+    // d parts[p][j, c] = w[wi] * dout[index, c];  d w[wi] = sum_c dout[index, c] * parts[p][j, c].
+    return make_result(std::move(out), "weighted_index_add", std::move(inputs), [index, weight_index, width](Node& self) {
+        const std::size_t P = index.size();
+        Node& Wt = *self.parents[P];
+        const double* g = self.grad.data();
+        const double* wv = Wt.value.data();
+        double* gw = Wt.requires_grad ? Wt.grad_buffer().data() : nullptr;
+        for (std::size_t p = 0; p < P; ++p) {
+            Node& part = *self.parents[p];
+            const auto& idx = index[p];
+            const auto& wi = weight_index[p];
+            const auto m = static_cast<std::int64_t>(idx.size());
+            if (part.requires_grad) {
+                double* gp = part.grad_buffer().data();
+                parallel_for(m, kRowGrain, [&](std::int64_t j) {
+                    const double* row = g + idx[static_cast<std::size_t>(j)] * width;
+                    const double s = wv[wi[static_cast<std::size_t>(j)]];
+                    for (std::int64_t c = 0; c < width; ++c) gp[j * width + c] += row[c] * s;
+                });
+            }
+            if (gw) {
+                // Serial over j: two positions may share a weight, and their additions keep j order.
+                const double* pv = part.value.data();
+                for (std::int64_t j = 0; j < m; ++j) {
+                    const double* row = g + idx[static_cast<std::size_t>(j)] * width;
+                    double t = 0.0;
+                    for (std::int64_t c = 0; c < width; ++c) t += row[c] * pv[j * width + c];
+                    gw[wi[static_cast<std::size_t>(j)]] += t;
+                }
+            }
         }
     });
 }

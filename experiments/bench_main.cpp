@@ -11,6 +11,7 @@
 //    same thread count (or one thread, when that is faster): the GEMM floor of that very run.
 #include <cblas.h>
 #include <sys/resource.h>
+#include <time.h>
 
 #include <algorithm>
 #include <chrono>
@@ -44,6 +45,14 @@ using Clock = std::chrono::steady_clock;
 
 double ms_since(Clock::time_point t0) {
     return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+}
+
+// CPU time of the whole process (all threads), ms: at one thread it leaves out the time the worker
+// spends descheduled on a loaded machine, so A/B comparisons of one workload are steadier.
+double process_cpu_ms() {
+    timespec ts{};
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return static_cast<double>(ts.tv_sec) * 1e3 + static_cast<double>(ts.tv_nsec) * 1e-6;
 }
 
 double median(std::vector<double> v) {
@@ -97,23 +106,31 @@ private:
 };
 
 // --worker: one moelab measurement, printed as one JSON line on stdout.
-int run_worker(const std::string& id, int threads, int warmup, int reps, const std::string& data_path) {
+int run_worker(const std::string& id, int threads, int warmup, int reps, const std::string& data_path, bool floor,
+               bool list_gemms) {
     set_threads(threads);
     const BenchData data = bench_data_from_named(read_npz(data_path), data_path);
     Workload w = make_workload(id, data);
     for (int i = 0; i < warmup; ++i) w.run();
     GemmReplay replay;
-    std::vector<double> ms, gemm_ms;
+    std::vector<double> ms, cpu_ms, gemm_ms;
     double gflop = 0.0, workload_rss = 0.0;
     std::size_t calls_per_run = 0;
     for (int r = 0; r < reps; ++r) {
         std::vector<GemmCall> calls;
         record_gemm_calls(&calls);
         const auto t0 = Clock::now();
+        const double c0 = process_cpu_ms();
         w.run();
         ms.push_back(ms_since(t0));
+        cpu_ms.push_back(process_cpu_ms() - c0);
         record_gemm_calls(nullptr);
         if (r == 0) workload_rss = peak_rss_mb();   // before any replay buffer exists
+        if (list_gemms && r == 0)
+            for (const auto& c : calls)
+                std::cerr << "gemm " << (c.trans_a ? 'T' : 'N') << (c.trans_b ? 'T' : 'N') << " M=" << c.M << " N=" << c.N
+                          << " K=" << c.K << " beta=" << c.beta << "\n";
+        if (!floor) continue;
         // The floor: the faster of raw OpenBLAS on one thread and on `threads` threads (its own threading
         // loses on small shapes, and would make a floor that moelab could beat).
         double floor_ms = replay.run(calls);
@@ -127,7 +144,7 @@ int run_worker(const std::string& id, int threads, int warmup, int reps, const s
         gflop = 0.0;
         for (const auto& c : calls) gflop += c.flops() * 1e-9;
     }
-    json out{{"workload", id}, {"threads", threads}, {"ms", ms}, {"gemm_ms", gemm_ms},
+    json out{{"workload", id}, {"threads", threads}, {"ms", ms}, {"cpu_ms", cpu_ms}, {"gemm_ms", gemm_ms},
              {"peak_rss_mb", workload_rss}, {"gemm_calls", calls_per_run}, {"gemm_gflop", gflop},
              {"result_hash", std::to_string(w.result_hash())}, {"what", w.what}};
     std::cout << out.dump() << std::endl;
@@ -287,7 +304,7 @@ int main(int argc, char** argv) {
     std::vector<std::string> ids = workload_ids();
     std::vector<int> threads{1, 2};
     int rounds = 3, warmup = 3, reps = 5, worker_threads = 1;
-    bool worker = false, no_scaling = false;
+    bool worker = false, no_scaling = false, no_floor = false, list_gemms = false;
     app.add_option("--out", out, "JSON results; .csv and .png beside it");
     app.add_option("--workloads", ids, "which workloads (default: all)")->delimiter(',');
     app.add_option("--thread-counts", threads, "thread counts to time")->delimiter(',')->check(CLI::Range(1, 256));
@@ -298,11 +315,13 @@ int main(int argc, char** argv) {
     app.add_flag("--no-scaling", no_scaling, "skip W5 (certification) and W6 (exact MILP) scaling runs");
     app.add_flag("--worker", worker, "internal: one moelab measurement");
     app.add_option("--workload", workload, "internal: the worker's workload");
+    app.add_flag("--list-gemms", list_gemms, "worker: print the GEMM calls of one run to stderr");
+    app.add_flag("--no-floor", no_floor, "worker: skip the GEMM replay (for profiling moelab alone with perf)");
     app.add_option("--threads", worker_threads, "internal: the worker's threads")->check(CLI::Range(1, 256));
     app.add_option("--data", data, "internal: the worker's data .npz");
     CLI11_PARSE(app, argc, argv);
     try {
-        if (worker) return run_worker(workload, worker_threads, warmup, reps, data);
+        if (worker) return run_worker(workload, worker_threads, warmup, reps, data, !no_floor, list_gemms);
         for (const auto& id : ids)   // validate the ids before any work
             if (std::find(workload_ids().begin(), workload_ids().end(), id) == workload_ids().end())
                 throw std::invalid_argument("--workloads: unknown workload '" + id + "' (expected W1, W2, W3 or W4)");

@@ -173,7 +173,7 @@ ModelOutput Classifier::forward(const Var& x, const ForwardOptions& o) const {
         out.logits = run_moe(moe_[0], x, 0);
         return out;
     }
-    Var h = relu(stem_.forward(x));
+    Var h = stem_.forward_relu(x);
     if (o.training && config_.dropout > 0.0) h = dropout(h, config_.dropout, o.rng.split("stem_dropout"), true);
     std::size_t next_ffn = 0, next_moe = 0;
     for (std::size_t b = 0; b < block_is_moe_.size(); ++b) {

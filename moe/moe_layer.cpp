@@ -2,7 +2,82 @@
 
 #include <stdexcept>
 
+#include "engine/blas.hpp"
+
 namespace moelab {
+
+namespace {
+
+// The experts' outputs on their routed rows, for inference (no graph, no dropout), with the bits of the
+// graph path (index_select, then Linear / linear_relu per layer, each product cut by gemm()).
+//
+// Why: the graph path runs expert after expert, each op a parallel region of its own, with the whole
+// [rows, hidden] activation of an expert written to memory between its layers. Here every expert's rows
+// are cut into the row blocks gemm() would use, and all (expert, block) tasks run in one parallel loop:
+// a task gathers its rows and takes them through all the expert's layers while they are in cache, one
+// dgemm per layer (gemm_block: the call gemm() makes for that block, so the same bits). Each task writes
+// only its own rows, so any schedule gives the same result. Returns false (nothing computed) when the
+// expert's layers would be cut at different rows; the caller then uses the graph path.
+bool expert_outputs_no_grad(const std::vector<MLP>& experts, const Tensor& x, const Dispatch& d,
+                            std::vector<Tensor>& outputs) {
+    struct Task {
+        std::size_t expert;
+        std::int64_t r0, rows;
+    };
+    const std::int64_t dim = x.cols();
+    std::vector<Task> tasks;
+    outputs.assign(experts.size(), Tensor());
+    for (std::size_t i = 0; i < experts.size(); ++i) {
+        const auto n = static_cast<std::int64_t>(d.rows[i].size());
+        if (n == 0) continue;
+        const std::vector<Linear>& layers = experts[i].layers;
+        const std::int64_t block = gemm_row_block(n, layers[0].out, layers[0].in);
+        for (const Linear& l : layers)
+            if (gemm_row_block(n, l.out, l.in) != block) return false;
+        for (std::int64_t r0 = 0; r0 < n; r0 += block) tasks.push_back({i, r0, std::min(block, n - r0)});
+        outputs[i] = Tensor(Shape{n, layers.back().out});
+        for (const Linear& l : layers)   // the products as gemm() would have recorded them (benchmark floor)
+            record_gemm_call(GemmCall{false, true, n, l.out, l.in, l.in, l.in, l.out, l.bias.defined() ? 1.0 : 0.0});
+    }
+    const double* xd = x.data();
+#pragma omp parallel for schedule(dynamic) if (tasks.size() > 1)
+    for (std::size_t t = 0; t < tasks.size(); ++t) {
+        const Task& task = tasks[t];
+        const std::vector<Linear>& layers = experts[task.expert].layers;
+        const std::vector<std::int64_t>& rows = d.rows[task.expert];
+        std::vector<double> h;   // the block's rows through the layers, appended (no zero fill)
+        h.reserve(static_cast<std::size_t>(task.rows * dim));
+        for (std::int64_t j = task.r0; j < task.r0 + task.rows; ++j)
+            h.insert(h.end(), xd + rows[static_cast<std::size_t>(j)] * dim, xd + (rows[static_cast<std::size_t>(j)] + 1) * dim);
+        for (std::size_t l = 0; l < layers.size(); ++l) {
+            const Linear& lin = layers[l];
+            const bool last = l + 1 == layers.size();
+            std::vector<double> next;
+            double* y = last ? outputs[task.expert].data() + task.r0 * lin.out : nullptr;
+            if (!last) {
+                next.reserve(static_cast<std::size_t>(task.rows * lin.out));
+                next.resize(lin.bias.defined() ? 0 : static_cast<std::size_t>(task.rows * lin.out), 0.0);
+            }
+            if (lin.bias.defined()) {   // as linear: the bias rows first, the product added onto them
+                const double* b = lin.bias.value().data();
+                for (std::int64_t r = 0; r < task.rows; ++r) {
+                    if (last) std::copy(b, b + lin.out, y + r * lin.out);
+                    else next.insert(next.end(), b, b + lin.out);
+                }
+            }
+            if (!last) y = next.data();
+            gemm_block(false, true, 0, task.rows, lin.out, lin.in, 1.0, h.data(), lin.in, lin.weight.value().data(),
+                       lin.in, lin.bias.defined() ? 1.0 : 0.0, y, lin.out);
+            if (!last) {
+                for (double& v : next) v = v > 0.0 ? v : 0.0;   // as relu
+                h = std::move(next);
+            }
+        }
+    }
+    return true;
+}
+
+}  // namespace
 
 MoELayer MoELayer::create(ParamRegistry& params, const std::string& name, std::int64_t dim, std::int64_t out,
                           std::int64_t expert_hidden, std::int64_t experts, std::int64_t top_k, GateMode mode,
@@ -56,18 +131,29 @@ MoEOutput MoELayer::forward(const Var& x, bool training, const Rng& rng, const R
     const std::int64_t E = static_cast<std::int64_t>(experts.size());
     out.dropped = apply_capacity(out.routing, E, capacity_factor);
     const Dispatch d = dispatch(out.routing, E);
-    const std::int64_t rows = out.routing.rows(), k = out.routing.k;
-    Var gates_flat = reshape(out.routing.gates, Shape{rows * k, 1});
-    Var y(Tensor(Shape{rows, out_dim()}, 0.0));
+    // Each expert's rows are gathered and run as one batch; weighted_index_add then adds every expert's
+    // gated output into its rows in expert order, in one pass over one output buffer.
+    std::vector<Var> expert_out;
+    std::vector<std::vector<std::int64_t>> expert_rows, expert_slots;
+    std::vector<Tensor> inference_out;
+    const bool dropout = training && !experts.empty() && experts.front().dropout_p > 0.0;
+    const bool inference = !grad_enabled() && !dropout && expert_outputs_no_grad(experts, x.value(), d, inference_out);
     for (std::int64_t i = 0; i < E; ++i) {
         const auto& r = d.rows[static_cast<std::size_t>(i)];
         if (r.empty()) continue;
-        Var xe = index_select(x, r);
-        Var ye = experts[static_cast<std::size_t>(i)].forward(xe, training, rng.split("expert_dropout").split(static_cast<std::uint64_t>(i)));
-        Var ge = reshape(index_select(gates_flat, d.slots[static_cast<std::size_t>(i)]),
-                         Shape{static_cast<std::int64_t>(r.size())});
-        y = index_add(y, r, scale_rows(ye, ge));
+        if (inference) {
+            expert_out.emplace_back(std::move(inference_out[static_cast<std::size_t>(i)]));
+        } else {
+            Var xe = index_select(x, r);
+            expert_out.push_back(experts[static_cast<std::size_t>(i)].forward(
+                xe, training, rng.split("expert_dropout").split(static_cast<std::uint64_t>(i))));
+        }
+        expert_rows.push_back(r);
+        expert_slots.push_back(d.slots[static_cast<std::size_t>(i)]);
     }
+    const std::int64_t rows = out.routing.rows();
+    Var y = expert_out.empty() ? Var(Tensor(Shape{rows, out_dim()}, 0.0))
+                               : weighted_index_add(rows, expert_out, expert_rows, out.routing.gates, expert_slots);
     out.y = y;
     return out;
 }

@@ -4,9 +4,9 @@
 //
 // Forward, for x [B, d]: the router picks k experts per row (router.hpp) and capacity may drop slots
 // (capacity.hpp); then, expert by expert in index order, the rows sent to expert i are gathered
-// (index_select), run through the expert as one batch (one GEMM per expert layer), scaled by their gates
-// (scale_rows) and added into the output (index_add). A row's output is therefore its gated expert
-// outputs summed in ascending expert order: the same order on every run and thread count.
+// (index_select) and run through the expert as one batch (one GEMM per expert layer); then every expert's
+// output, scaled by its gates, is added into its rows (weighted_index_add). A row's output is therefore its
+// gated expert outputs summed in ascending expert order: the same order on every run and thread count.
 // Gradients flow to the router (through the gates), the gates and the experts.
 //
 // Experts are MLPs: sizes {d, m} is a linear expert, {d, h, m} a ReLU MLP expert.

@@ -82,11 +82,14 @@ BOOST_AUTO_TEST_CASE(a_different_seed_gives_different_weights) {
 }
 
 // A tall product (the W4 inference shape family) is cut into at most kGemmMaxBlocks row blocks that
-// depend on M alone; its bits do not depend on the thread count, and it agrees with a naive product.
+// depend on the shape alone; its bits do not depend on the thread count, and it agrees with a naive product.
 BOOST_AUTO_TEST_CASE(a_tall_gemm_has_the_same_bits_under_1_2_and_4_threads) {
-    const std::int64_t M = 3001, N = 37, K = 53;
-    BOOST_TEST(gemm_row_block(M) == 192);
-    BOOST_TEST(gemm_row_block(100) == 64);
+    const std::int64_t M = 3001, N = 100, K = 200;
+    BOOST_TEST(gemm_row_block(M, N, K) == 448);          // 120 MFLOP, B of 20 000: 7 blocks
+    BOOST_TEST(gemm_row_block(10000, 128, 784) == 640);  // W4's stem: 16 blocks
+    BOOST_TEST(gemm_row_block(128, 256, 256) == 128);    // 16.8 MFLOP: one block
+    BOOST_TEST(gemm_row_block(10000, 10, 128) == 640);   // a small B: 16 blocks (the head of W4)
+    BOOST_TEST(gemm_row_block(256, 8, 128) == 64);       // a small B: blocks of 64 rows
     const Rng rng(3);
     std::vector<double> a(static_cast<std::size_t>(M * K)), b(static_cast<std::size_t>(K * N));
     for (std::size_t i = 0; i < a.size(); ++i) a[i] = rng.split("a").normal(i);

@@ -39,6 +39,41 @@ BOOST_AUTO_TEST_CASE(linear_gradients_match_finite_differences) {
                          {random_tensor({66, 4}, 8), random_tensor({3, 4}, 9)}) < kTol);
 }
 
+BOOST_AUTO_TEST_CASE(linear_relu_matches_finite_differences_and_the_unfused_ops_bit_for_bit) {
+    // Pre-activations kept away from the kink: weights and inputs positive-ish, bias spread around 0.
+    const Tensor x = random_tensor({6, 4}, 40), w = random_tensor({5, 4}, 41), b = random_tensor({5}, 42);
+    BOOST_TEST(gradcheck([](auto& v) { return linear_relu(v[0], v[1], v[2]); }, {x, w, b}) < kTol);
+    BOOST_TEST(gradcheck([](auto& v) { return linear_relu(v[0], v[1], Var()); },
+                         {random_tensor({70, 3}, 43), random_tensor({4, 3}, 44)}) < kTol);
+    // Same values and same gradients as relu(linear(...)), to the bit, also with K = 600 (OpenBLAS adds
+    // the product onto C in K-chunks: the bias must go in first in both).
+    const Tensor xk = random_tensor({6, 600}, 49), wk = random_tensor({5, 600}, 50, -0.05, 0.05);
+    Var xf(xk, true), wf(wk, true), bf(b, true), xu(xk, true), wu(wk, true), bu(b, true);
+    Var fused = linear_relu(xf, wf, bf), unfused = relu(linear(xu, wu, bu));
+    BOOST_TEST(fused.value().bitwise_equal(unfused.value()));
+    std::int64_t zeros = 0;
+    for (std::int64_t i = 0; i < fused.value().numel(); ++i) zeros += fused.value()[i] == 0.0;
+    BOOST_TEST(zeros > 0);   // the ReLU did cut something
+    const Tensor seed = random_tensor({6, 5}, 45);
+    backward(fused, seed);
+    backward(unfused, seed);
+    BOOST_TEST(xf.grad().bitwise_equal(xu.grad()));
+    BOOST_TEST(wf.grad().bitwise_equal(wu.grad()));
+    BOOST_TEST(bf.grad().bitwise_equal(bu.grad()));
+}
+
+BOOST_AUTO_TEST_CASE(weighted_index_add_matches_finite_differences_and_closed_form) {
+    // Two parts scattered into 4 rows; row 3 gets contributions from both, row 1 from none.
+    const std::vector<std::vector<std::int64_t>> index{{0, 3, 2}, {3, 2}}, weight_index{{0, 4, 2}, {5, 3}};
+    auto f = [&](auto& v) { return weighted_index_add(4, {v[0], v[1]}, index, v[2], weight_index); };
+    BOOST_TEST(gradcheck(f, {random_tensor({3, 2}, 46), random_tensor({2, 2}, 47), random_tensor({3, 2}, 48)}) < kTol);
+    const Tensor p0(Shape{3, 2}, {1, 2, 3, 4, 5, 6}), p1(Shape{2, 2}, {10, 20, 30, 40});
+    const Tensor w(Shape{3, 2}, {0.5, 0, 2, 3, -1, 0.25});
+    const Tensor y = weighted_index_add(4, {Var(p0), Var(p1)}, index, Var(w), weight_index).value();
+    // row 0: 0.5*[1,2]; row 1: 0; row 2: 2*[5,6] + 3*[30,40]; row 3: -1*[3,4] + 0.25*[10,20]
+    BOOST_TEST(y.vec() == (std::vector<double>{0.5, 1, 0, 0, 100, 132, -0.5, 1}), boost::test_tools::per_element());
+}
+
 BOOST_AUTO_TEST_CASE(binary_ops_with_each_broadcast_match_finite_differences) {
     const Tensor a = random_tensor({4, 5}, 10);
     const Tensor b_same = random_tensor({4, 5}, 11, 0.5, 2.0);

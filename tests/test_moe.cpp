@@ -221,4 +221,27 @@ BOOST_AUTO_TEST_CASE(dual_model_interpolates_the_two_models_probabilities) {
     BOOST_CHECK_THROW(dual_forward(s, r, 1.5, x), std::invalid_argument);
 }
 
+// Inference runs the experts' row blocks in one parallel loop (moe_layer.cpp); it must give the bits of
+// the graph path (the forward with gradient recording), at any thread count. 3000 rows over 8 experts
+// cut each expert's GEMMs into several row blocks; capacity drops some slots, and an expert may get none.
+BOOST_AUTO_TEST_CASE(inference_path_gives_the_bits_of_the_graph_path_at_1_2_and_4_threads) {
+    ParamRegistry params;
+    const MoELayer layer = MoELayer::create(params, "moe", 64, 32, 256, 8, 2, GateMode::softmax_then_topk, false,
+                                            1.1, 0.0, Rng(9));
+    const Tensor x = random_tensor({3000, 64}, 77);
+    const Tensor graph = layer.forward(Var(x, true), false, Rng(1)).y.value();
+    const int before = max_threads();
+    for (int t : {1, 2, 4}) {
+        set_threads(t);
+        NoGradGuard no_grad;
+        const MoEOutput out = layer.forward(Var(x), false, Rng(1));
+        BOOST_TEST(out.dropped > 0);
+        BOOST_TEST(out.y.value().bitwise_equal(graph), "threads " << t);
+    }
+    set_threads(before);
+    double norm = 0.0;
+    for (std::int64_t i = 0; i < graph.numel(); ++i) norm += std::fabs(graph[i]);
+    BOOST_TEST(norm > 1.0);   // a real output, not zeros
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -246,7 +246,8 @@ Evaluation evaluate_objective(const AttackModel& m, const Tensor& x, const std::
     }
     if (!with_grad) return e;
     backward(z, seed);
-    e.grad = xv.grad().empty() ? Tensor(x.shape(), 0.0) : xv.grad();
+    // xv is ours: take its gradient buffer instead of copying it.
+    e.grad = xv.grad().empty() ? Tensor(x.shape(), 0.0) : std::move(xv.grad());
     return e;
 }
 
