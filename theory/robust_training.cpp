@@ -99,11 +99,9 @@ BatchLossFn pgd_adversarial_batch_loss(const TrainingAttack& attack) {
 }
 
 std::vector<std::int64_t> second_ranked_experts(const Classifier& model, const Tensor& x) {
-    if (model.moe_layers().empty() || model.config().experts < 2)
-        throw std::invalid_argument("second_ranked_experts: the model has no MoE layer with at least 2 experts");
-    NoGradGuard no_grad;
     // The router of a model-level MoE scores the input itself (moe/model.hpp).
     require_model_level_moe(model, "second_ranked_experts");
+    NoGradGuard no_grad;
     const Routing routing = model.moe_layers().front().router.route(Var(x), false, Rng(0));
     const std::vector<std::int64_t> top2 = topk(routing.logits.value(), 2);
     std::vector<std::int64_t> second(static_cast<std::size_t>(x.rows()));
