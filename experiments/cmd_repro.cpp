@@ -1,6 +1,7 @@
 // moelab repro: runs the reproduced claims (experiments/claims.hpp) and writes OUT/REPORT.md.
 // make repro calls it through experiments/repro.sh, which adds the hashes of the result files.
 #include <chrono>
+#include <ctime>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -36,6 +37,7 @@ void run(const ReproFlags& f) {
         const std::string dir = f.out + "/claims/" + c.id;
         std::filesystem::create_directories(dir);
         const auto c0 = std::chrono::steady_clock::now();
+        const std::clock_t cpu0 = std::clock();
         std::fprintf(stderr, "repro: %s %s\n", c.id.c_str(), c.title.c_str());
         nlohmann::json r = c.run(dir, p);
         r["id"] = c.id;
@@ -43,8 +45,9 @@ void run(const ReproFlags& f) {
         r["source"] = c.source;
         r["profile"] = p.name;
         write_file_atomic(dir + "/result.json", r.dump(2) + "\n");
-        std::fprintf(stderr, "repro: %s %s (%.0f s)\n", c.id.c_str(), r["verdict"].get<std::string>().c_str(),
-                     std::chrono::duration<double>(std::chrono::steady_clock::now() - c0).count());
+        std::fprintf(stderr, "repro: %s %s (%.0f s, CPU %.0f s)\n", c.id.c_str(), r["verdict"].get<std::string>().c_str(),
+                     std::chrono::duration<double>(std::chrono::steady_clock::now() - c0).count(),
+                     static_cast<double>(std::clock() - cpu0) / CLOCKS_PER_SEC);
         results.push_back(std::move(r));
     }
     write_file_atomic(f.out + "/REPORT.md", render_report(results, p));

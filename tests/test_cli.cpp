@@ -116,6 +116,7 @@ BOOST_AUTO_TEST_CASE(repro_writes_a_claim_result_and_the_report) {
     BOOST_REQUIRE_MESSAGE(o.code == 0, o.err);
     const auto r = nlohmann::json::parse(moelab::read_file((dir / "claims" / "C10" / "result.json").string()));
     BOOST_TEST(r.at("verdict").get<std::string>() == "reproduced");
+    BOOST_TEST(!r.at("paper").get<std::string>().empty());
     BOOST_TEST(r.at("checker_violations").get<int>() == 0);
     BOOST_TEST(moelab::read_file((dir / "REPORT.md").string()).find("Violations of certified <= exact <= attack") != std::string::npos);
     expect_error(run("repro --claims C99 --out " + dir.string(), dir), "--claims");

@@ -1,0 +1,25 @@
+// The claim drivers, one per claim of ../shared/THEORY.md §5 (registered in claims.cpp). Each trains or loads what it
+// needs, runs the experiment and returns its result: "paper" (the statement and numbers it is held against), "ours",
+// "verdict" (reproduced / not reproduced / inconclusive), "reason" (our numbers and the rule that decided) and
+// "figure" (under OUT/claims/<id>/).
+#pragma once
+
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "experiments/claims.hpp"
+
+namespace moelab::cli {
+
+nlohmann::json run_c1(const std::string& dir, const ReproProfile& p);    // claims_p1.cpp
+nlohmann::json run_c2(const std::string& dir, const ReproProfile& p);
+nlohmann::json run_c3(const std::string& dir, const ReproProfile& p);
+nlohmann::json run_c4(const std::string& dir, const ReproProfile& p);
+nlohmann::json run_c5(const std::string& dir, const ReproProfile& p);    // claims_p2.cpp
+nlohmann::json run_c6(const std::string& dir, const ReproProfile& p);
+nlohmann::json run_c7(const std::string& dir, const ReproProfile& p);
+nlohmann::json run_c9(const std::string& dir, const ReproProfile& p);    // claims_p3.cpp
+nlohmann::json run_c10(const std::string& dir, const ReproProfile& p);   // claims_derived.cpp
+
+}  // namespace moelab::cli
