@@ -10,6 +10,7 @@
 #include "engine/atomic_file.hpp"
 #include "experiments/claims_common.hpp"
 #include "experiments/claims_drivers.hpp"
+#include "theory/dual.hpp"
 #include "theory/robustness.hpp"
 
 using nlohmann::json;

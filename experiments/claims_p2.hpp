@@ -11,7 +11,7 @@
 //   p2-jtdmoe-standard   JTDMoE's F_S, trained jointly with
 //   p2-jtdmoe-robust     JTDMoE's F_R (bitwise equal to p2-rt-er: its step never reads F_S)
 // A C8 driver gets all four dual-model halves, trained or loaded, with p2_dual_models(root_of(dir), profile); the
-// combined model is dual_forward (moe/model.hpp) / dual_attack_model (theory/robust_training.hpp) at any alpha.
+// combined model is dual_forward (moe/model.hpp) / dual_attack_model (theory/dual.hpp) at any alpha.
 #pragma once
 
 #include <memory>

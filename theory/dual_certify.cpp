@@ -103,9 +103,14 @@ Tensor dual_probabilities(const Network& standard, const Network& robust, double
 AttackModel dual_attack_model(const Classifier& standard, const Classifier& robust, double alpha, Box domain) {
     check_alpha(alpha);
     AttackModel m;
-    m.logits = [&standard, &robust, alpha](const Var& x) { return log(add_scalar(dual_forward(standard, robust, alpha, x), 1e-300)); };
+    // Both registries are frozen while the graph is built (AttackModel holds one registry, F_D has two), so
+    // backward skips every weight GEMM of both halves. The 1e-300 keeps log finite where a probability underflows.
+    m.logits = [&standard, &robust, alpha](const Var& x) {
+        FrozenParams fs(standard.params()), fr(robust.params());
+        return log(add_scalar(dual_forward(standard, robust, alpha, x), 1e-300));
+    };
     m.domain = domain;
-    m.params = &standard.params();
+    m.params = nullptr;
     return m;
 }
 

@@ -209,16 +209,4 @@ void train_jtdmoe(Classifier& standard, Optimizer& standard_optimizer, Classifie
     train(robust, robust_optimizer, train_set, test_set, config, robust_state, hooks);
 }
 
-AttackModel dual_attack_model(const Classifier& standard, const Classifier& robust, double alpha, Box domain) {
-    if (!(alpha >= 0.0 && alpha <= 1.0)) throw std::invalid_argument("--alpha: must be in [0, 1], got " + std::to_string(alpha));
-    AttackModel m;
-    m.domain = domain;
-    m.params = nullptr;   // both registries are frozen inside logits
-    m.logits = [&standard, &robust, alpha](const Var& x) {
-        FrozenParams fs(standard.params()), fr(robust.params());
-        return log(dual_forward(standard, robust, alpha, x));
-    };
-    return m;
-}
-
 }  // namespace moelab

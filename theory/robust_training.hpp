@@ -109,8 +109,4 @@ void train_jtdmoe(Classifier& standard, Optimizer& standard_optimizer, Classifie
                   const Dataset& train_set, const Dataset& test_set, const TrainConfig& config, TrainState& robust_state,
                   const JtdmoeOptions& options, TrainHooks hooks = {});
 
-// The dual model F_D as an attack target: its "logits" are log F_D(x) (argmax and cross-entropy are those of F_D).
-// Both models' parameters are frozen while the graph is built, so attacks compute input gradients only.
-AttackModel dual_attack_model(const Classifier& standard, const Classifier& robust, double alpha, Box domain);
-
 }  // namespace moelab
