@@ -23,10 +23,10 @@ double mean_entropy(const Tensor& probs) {
 
 }  // namespace
 
-ShardRecords::ShardRecords(Classifier& model) : model_(model) {
+ShardRecords::ShardRecords(Classifier& model, bool gradients_in_place) : model_(model), in_place_(gradients_in_place) {
     experts_ = model.moe_layers().empty() ? 0 : static_cast<std::size_t>(model.config().experts);
     const auto& params = model.params().all();
-    size_ = kHeader + experts_ + params.size() + static_cast<std::size_t>(model.params().numel());
+    size_ = kHeader + experts_ + (in_place_ ? 0 : params.size() + static_cast<std::size_t>(model.params().numel()));
 }
 
 void ShardRecords::empty(double* record) const { std::fill(record, record + size_, 0.0); }
@@ -53,6 +53,7 @@ void ShardRecords::compute(const BatchLossFn& loss_fn, const Tensor& x, const st
         record[kEntropy] = weight * mean_entropy(r.probs.value());
         record[kRouted] = 1.0;
     }
+    if (in_place_) return;
     double* flags = record + kHeader + experts_;
     double* grads = flags + model_.params().size();
     for (const auto& p : model_.params().all()) {
@@ -81,6 +82,7 @@ StepTotals ShardRecords::sum(const std::vector<double>& records, int shards) con
         t.dropped += static_cast<std::int64_t>(r[kDropped]);
         for (std::size_t e = 0; e < experts_; ++e) t.expert_load[e] += static_cast<std::int64_t>(r[kHeader + e]);
     }
+    if (in_place_) return t;
     const std::size_t flags = kHeader + experts_;
     std::size_t offset = flags + model_.params().size();
     std::size_t index = 0;

@@ -27,7 +27,9 @@ struct StepTotals {
 class ShardRecords {
 public:
     // The record layout of `model` (its experts and parameters); the model must outlive this.
-    explicit ShardRecords(Classifier& model);
+    // gradients_in_place: the step has one shard computed here (S = 1, one process), so backward's gradients
+    // are already the step's gradients: records then carry metrics only, and nothing is copied per step.
+    ShardRecords(Classifier& model, bool gradients_in_place);
     std::size_t size() const { return size_; }   // doubles per record
 
     // Forward and backward of one shard from zero gradients; writes its record (size() doubles).
@@ -42,6 +44,7 @@ public:
 
 private:
     Classifier& model_;
+    bool in_place_ = false;
     std::size_t experts_ = 0, size_ = 0;
 };
 

@@ -222,7 +222,7 @@ void train(Classifier& model, Optimizer& optimizer, const Dataset& train_set, co
         throw std::invalid_argument("--micro-shards: " + std::to_string(S) + " is not a multiple of the " +
                                     std::to_string(ex.ranks) + " data-parallel processes (each computes S / N shards)");
     const int mine = S / ex.ranks, first = ex.rank * mine;
-    const ShardRecords records(model);
+    const ShardRecords records(model, S == 1);
     std::vector<double> my_records(static_cast<std::size_t>(mine) * records.size()), all_records;
     if (ex.ranks > 1) all_records.resize(static_cast<std::size_t>(S) * records.size());
     for (int epoch = state.epochs_done; epoch < config.epochs; ++epoch) {
