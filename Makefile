@@ -5,6 +5,8 @@
 
 CXX      ?= g++
 BUILD    ?= build
+# Plain `make` builds everything (the MPI rules below would otherwise be the first target).
+.DEFAULT_GOAL := all
 # -std=c++20 (not gnu++20) keeps -ffp-contract=off: no silent FMA contraction, same bits everywhere.
 # -fno-math-errno lets sqrt vectorise (it changes no value, only drops the errno side effect).
 CXXFLAGS ?= -O3

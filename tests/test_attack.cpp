@@ -9,6 +9,7 @@
 #include "engine/parallel.hpp"
 #include "tests/gradcheck.hpp"
 #include "theory/attack.hpp"
+#include "theory/attack_internal.hpp"
 #include "theory/robustness.hpp"
 
 using namespace moelab;
@@ -390,6 +391,68 @@ BOOST_AUTO_TEST_CASE(the_swap_measurement_matches_a_direct_forward) {
     for (std::size_t i = 0; i < 40; ++i) same += static_cast<int>(pred[i]) == data.y[i];
     BOOST_TEST(rep.robust_accuracy == same / 40.0);
     BOOST_TEST(rep.routing_change_rate == 1.0);   // the second expert is always replaced
+}
+
+// The L-inf projection has a vectorised path (clamps as blends, a one-ulp fix by bit pattern) and an
+// element-wise fallback; both must give exactly the element-wise definition, on the awkward cases too:
+// negative and zero values, steps outside the domain, eps 0 and tiny, NaN, rows not a multiple of 4.
+// (The clean points lie in the domain: the attacks refuse any other, see the next test.)
+BOOST_AUTO_TEST_CASE(the_linf_projection_equals_its_element_wise_definition_bit_for_bit) {
+    const auto reference = [](Tensor a, const Tensor& o, const std::vector<double>& eps, Box box) {
+        const std::int64_t d = o.cols();
+        for (std::int64_t b = 0; b < o.rows(); ++b)
+            for (std::int64_t i = 0; i < d; ++i) {
+                const double oi = o[b * d + i], e = eps[static_cast<std::size_t>(b)];
+                double v = std::clamp(a[b * d + i], oi - e, oi + e);
+                v = std::clamp(v, box.lo, box.hi);
+                while (std::abs(v - oi) > e) v = std::nextafter(v, oi);
+                a[b * d + i] = v;
+            }
+        return a;
+    };
+    const std::vector<double> eps_values{0.1, 0.3, 0.0, 1e-300, 0.03, 1e-8, 2.0, 0.1};
+    for (const std::int64_t d : {1, 3, 4, 7, 784}) {
+        const std::int64_t B = static_cast<std::int64_t>(eps_values.size());
+        Tensor o = random_tensor(Shape{B, d}, 11 + static_cast<std::uint64_t>(d));   // about [-1, 1]
+        Tensor a = random_tensor(Shape{B, d}, 12 + static_cast<std::uint64_t>(d));
+        for (std::int64_t i = 0; i < o.numel(); ++i) {
+            o[i] = std::clamp(0.5 + o[i], 0.0, 1.0);   // inside the domain, many on its faces
+            a[i] = o[i] + 0.4 * a[i];    // steps of either sign, some beyond eps
+            if (i % 13 == 0) a[i] = 0.0;
+            if (i % 17 == 0) o[i] = -0.0;
+        }
+        if (d >= 3) a[2] = std::numeric_limits<double>::quiet_NaN();
+        for (const Box box : {Box{0.0, 1.0}, Box{-1e300, 1e300}, Box{-0.5, 1.0}}) {
+            const Tensor want = reference(a, o, eps_values, box);
+            Tensor got = a;
+            attack_detail::project(got, o, eps_values, Norm::linf, box);
+            BOOST_TEST(got.bitwise_equal(want), "d " << d << " box [" << box.lo << ", " << box.hi << "]");
+        }
+    }
+}
+
+// An input outside the domain has no admissible point near it (the projection onto the ball and the
+// domain would be empty); the attacks refuse it by name instead of searching.
+BOOST_AUTO_TEST_CASE(attacks_refuse_inputs_outside_the_domain) {
+    const LinearClassifier lin = random_linear(3, 4, 5);
+    AttackModel m = lin.model();
+    m.domain = Box{0.0, 1.0};
+    Tensor x(Shape{2, 4}, 0.5);
+    x[6] = 1.25;
+    AttackOptions o;
+    o.eps = 0.1;
+    const std::vector<int> y{0, 1};
+    const auto refused = [&](const auto& attack, const std::string& who) {
+        try {
+            attack(m, x, y, o);
+        } catch (const std::invalid_argument& e) {
+            return std::string(e.what()) == who + ": input 1 has value 1.25 outside the domain [0, 1]";
+        }
+        return false;
+    };
+    BOOST_TEST(refused(pgd, "pgd"));
+    BOOST_TEST(refused(fgsm, "fgsm"));
+    BOOST_TEST(refused(apgd, "apgd"));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -18,18 +18,21 @@ struct Best {
     Tensor x;
     std::vector<std::uint8_t> fooled;
     std::vector<double> value;
+    std::vector<int> pred;   // the model's prediction at x (from the evaluation that offered it); -1: not judged
 
-    Best(const Tensor& x0, std::size_t B) : x(x0), fooled(B, 0), value(B, -std::numeric_limits<double>::infinity()) {}
+    Best(const Tensor& x0, std::size_t B)
+        : x(x0), fooled(B, 0), value(B, -std::numeric_limits<double>::infinity()), pred(B, -1) {}
 
     void offer(const Tensor& candidate, const Evaluation& e, const std::vector<int>& y, const std::vector<int>& targets) {
         const std::int64_t d = candidate.cols();
-        const auto pred = predictions(e.logits);
+        const auto pred_at = predictions(e.logits);
         for (std::size_t b = 0; b < fooled.size(); ++b) {
-            const bool f = attack_detail::fooled(pred[b], y[b], targets, b);
+            const bool f = attack_detail::fooled(pred_at[b], y[b], targets, b);
             const bool better = (f && !fooled[b]) || (f == static_cast<bool>(fooled[b]) && e.value[b] > value[b]);
             if (!better) continue;
             fooled[b] = f;
             value[b] = e.value[b];
+            pred[b] = pred_at[b];
             std::copy(candidate.data() + static_cast<std::int64_t>(b) * d, candidate.data() + static_cast<std::int64_t>(b + 1) * d,
                       x.data() + static_cast<std::int64_t>(b) * d);
         }
@@ -41,10 +44,9 @@ double scheduled_step(double base, StepSchedule s, int t, int steps) {
     return base * 0.5 * (1.0 + std::cos(M_PI * static_cast<double>(t) / static_cast<double>(steps)));
 }
 
-// x_out = x_in + step[b] * direction(g) row by row.
-Tensor step_along(const Tensor& x_in, const Tensor& g, const std::vector<double>& step, Norm norm) {
-    const std::int64_t B = x_in.rows(), d = x_in.cols();
-    Tensor out = x_in;
+// out += step[b] * direction(g) row by row, in place.
+void step_in_place(Tensor& out, const Tensor& g, const std::vector<double>& step, Norm norm) {
+    const std::int64_t B = out.rows(), d = out.cols();
     if (norm == Norm::linf) {
         // x + step * sign(g), the step times +1, -1 or 0 written as a select so that the loop vectorises
         // (same numbers: step * 1 = step, step * -1 = -step, step * 0 = 0 for the positive step).
@@ -55,13 +57,19 @@ Tensor step_along(const Tensor& x_in, const Tensor& g, const std::vector<double>
 #pragma omp simd
             for (std::int64_t i = 0; i < d; ++i) ob[i] += gb[i] > 0.0 ? s : (gb[i] < 0.0 ? -s : zero);
         }
-        return out;
+        return;
     }
     std::vector<double> dir(static_cast<std::size_t>(d));
     for (std::int64_t b = 0; b < B; ++b) {
         ascent_direction(g.data() + b * d, dir.data(), d, norm);
         for (std::int64_t i = 0; i < d; ++i) out[b * d + i] += step[static_cast<std::size_t>(b)] * dir[static_cast<std::size_t>(i)];
     }
+}
+
+// x_out = x_in + step[b] * direction(g) row by row.
+Tensor step_along(const Tensor& x_in, const Tensor& g, const std::vector<double>& step, Norm norm) {
+    Tensor out = x_in;
+    step_in_place(out, g, step, norm);
     return out;
 }
 
@@ -69,7 +77,7 @@ Tensor step_along(const Tensor& x_in, const Tensor& g, const std::vector<double>
 
 AttackResult fgsm(const AttackModel& m, const Tensor& x, const std::vector<int>& y, const AttackOptions& o) {
     o.validate();
-    check_batch(x, y, o.targets, "fgsm");
+    check_batch(m.domain, x, y, o.targets, "fgsm");
     const std::vector<double> eps(static_cast<std::size_t>(x.rows()), o.eps);
     const Evaluation e = evaluate_objective(m, x, y, o.loss, o.targets);
     AttackResult r;
@@ -82,7 +90,7 @@ AttackResult fgsm(const AttackModel& m, const Tensor& x, const std::vector<int>&
 AttackResult pgd_per_sample(const AttackModel& m, const Tensor& x, const std::vector<int>& y, const AttackOptions& o,
                             const std::vector<double>& eps) {
     o.validate();
-    check_batch(x, y, o.targets, "pgd");
+    check_batch(m.domain, x, y, o.targets, "pgd");
     const std::size_t B = static_cast<std::size_t>(x.rows());
     Best best(x, B);
     const Rng rng = Rng(o.seed).split("pgd");
@@ -90,7 +98,7 @@ AttackResult pgd_per_sample(const AttackModel& m, const Tensor& x, const std::ve
         Tensor xa = o.random_start ? random_start(x, eps, o.norm, m.domain, rng.split(static_cast<std::uint64_t>(restart))) : x;
         for (int t = 0;; ++t) {
             // The last iterate is only judged: no gradient needed.
-            const Evaluation e = evaluate_objective(m, xa, y, o.loss, o.targets, t < o.steps);
+            const Evaluation e = evaluate_objective_in_place(m, xa, y, o.loss, o.targets, t < o.steps);
             best.offer(xa, e, y, o.targets);
             if (t == o.steps) break;
             std::vector<double> step(B);
@@ -98,13 +106,13 @@ AttackResult pgd_per_sample(const AttackModel& m, const Tensor& x, const std::ve
                 const double base = o.step_size > 0.0 ? o.step_size : 2.5 * eps[b] / o.steps;
                 step[b] = scheduled_step(base, o.schedule, t, o.steps);
             }
-            xa = step_along(xa, e.grad, step, o.norm);
+            step_in_place(xa, e.grad, step, o.norm);
             project(xa, x, eps, o.norm, m.domain);
         }
     }
     AttackResult r;
-    r.x_adv = best.x;
-    finish(m, x, y, o.targets, o.norm, false, r);
+    r.x_adv = std::move(best.x);
+    finish(m, x, y, o.targets, o.norm, false, r, best.pred);
     return r;
 }
 
@@ -114,7 +122,7 @@ AttackResult pgd(const AttackModel& m, const Tensor& x, const std::vector<int>& 
 
 AttackResult apgd(const AttackModel& m, const Tensor& x, const std::vector<int>& y, const AttackOptions& o) {
     o.validate();
-    check_batch(x, y, o.targets, "apgd");
+    check_batch(m.domain, x, y, o.targets, "apgd");
     const std::size_t B = static_cast<std::size_t>(x.rows());
     const std::int64_t d = x.cols();
     const std::vector<double> eps(B, o.eps);
@@ -196,8 +204,8 @@ AttackResult apgd(const AttackModel& m, const Tensor& x, const std::vector<int>&
         }
     }
     AttackResult r;
-    r.x_adv = best.x;
-    finish(m, x, y, o.targets, o.norm, false, r);
+    r.x_adv = std::move(best.x);
+    finish(m, x, y, o.targets, o.norm, false, r, best.pred);
     return r;
 }
 

@@ -17,6 +17,9 @@ struct Evaluation {
 };
 Evaluation evaluate_objective(const AttackModel& m, const Tensor& x, const std::vector<int>& y, AttackLoss loss,
                               const std::vector<int>& targets, bool with_grad = true);
+// The same, with x moved into the graph and back instead of copied (x is unchanged afterwards).
+Evaluation evaluate_objective_in_place(const AttackModel& m, Tensor& x, const std::vector<int>& y, AttackLoss loss,
+                                       const std::vector<int>& targets, bool with_grad = true);
 
 // Gradient w.r.t. x of sum_b seed[b] . logits[b] (seed [B, C]).
 Tensor input_gradient(const AttackModel& m, const Tensor& x, const Tensor& seed);
@@ -35,11 +38,15 @@ void project(Tensor& x_adv, const Tensor& x, const std::vector<double>& eps, Nor
 // A uniform point of the eps-ball around x (then clipped to the domain).
 Tensor random_start(const Tensor& x, const std::vector<double>& eps, Norm norm, Box domain, const Rng& rng);
 
-// Fills clean_pred, adv_pred, success and distance of r from a fresh forward pass at r.x_adv.
+// Fills clean_pred, adv_pred, success and distance of r: adv_pred from a fresh forward pass at
+// r.x_adv, unless adv_pred_known holds a prediction (>= 0) for every sample, taken by the attack from
+// its own forward pass at those very points (the same batch, so the same bits; it saves one pass).
 // min_distance: a sample that is not fooled gets distance +inf and x_adv = x.
 void finish(const AttackModel& m, const Tensor& x, const std::vector<int>& y, const std::vector<int>& targets,
-            Norm norm, bool min_distance, AttackResult& r);
+            Norm norm, bool min_distance, AttackResult& r, const std::vector<int>& adv_pred_known = {});
 
-void check_batch(const Tensor& x, const std::vector<int>& y, const std::vector<int>& targets, const char* who);
+// Refuses a batch whose shape, labels or targets do not fit, or whose inputs are not finite or lie outside
+// the model's domain (no point of an eps-ball around such an input need lie in the domain).
+void check_batch(Box domain, const Tensor& x, const std::vector<int>& y, const std::vector<int>& targets, const char* who);
 
 }  // namespace moelab::attack_detail

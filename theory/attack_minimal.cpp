@@ -80,7 +80,7 @@ void refine_on_segment(const AttackModel& m, const Tensor& x, const std::vector<
 
 AttackResult deepfool(const AttackModel& m, const Tensor& x, const std::vector<int>& y, const MinimalOptions& o) {
     check_minimal(o);
-    check_batch(x, y, {}, "deepfool");
+    check_batch(m.domain, x, y, {}, "deepfool");
     const std::int64_t B = x.rows(), d = x.cols();
     Tensor xa = x, r_total(x.shape(), 0.0);
     std::vector<double> g(static_cast<std::size_t>(d));
@@ -142,7 +142,7 @@ AttackResult fmn(const AttackModel& m, const Tensor& x, const std::vector<int>& 
     // adversarial, grows by (1 + gamma) once one was found, and before that jumps to the linearised
     // distance to the boundary (stretched by 1 + gamma, see below). alpha (1 -> 0.01) and gamma (0.05 -> 0.001) follow cosine schedules.
     check_minimal(o);
-    check_batch(x, y, {}, "fmn");
+    check_batch(m.domain, x, y, {}, "fmn");
     const std::size_t B = static_cast<std::size_t>(x.rows());
     const std::int64_t d = x.cols();
     const double alpha0 = 1.0, alpha1 = 0.01, gamma0 = 0.05, gamma1 = 0.001;
@@ -211,7 +211,7 @@ AttackResult fmn(const AttackModel& m, const Tensor& x, const std::vector<int>& 
 
 AttackResult pgd_bisection(const AttackModel& m, const Tensor& x, const std::vector<int>& y, const MinimalOptions& o) {
     check_minimal(o);
-    check_batch(x, y, {}, "bisection");
+    check_batch(m.domain, x, y, {}, "bisection");
     const std::size_t B = static_cast<std::size_t>(x.rows());
     std::vector<double> lo(B, 0.0), hi(B, o.eps_max);
     AttackOptions inner = o.inner;
