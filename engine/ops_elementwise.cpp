@@ -131,7 +131,7 @@ Var scale_rows(const Var& a, const Var& s) {
     const double* ad = a.value().data();
     const double* sd = s.value().data();
     double* od = out.data();
-    parallel_for(rows, kRowGrain, [&](std::int64_t r) {
+    parallel_for(rows, row_grain(cols), [&](std::int64_t r) {
         for (std::int64_t c = 0; c < cols; ++c) od[r * cols + c] = ad[r * cols + c] * sd[r];
     });
     // d a[r, c] = g[r, c] * s[r];  d s[r] = sum_c g[r, c] * a[r, c].
@@ -142,14 +142,14 @@ Var scale_rows(const Var& a, const Var& s) {
         if (A.requires_grad) {
             double* ga = A.grad_buffer().data();
             const double* sv = S.value.data();
-            parallel_for(rows, kRowGrain, [&](std::int64_t r) {
+            parallel_for(rows, row_grain(cols), [&](std::int64_t r) {
                 for (std::int64_t c = 0; c < cols; ++c) ga[r * cols + c] += g[r * cols + c] * sv[r];
             });
         }
         if (S.requires_grad) {
             double* gs = S.grad_buffer().data();
             const double* av = A.value.data();
-            parallel_for(rows, kRowGrain, [&](std::int64_t r) {
+            parallel_for(rows, row_grain(cols), [&](std::int64_t r) {
                 double t = 0.0;
                 for (std::int64_t c = 0; c < cols; ++c) t += g[r * cols + c] * av[r * cols + c];
                 gs[r] += t;

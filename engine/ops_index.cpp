@@ -78,7 +78,7 @@ Var index_add(const Var& base, const std::vector<std::int64_t>& index, const Var
         if (S.requires_grad) {
             double* gs = S.grad_buffer().data();
             const double* g = self.grad.data();
-            parallel_for(static_cast<std::int64_t>(index.size()), kRowGrain, [&](std::int64_t j) {
+            parallel_for(static_cast<std::int64_t>(index.size()), row_grain(width), [&](std::int64_t j) {
                 const double* row = g + index[static_cast<std::size_t>(j)] * width;
                 for (std::int64_t c = 0; c < width; ++c) gs[j * width + c] += row[c];
             });
@@ -122,7 +122,7 @@ Var weighted_index_add(std::int64_t rows, const std::vector<Var>& parts,
     Tensor out(Shape{rows, width});
     const double* w = weights.value().data();
     double* od = out.data();
-    parallel_for(rows, kRowGrain, [&](std::int64_t r) {
+    parallel_for(rows, row_grain(width), [&](std::int64_t r) {
         double* o = od + r * width;
         for (std::int64_t q = start[static_cast<std::size_t>(r)]; q < start[static_cast<std::size_t>(r) + 1]; ++q) {
             const auto [p, j] = by_row[static_cast<std::size_t>(q)];
@@ -147,7 +147,7 @@ Var weighted_index_add(std::int64_t rows, const std::vector<Var>& parts,
             const auto m = static_cast<std::int64_t>(idx.size());
             if (part.requires_grad) {
                 double* gp = part.grad_buffer().data();
-                parallel_for(m, kRowGrain, [&](std::int64_t j) {
+                parallel_for(m, row_grain(width), [&](std::int64_t j) {
                     const double* row = g + idx[static_cast<std::size_t>(j)] * width;
                     const double s = wv[wi[static_cast<std::size_t>(j)]];
                     for (std::int64_t c = 0; c < width; ++c) gp[j * width + c] += row[c] * s;
@@ -194,7 +194,7 @@ std::vector<std::int64_t> topk(const Tensor& a, std::int64_t k) {
         if (std::isnan(a[i]))
             throw std::domain_error("topk: NaN at row " + std::to_string(i / cols) + ", column " +
                                     std::to_string(i % cols));
-    parallel_for(rows, kRowGrain, [&](std::int64_t r) {
+    parallel_for(rows, row_grain(cols), [&](std::int64_t r) {
         const double* x = a.data() + r * cols;
         std::vector<std::int64_t> idx(static_cast<std::size_t>(cols));
         std::iota(idx.begin(), idx.end(), 0);

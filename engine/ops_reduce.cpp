@@ -49,7 +49,7 @@ Tensor sum_axis(const Tensor& a, const AxisView& v) {
 // Adds scale * g[o, i] to every grad[o, j, i].
 void spread_axis(const Tensor& g, double scale, const AxisView& v, double* grad) {
     const double* gd = g.data();
-    parallel_for(v.outer * v.n, kRowGrain, [&](std::int64_t oj) {
+    parallel_for(v.outer * v.n, row_grain(v.inner), [&](std::int64_t oj) {
         const std::int64_t o = oj / v.n;
         for (std::int64_t i = 0; i < v.inner; ++i) grad[oj * v.inner + i] += scale * gd[o * v.inner + i];
     });

@@ -10,7 +10,7 @@ namespace moelab {
 namespace {
 // out[r,:] = softmax(a[r,:]) computed with the row maximum subtracted (no overflow).
 void softmax_rows(const double* a, double* out, std::int64_t rows, std::int64_t cols) {
-    parallel_for(rows, kRowGrain, [&](std::int64_t r) {
+    parallel_for(rows, row_grain(cols), [&](std::int64_t r) {
         const double* x = a + r * cols;
         double* y = out + r * cols;
         double m = x[0];
@@ -32,7 +32,7 @@ Var softmax(const Var& a) {
         const double* y = self.value.data();
         const double* g = self.grad.data();
         double* gx = self.parents[0]->grad_buffer().data();
-        parallel_for(rows, kRowGrain, [&](std::int64_t r) {
+        parallel_for(rows, row_grain(cols), [&](std::int64_t r) {
             const std::int64_t o = r * cols;
             double dot = 0.0;
             for (std::int64_t c = 0; c < cols; ++c) dot += g[o + c] * y[o + c];
@@ -47,7 +47,7 @@ Var log_softmax(const Var& a) {
     Tensor out(a.shape());
     const double* x = a.value().data();
     double* y = out.data();
-    parallel_for(rows, kRowGrain, [&](std::int64_t r) {
+    parallel_for(rows, row_grain(cols), [&](std::int64_t r) {
         const std::int64_t o = r * cols;
         double m = x[o];
         for (std::int64_t c = 1; c < cols; ++c) m = x[o + c] > m ? x[o + c] : m;
@@ -60,7 +60,7 @@ Var log_softmax(const Var& a) {
         const double* ly = self.value.data();
         const double* g = self.grad.data();
         double* gx = self.parents[0]->grad_buffer().data();
-        parallel_for(rows, kRowGrain, [&](std::int64_t r) {
+        parallel_for(rows, row_grain(cols), [&](std::int64_t r) {
             const std::int64_t o = r * cols;
             double gs = 0.0;
             for (std::int64_t c = 0; c < cols; ++c) gs += g[o + c];
@@ -84,7 +84,7 @@ Var cross_entropy(const Var& logits, const std::vector<int>& labels) {
     softmax_rows(logits.value().data(), probs.data(), rows, cols);
     std::vector<double> row_loss(static_cast<std::size_t>(rows));
     const double* z = logits.value().data();
-    parallel_for(rows, kRowGrain, [&](std::int64_t r) {
+    parallel_for(rows, row_grain(cols), [&](std::int64_t r) {
         const std::int64_t o = r * cols;
         double m = z[o];
         for (std::int64_t c = 1; c < cols; ++c) m = z[o + c] > m ? z[o + c] : m;
@@ -100,7 +100,7 @@ Var cross_entropy(const Var& logits, const std::vector<int>& labels) {
                            const double g = self.grad[0] * inv_rows;
                            const double* p = probs.data();
                            double* gz = self.parents[0]->grad_buffer().data();
-                           parallel_for(rows, kRowGrain, [&](std::int64_t r) {
+                           parallel_for(rows, row_grain(cols), [&](std::int64_t r) {
                                const std::int64_t o = r * cols;
                                for (std::int64_t c = 0; c < cols; ++c) gz[o + c] += g * p[o + c];
                                gz[o + labels[static_cast<std::size_t>(r)]] -= g;
