@@ -19,6 +19,15 @@ LDLIBS   += -fsanitize=address,undefined
 BUILD    := build-sanitize
 endif
 
+# Test and command-line sources hold no hot loops (the work runs in the library), so they compile at a
+# lower level: -O1 takes a third off the tests' compile time in the plain build, -O0 half of the tests'
+# and commands' in the sanitized build (its compile is most of CI's time).
+ifeq ($(SANITIZE),1)
+$(BUILD)/obj/tests/%.o $(BUILD)/obj/experiments/%.o: CXXFLAGS += -O0
+else
+$(BUILD)/obj/tests/%.o: CXXFLAGS += -O1
+endif
+
 # MPI (optional): found through mpicxx, used by experiments/mpi_session.cpp alone (and linked into moelab).
 # Without it `moelab sweep` runs serially and `train --parallel data` runs as one process.
 #   make MPICXX= BUILD=build-nompi    a build without MPI where it is installed

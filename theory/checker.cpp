@@ -5,6 +5,7 @@
 #include <cmath>
 #include <sstream>
 
+#include "theory/check_internal.hpp"
 #include "theory/crown.hpp"
 #include "theory/ibp.hpp"
 #include "theory/lipschitz.hpp"
@@ -12,24 +13,12 @@
 
 namespace moelab {
 
+using check_detail::exceeds;
+using check_detail::fmt;
+
 namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-
-std::string fmt(double v) {
-    if (std::isnan(v)) return "";
-    if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
-    std::ostringstream s;
-    s.precision(17);
-    s << v;
-    return s.str();
-}
-
-// certified <= reference, with the tolerance of the reference's precision.
-bool exceeds(double certified, double reference, double rel) {
-    if (std::isnan(certified) || std::isnan(reference)) return false;
-    return certified > reference + rel * std::max(1.0, std::abs(reference));
-}
 
 // P2's single-MoE bound, in the form of theory/p2_bounds.hpp: coverage, tightness, failures.
 nlohmann::json p2_summary(const CheckReport& report) {
@@ -60,19 +49,7 @@ CheckReport run_check(const Classifier& model, const Dataset& data, const CheckO
     const AttackModel full = classifier_attack_model(model, o.domain);
     const auto clean = argmax_rows(attack_logits(full, data.x));
     // Attacks, all samples at once: the best verified distance of three independent minimal-distance attacks.
-    MinimalOptions mo;
-    mo.norm = o.norm;
-    mo.max_iter = o.attack_steps;
-    mo.eps_max = o.attack_eps_max;
-    mo.inner.norm = o.norm;
-    mo.inner.steps = 20;
-    mo.inner.restarts = 2;
-    mo.inner.seed = o.seed;
-    mo.seed = o.seed;
-    const std::vector<std::pair<std::string, AttackResult>> attacks{
-        {"deepfool", deepfool(full, data.x, data.y, mo)},
-        {"fmn", fmn(full, data.x, data.y, mo)},
-        {"bisection", pgd_bisection(full, data.x, data.y, mo)}};
+    const check_detail::AttackDistances attack = check_detail::best_attack_distances(full, data, clean, o);
     const CertifiedRadii lip = certify_lipschitz(net, data.x, data.y, o.norm, false);
     const CertifiedRadii naive = certify_lipschitz(net, data.x, data.y, o.norm, true);
     const bool has_moe = !model.moe_layers().empty();
@@ -90,9 +67,8 @@ CheckReport run_check(const Classifier& model, const Dataset& data, const CheckO
         row.clean_pred = static_cast<int>(clean[ui]);
         const double* x = data.x.data() + i * d;
         row.certified = {lip.radius[ui], ibp[ui], has_moe ? naive.radius[ui] : kNaN, crown[ui]};
-        for (const auto& [name, r] : attacks)
-            if (r.success[ui] && r.distance[ui] < row.attack) row.attack = r.distance[ui], row.attack_name = name;
-        if (row.clean_pred != row.label) row.attack = 0.0, row.attack_name = "clean";
+        row.attack = attack.distance[ui];
+        row.attack_name = attack.name[ui];
         if (!smooth.empty()) row.smoothing = smooth[ui].radius;
         row.exact_status = "skipped";
         if (o.exact && exact_reason.empty()) {

@@ -6,26 +6,17 @@
 #include <sstream>
 
 #include "engine/ops.hpp"
+#include "theory/check_internal.hpp"
 #include "theory/dual.hpp"
 
 namespace moelab {
 
+using check_detail::fmt;
+
 namespace {
 
-std::string fmt(double v) {
-    if (std::isnan(v)) return "";
-    if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
-    std::ostringstream s;
-    s.precision(17);
-    s << v;
-    return s.str();
-}
-
 // certified <= attack with 1e-9 relative tolerance (both float64 computations).
-bool exceeds(double certified, double attack) {
-    if (std::isnan(certified) || std::isnan(attack)) return false;
-    return certified > attack + 1e-9 * std::max(1.0, std::abs(attack));
-}
+bool exceeds(double certified, double attack) { return check_detail::exceeds(certified, attack, 1e-9); }
 
 double median(std::vector<double> v) {
     if (v.empty()) return std::nan("");
@@ -46,19 +37,7 @@ DualCheckReport run_dual_check(const Classifier& standard, const Classifier& rob
     rep.rows.resize(static_cast<std::size_t>(n));
     const AttackModel dual = dual_attack_model(standard, robust, alpha, o.domain);
     const auto clean = argmax_rows(attack_logits(dual, data.x));
-    MinimalOptions mo;
-    mo.norm = o.norm;
-    mo.max_iter = o.attack_steps;
-    mo.eps_max = o.attack_eps_max;
-    mo.inner.norm = o.norm;
-    mo.inner.steps = 20;
-    mo.inner.restarts = 2;
-    mo.inner.seed = o.seed;
-    mo.seed = o.seed;
-    const std::vector<std::pair<std::string, AttackResult>> attacks{
-        {"deepfool", deepfool(dual, data.x, data.y, mo)},
-        {"fmn", fmn(dual, data.x, data.y, mo)},
-        {"bisection", pgd_bisection(dual, data.x, data.y, mo)}};
+    const check_detail::AttackDistances attack = check_detail::best_attack_distances(dual, data, clean, o);
     const DualRadii cert = certify_dual(ns, nr, alpha, data.x, data.y, o.norm, o.domain);
     for (std::int64_t i = 0; i < n; ++i) {
         const auto ui = static_cast<std::size_t>(i);
@@ -69,9 +48,8 @@ DualCheckReport run_dual_check(const Classifier& standard, const Classifier& rob
         for (const auto& m : cert.radius) row.certified.push_back(m[ui]);
         row.best = cert.best[ui];
         row.p2 = cert.p2[ui];
-        for (const auto& [name, r] : attacks)
-            if (r.success[ui] && r.distance[ui] < row.attack) row.attack = r.distance[ui], row.attack_name = name;
-        if (row.clean_pred != row.label) row.attack = 0.0, row.attack_name = "clean";
+        row.attack = attack.distance[ui];
+        row.attack_name = attack.name[ui];
         for (std::size_t m = 0; m < kDualMethods.size(); ++m)
             if (exceeds(row.certified[m], row.attack))
                 row.violations.push_back(kDualMethods[m] + " " + fmt(row.certified[m]) + " > attack " + fmt(row.attack) + " (" +

@@ -1,0 +1,50 @@
+#include "theory/check_internal.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <sstream>
+#include <utility>
+
+namespace moelab::check_detail {
+
+std::string fmt(double v) {
+    if (std::isnan(v)) return "";
+    if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
+    std::ostringstream s;
+    s.precision(17);
+    s << v;
+    return s.str();
+}
+
+bool exceeds(double certified, double reference, double rel) {
+    if (std::isnan(certified) || std::isnan(reference)) return false;
+    return certified > reference + rel * std::max(1.0, std::abs(reference));
+}
+
+AttackDistances best_attack_distances(const AttackModel& m, const Dataset& data, const std::vector<std::int64_t>& clean_pred,
+                                      const CheckOptions& o) {
+    MinimalOptions mo;
+    mo.norm = o.norm;
+    mo.max_iter = o.attack_steps;
+    mo.eps_max = o.attack_eps_max;
+    mo.inner.norm = o.norm;
+    mo.inner.steps = 20;
+    mo.inner.restarts = 2;
+    mo.inner.seed = o.seed;
+    mo.seed = o.seed;
+    const std::vector<std::pair<std::string, AttackResult>> attacks{
+        {"deepfool", deepfool(m, data.x, data.y, mo)},
+        {"fmn", fmn(m, data.x, data.y, mo)},
+        {"bisection", pgd_bisection(m, data.x, data.y, mo)}};
+    const auto n = static_cast<std::size_t>(data.size());
+    AttackDistances out{std::vector<double>(n, std::numeric_limits<double>::infinity()), std::vector<std::string>(n)};
+    for (std::size_t i = 0; i < n; ++i) {
+        for (const auto& [name, r] : attacks)
+            if (r.success[i] && r.distance[i] < out.distance[i]) out.distance[i] = r.distance[i], out.name[i] = name;
+        if (clean_pred[i] != data.y[i]) out.distance[i] = 0.0, out.name[i] = "clean";
+    }
+    return out;
+}
+
+}  // namespace moelab::check_detail
