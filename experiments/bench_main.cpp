@@ -217,8 +217,8 @@ int run_driver(const std::string& out_path, std::vector<std::string> ids, const 
     json records = json::array();
     std::ostringstream csv;
     csv << "workload,threads,moelab_ms,gemm_ms,torch_ms,moelab_over_gemm,torch_over_moelab,peak_rss_mb,torch_peak_rss_mb\n";
-    std::printf("%-4s %3s %11s %9s %8s %10s %9s %9s %9s  %s\n", "work", "thr", "moelab_ms", "gemm_ms", "x_gemm",
-                "torch_ms", "x_faster", "rss_MB", "torchMB", "bits");
+    std::printf("%-4s %3s %11s %9s %8s %10s %9s %11s %9s %9s  %s\n", "work", "thr", "moelab_ms", "gemm_ms", "x_gemm",
+                "torch_ms", "x_faster", "per_round", "rss_MB", "torchMB", "bits");
     std::map<std::string, std::string> hash_at_1_thread;
     for (const auto& id : ids) {
         for (int t : threads) {
@@ -230,6 +230,7 @@ int run_driver(const std::string& out_path, std::vector<std::string> ids, const 
                                     std::to_string(t) + " MKL_NUM_THREADS=" + std::to_string(t) + " ";
             const std::string args = " --workload " + id + " --threads " + std::to_string(t) + " --warmup " +
                                      std::to_string(warmup) + " --reps " + std::to_string(reps);
+            std::vector<double> round_ratio;   // PyTorch / moelab within each round: robust to slow drift of the machine
             for (int r = 0; r < rounds; ++r) {
                 const json m = run_json(env + quote(self) + " --worker" + args + " --data " + quote(data_path));
                 if (m.is_null()) {
@@ -253,6 +254,8 @@ int run_driver(const std::string& out_path, std::vector<std::string> ids, const 
                     } else {
                         for (double v : tm["ms"]) torch_ms.push_back(v);
                         torch_rss = std::max(torch_rss, tm["peak_rss_mb"].get<double>());
+                        round_ratio.push_back(median(tm["ms"].get<std::vector<double>>()) /
+                                              median(m["ms"].get<std::vector<double>>()));
                     }
                 }
             }
@@ -262,21 +265,27 @@ int run_driver(const std::string& out_path, std::vector<std::string> ids, const 
             json rec{{"workload", id}, {"what", what}, {"threads", t}, {"moelab_ms", m_ms}, {"gemm_ms", g_ms},
                      {"moelab_over_gemm", m_ms / g_ms}, {"peak_rss_mb", rss}, {"gemm_gflop", gflop},
                      {"samples", ms.size()}, {"result_hash", hash}, {"bits_equal_across_runs_and_threads", same_bits}};
-            std::string torch_col = "-", ratio_col = "-", torch_rss_col = "-";
+            std::string torch_col = "-", ratio_col = "-", torch_rss_col = "-", ratio_range = "-";
             if (!torch_ms.empty()) {
                 const double t_ms = median(torch_ms);
                 rec["torch_ms"] = t_ms;
                 rec["torch_over_moelab"] = t_ms / m_ms;
+                rec["torch_over_moelab_per_round"] = round_ratio;
                 rec["torch_peak_rss_mb"] = torch_rss;
                 torch_col = fmt(t_ms);
                 ratio_col = fmt(t_ms / m_ms);
+                if (!round_ratio.empty()) {
+                    const auto [lo, hi] = std::minmax_element(round_ratio.begin(), round_ratio.end());
+                    ratio_range = fmt(*lo) + "-" + fmt(*hi);
+                }
                 torch_rss_col = fmt(torch_rss, 0);
             } else {
                 rec["torch_ms"] = nullptr;
             }
             records.push_back(rec);
-            std::printf("%-4s %3d %11.2f %9.2f %8.2f %10s %9s %9.0f %9s  %s\n", id.c_str(), t, m_ms, g_ms, m_ms / g_ms,
-                        torch_col.c_str(), ratio_col.c_str(), rss, torch_rss_col.c_str(), same_bits ? "same" : "DIFFER");
+            std::printf("%-4s %3d %11.2f %9.2f %8.2f %10s %9s %11s %9.0f %9s  %s\n", id.c_str(), t, m_ms, g_ms, m_ms / g_ms,
+                        torch_col.c_str(), ratio_col.c_str(), ratio_range.c_str(), rss, torch_rss_col.c_str(),
+                        same_bits ? "same" : "DIFFER");
             std::fflush(stdout);
             csv << id << "," << t << "," << m_ms << "," << g_ms << "," << (torch_ms.empty() ? "" : fmt(median(torch_ms), 4))
                 << "," << m_ms / g_ms << "," << (torch_ms.empty() ? "" : fmt(median(torch_ms) / m_ms, 4)) << "," << rss
@@ -291,7 +300,7 @@ int run_driver(const std::string& out_path, std::vector<std::string> ids, const 
     write_file_atomic(csv_path, csv.str());
     write_chart(csv_path, png_path);
     std::printf("bench: wrote %s, %s and %s (medians of %d rounds x %d reps; x_gemm = moelab / raw GEMM time, "
-                "x_faster = PyTorch / moelab)\n",
+                "x_faster = PyTorch / moelab, per_round = its range over the rounds)\n",
                 out_path.c_str(), csv_path.c_str(), png_path.c_str(), rounds, reps);
     return 0;
 }
@@ -303,7 +312,7 @@ int main(int argc, char** argv) {
     std::string out = "out/bench.json", workload, data, torch_script = "experiments/bench_torch.py";
     std::vector<std::string> ids = workload_ids();
     std::vector<int> threads{1, 2};
-    int rounds = 3, warmup = 3, reps = 5, worker_threads = 1;
+    int rounds = 5, warmup = 3, reps = 5, worker_threads = 1;
     bool worker = false, no_scaling = false, no_floor = false, list_gemms = false;
     app.add_option("--out", out, "JSON results; .csv and .png beside it");
     app.add_option("--workloads", ids, "which workloads (default: all)")->delimiter(',');
