@@ -17,6 +17,7 @@
 
 #include "engine/atomic_file.hpp"
 #include "engine/parallel.hpp"
+#include "experiments/certify_methods.hpp"
 #include "experiments/commands.hpp"
 #include "experiments/dual_flags.hpp"
 #include "experiments/loaded_model.hpp"
@@ -108,18 +109,6 @@ void run(const CertifyFlags& f) {
                         : p2_single_radii(net, test.x, test.y, norm);
         note = p2_constants(net, test.x, norm).note;
         for (auto& s : status) s = "p2-form (unverified, may be unsound)";
-    } else if (f.method == "lipschitz" || f.method == "naive") {
-        const CertifiedRadii r = certify_lipschitz(network_of(model), test.x, test.y, norm, f.method == "naive");
-        radius = r.radius;
-        note = r.note;
-    } else if (f.method == "ibp") {
-        radius = ibp_certified_radii(network_of(model), test.x, test.y, lm.domain);
-        if (norm == Norm::l2) note = "l2: the certified L-inf box contains the L2 ball of the same radius";
-    } else if (f.method == "crown") {
-        const Network net = network_of(model);
-        note = crown_support(net);
-        radius = crown_certified_radii(net, test.x, test.y, lm.domain);
-        if (norm == Norm::l2) note += note.empty() ? "l2: the certified L-inf box contains the L2 ball" : "";
     } else if (f.method == "exact") {
         ExactOptions eo;
         eo.radius_cap = f.radius_cap;
@@ -137,14 +126,10 @@ void run(const CertifyFlags& f) {
             bar.update(static_cast<long>(i + 1));
         }
     } else {
-        SmoothingOptions so;
-        so.sigma = f.sigma;
-        so.n = f.n;
-        const auto s = certify_smoothing(model, test.x, test.y, so);
-        for (std::int64_t i = 0; i < n; ++i) {
-            radius[static_cast<std::size_t>(i)] = s[static_cast<std::size_t>(i)].radius;
-            status[static_cast<std::size_t>(i)] = s[static_cast<std::size_t>(i)].predicted < 0 ? "abstain" : "probabilistic";
-        }
+        MethodRadii m = certify_by_method(f.method, model, test, norm, lm.domain, f.sigma, f.n);
+        radius = std::move(m.radius);
+        status = std::move(m.status);
+        note = m.note;
     }
     bar.finish();
     std::ostringstream csv;

@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "engine/atomic_file.hpp"
+#include "experiments/certify_methods.hpp"
 
 namespace moelab::cli {
 
@@ -165,7 +166,7 @@ void read_certify(const std::string& file, const json& j, SweepGrid& g) {
     f.only({"method", "norm", "samples", "sigma", "n"});
     CertifySpec& c = g.certify_spec;
     c.method = f.text("method", "");
-    const std::set<std::string> methods{"lipschitz", "naive", "ibp", "crown", "smoothing"};
+    const std::set<std::string> methods(kSharedCertifyMethods.begin(), kSharedCertifyMethods.end());
     if (!methods.count(c.method)) f.fail("method", "expected one of " + joined(methods) + ", got '" + c.method + "'");
     try {
         c.norm = parse_norm(f.text("norm", c.method == "smoothing" ? "l2" : "linf"));

@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "engine/atomic_file.hpp"
+#include "experiments/certify_methods.hpp"
 #include "moe/model_io.hpp"
 #include "theory/crown.hpp"
 #include "theory/ibp.hpp"
@@ -26,38 +27,7 @@ AttackSpec attack_spec_for(const SweepGrid& grid, bool images) {
     return spec;
 }
 
-struct Radii {
-    std::vector<double> radius;
-    std::vector<std::string> status;
-};
-
-// The certify command's methods (experiments/cmd_certify.cpp), without the MILP.
-Radii certified_radii(const CertifySpec& c, const Classifier& model, const Dataset& test, Box domain) {
-    Radii r;
-    const std::size_t n = static_cast<std::size_t>(test.size());
-    r.status.assign(n, "");
-    if (c.method == "lipschitz" || c.method == "naive") {
-        r.radius = certify_lipschitz(network_of(model), test.x, test.y, c.norm, c.method == "naive").radius;
-    } else if (c.method == "ibp") {
-        r.radius = ibp_certified_radii(network_of(model), test.x, test.y, domain);
-    } else if (c.method == "crown") {
-        r.radius = crown_certified_radii(network_of(model), test.x, test.y, domain);
-    } else {
-        SmoothingOptions so;
-        so.sigma = c.sigma;
-        so.n = c.n;
-        const auto s = certify_smoothing(model, test.x, test.y, so);
-        for (std::size_t i = 0; i < n; ++i) {
-            r.radius.push_back(s[i].radius);
-            r.status[i] = s[i].predicted < 0 ? "abstain" : "probabilistic";
-        }
-    }
-    for (std::size_t i = 0; i < n; ++i)
-        if (r.status[i].empty()) r.status[i] = std::isnan(r.radius[i]) ? "unsupported" : "sound";
-    return r;
-}
-
-std::string certify_csv(const Radii& r, const Dataset& test) {
+std::string certify_csv(const MethodRadii& r, const Dataset& test) {
     std::ostringstream csv;
     csv.precision(17);
     csv << "index,label,certified_radius,status\n";
@@ -117,7 +87,8 @@ RunRow run_stages(const SweepGrid& grid, const SweepRun& run, const DataSplits& 
     }
     if (grid.certify) {
         const Dataset test = first_samples(data.test, grid.certify_spec.samples);
-        const Radii r = certified_radii(grid.certify_spec, model, test, data.images ? kImageBox : Box{});
+        const CertifySpec& c = grid.certify_spec;
+        const MethodRadii r = certify_by_method(c.method, model, test, c.norm, data.images ? kImageBox : Box{}, c.sigma, c.n);
         write_file_atomic(dir + "/certify.csv", certify_csv(r, test));
         // Certified fraction: radius > 0. Mean radius over all samples, counting unsupported (NaN) as 0.
         double certified = 0.0, total = 0.0;
