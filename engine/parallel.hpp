@@ -10,9 +10,9 @@
 
 namespace moelab {
 
-// Waking the other threads for a loop costs about 25 us on these machines (measured: W3, an attack
-// with ~780 parallel regions, ran 20 ms faster at 2 threads with spinning threads than with sleeping
-// ones), as much as an elementwise pass over 50 000 doubles. So loops smaller than that stay serial.
+// Waking the other threads for a loop is expensive on these machines (W3, an attack with ~780 parallel
+// regions, ran 5-10 ms faster at 2 threads with threads that spin instead of sleep), comparable to an
+// elementwise pass over tens of thousands of doubles. So loops smaller than that stay serial.
 inline constexpr std::int64_t kElementGrain = 1 << 16;   // elementwise loops
 inline constexpr std::int64_t kRowGrain = 64;            // loops over whole rows: at least this many rows
 // The grain of a loop over rows of `cols` elements: as many rows as kElementGrain elements, at least
