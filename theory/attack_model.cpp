@@ -1,9 +1,10 @@
 // The models attacks see, norms, objectives, projections and the final verification.
-#include <algorithm>
-#include <sstream>
 #include <immintrin.h>
+
+#include <algorithm>
 #include <cmath>
 #include <optional>
+#include <sstream>
 #include <stdexcept>
 
 #include "engine/ops.hpp"
@@ -129,15 +130,15 @@ void check_batch(Box domain, const Tensor& x, const std::vector<int>& y, const s
     if (!targets.empty() && targets.size() != y.size())
         throw std::invalid_argument(std::string(who) + ": " + std::to_string(targets.size()) + " targets for " +
                                     std::to_string(y.size()) + " inputs");
-    for (std::int64_t i = 0; i < x.numel(); ++i)
+    for (std::int64_t i = 0; i < x.numel(); ++i) {
         if (!std::isfinite(x[i])) throw std::invalid_argument(std::string(who) + ": input contains NaN or infinity");
-    for (std::int64_t i = 0; i < x.numel(); ++i)
         if (x[i] < domain.lo || x[i] > domain.hi) {
             std::ostringstream msg;
             msg << who << ": input " << i / std::max<std::int64_t>(x.cols(), 1) << " has value " << x[i]
                 << " outside the domain [" << domain.lo << ", " << domain.hi << "]";
             throw std::invalid_argument(msg.str());
         }
+    }
 }
 
 std::vector<int> predictions(const Tensor& logits) {
