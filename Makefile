@@ -7,10 +7,12 @@ CXX      ?= g++
 BUILD    ?= build
 # Plain `make` builds everything (the MPI rules below would otherwise be the first target).
 .DEFAULT_GOAL := all
-# -std=c++20 (not gnu++20) keeps -ffp-contract=off: no silent FMA contraction, same bits everywhere.
+# -ffp-contract=off: no silent FMA contraction, same bits everywhere. GCC contracts a*b+c by default
+# as soon as the target has FMA (CXXFLAGS=-march=native), in ISO mode too; engine/float_semantics.hpp
+# checks it at run time.
 # -fno-math-errno lets sqrt vectorise (it changes no value, only drops the errno side effect).
 CXXFLAGS ?= -O3
-CXXFLAGS += -std=c++20 -fopenmp -fno-math-errno -Wall -Wextra -Wpedantic -Wshadow -Wconversion -Wno-sign-conversion -I. -MMD -MP -DBOOST_TEST_DYN_LINK
+CXXFLAGS += -std=c++20 -ffp-contract=off -fopenmp -fno-math-errno -Wall -Wextra -Wpedantic -Wshadow -Wconversion -Wno-sign-conversion -I. -MMD -MP -DBOOST_TEST_DYN_LINK
 LDLIBS   += -fopenmp -lopenblas -llapacke -lz -lglpk
 ifeq ($(SANITIZE),1)
 # -g1: line tables for the reports at a third less compile time than -g; UB aborts (no silent recovery).
@@ -107,7 +109,7 @@ clean:
 FUZZ_BUILD    := build-fuzz
 FUZZ_CXX      ?= clang++-14
 FUZZ_SECONDS  ?= 60
-FUZZ_CXXFLAGS := -std=c++20 -I. -fopenmp -g -O1
+FUZZ_CXXFLAGS := -std=c++20 -ffp-contract=off -I. -fopenmp -g -O1
 FUZZ_LIB_SRC  := $(wildcard engine/*.cpp moe/*.cpp)
 FUZZ_LIB_OBJ  := $(FUZZ_LIB_SRC:%.cpp=$(FUZZ_BUILD)/obj/%.o)
 FUZZ_TARGETS  := $(basename $(notdir $(wildcard tests/fuzz/fuzz_*.cpp)))

@@ -42,7 +42,7 @@ Optimizer::Optimizer(ParamRegistry& params, OptimizerConfig config) : params_(pa
 namespace {
 
 // The Adam update of elements [lo, hi) of one parameter. No reduction, so any split and any vector width
-// give the same bits (sqrt and division are exactly rounded; ISO mode forbids FMA contraction). The
+// give the same bits (sqrt and division are exactly rounded; -ffp-contract=off forbids FMA contraction). The
 // loop is bound by sqrt and division throughput, so it is also compiled for AVX2 (4 doubles per
 // instruction instead of 2), chosen at run time where the CPU has it.
 __attribute__((target_clones("avx2", "default")))

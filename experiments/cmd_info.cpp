@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "engine/float_semantics.hpp"
 #include "engine/parallel.hpp"
 #include "experiments/commands.hpp"
 #include "experiments/mpi_session.hpp"
@@ -16,6 +17,10 @@ void add_info_command(CLI::App& app, int& exit_code) {
         std::printf("moelab 0.1 (float64, C++20)\n");
         std::printf("OpenMP threads:   %d (set OMP_NUM_THREADS or --threads)\n", max_threads());
         std::printf("OpenBLAS:         %s, pinned to 1 thread per call\n", openblas_get_config());
+        const FloatSemantics fs = float_semantics();
+        std::printf("Floating point:   a*b+c %s, subnormals %s%s\n", fs.unfused_multiply_add ? "unfused" : "FUSED",
+                    fs.subnormals_kept ? "kept" : "FLUSHED",
+                    fs.ok() ? " (as the bitwise guarantees need)" : ": results will not match other builds bit for bit");
         const char* fm = "/usr/share/datasets/fashion-mnist";
         std::printf("Fashion-MNIST:    %s (%s)\n", fm, std::filesystem::exists(fm) ? "found" : "missing");
         if (mpi::compiled_in())

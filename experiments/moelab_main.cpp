@@ -7,12 +7,18 @@
 #include <cstdio>
 #include <exception>
 
+#include "engine/float_semantics.hpp"
 #include "experiments/commands.hpp"
 #include "experiments/mpi_session.hpp"
 
 int main(int argc, char** argv) {
     namespace mpi = moelab::cli::mpi;
     mpi::Session session(argc, argv);
+    // A build with other compiler flags (e.g. -march=native without -ffp-contract=off, or -ffast-math)
+    // still runs, but its numbers are not comparable bit for bit with anyone else's: say so once.
+    if (!moelab::float_semantics().ok() && mpi::rank() == 0)
+        std::fprintf(stderr, "moelab: warning: this build fuses a*b+c or flushes subnormals (compiler flags): "
+                             "results will not match other builds bit for bit (see `moelab info`)\n");
     CLI::App app{"moelab: deterministic Mixture-of-Experts robustness lab (float64, CPU)"};
     app.require_subcommand(1);
     int exit_code = 0;

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "engine/blas.hpp"
+#include "engine/float_semantics.hpp"
 #include "engine/nn.hpp"
 #include "engine/optim.hpp"
 #include "engine/parallel.hpp"
@@ -130,6 +131,15 @@ BOOST_AUTO_TEST_CASE(gemm_calls_are_recorded_as_made) {
     BOOST_TEST(calls[0].trans_b);
     BOOST_TEST(!calls[0].trans_a);
     BOOST_TEST(calls[0].flops() == 2.0 * 300 * 5 * 7);
+}
+
+// The library is compiled so that a*b+c rounds twice and subnormals survive (the Makefile's
+// -ffp-contract=off; no -ffast-math). Built with CXXFLAGS=-march=native and without that flag, GCC
+// fuses the product into an FMA and this fails (checked by hand when the probe was written).
+BOOST_AUTO_TEST_CASE(the_library_is_built_without_fma_contraction_or_flush_to_zero) {
+    const FloatSemantics s = float_semantics();
+    BOOST_TEST(s.unfused_multiply_add);
+    BOOST_TEST(s.subnormals_kept);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
