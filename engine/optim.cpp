@@ -44,28 +44,31 @@ namespace {
 // The Adam update of elements [lo, hi) of one parameter. No reduction, so any split and any vector width
 // give the same bits (sqrt and division are exactly rounded; -ffp-contract=off forbids FMA contraction). The
 // loop is bound by sqrt and division throughput, so it is also compiled for AVX2 (4 doubles per
-// instruction instead of 2), chosen at run time where the CPU has it.
+// instruction instead of 2), chosen at run time where the CPU has it, and it multiplies by
+// 1 / sqrt(bias_correction2) where torch.optim divides by sqrt(bias_correction2): one division per
+// element fewer (Adam was a quarter faster: 0.45 -> 0.35 ms for W1's 270 000 parameters), at the price
+// of one rounding in the denominator (torch.optim itself is not bit-reproducible here: its moments use FMA).
 __attribute__((target_clones("avx2", "default")))
 void adam_chunk(double* __restrict p, const double* __restrict g, double* __restrict m, double* __restrict v,
                 std::int64_t lo, std::int64_t hi, double beta1, double beta2, double eps, double step_size,
-                double sqrt_bc2, double coupled_wd, double shrink) {
+                double inv_sqrt_bc2, double coupled_wd, double shrink) {
     if (shrink != 1.0)
         for (std::int64_t i = lo; i < hi; ++i) p[i] *= shrink;
     for (std::int64_t i = lo; i < hi; ++i) {
         const double gi = g[i] + coupled_wd * p[i];
         m[i] = beta1 * m[i] + (1.0 - beta1) * gi;
         v[i] = beta2 * v[i] + (1.0 - beta2) * gi * gi;
-        p[i] -= step_size * m[i] / (std::sqrt(v[i]) / sqrt_bc2 + eps);
+        p[i] -= step_size * m[i] / (std::sqrt(v[i]) * inv_sqrt_bc2 + eps);
     }
 }
 
 void adam_update(double* p, const double* g, double* m, double* v, std::int64_t n, double beta1, double beta2,
-                 double eps, double step_size, double sqrt_bc2, double lr, double coupled_wd, double decoupled_wd) {
+                 double eps, double step_size, double inv_sqrt_bc2, double lr, double coupled_wd, double decoupled_wd) {
     const double shrink = 1.0 - lr * decoupled_wd;
     const std::int64_t chunk = kElementGrain;
     const std::int64_t chunks = (n + chunk - 1) / chunk;
     parallel_for(chunks, 2, [&](std::int64_t ci) {
-        adam_chunk(p, g, m, v, ci * chunk, std::min(n, (ci + 1) * chunk), beta1, beta2, eps, step_size, sqrt_bc2,
+        adam_chunk(p, g, m, v, ci * chunk, std::min(n, (ci + 1) * chunk), beta1, beta2, eps, step_size, inv_sqrt_bc2,
                    coupled_wd, shrink);
     });
 }
@@ -82,7 +85,7 @@ void Optimizer::step() {
         // Bias corrections use this parameter's own step count, as torch.optim does.
         const double t = static_cast<double>(++param_steps_[k]);
         const double bc1 = 1.0 - std::pow(c.beta1, t), bc2 = 1.0 - std::pow(c.beta2, t);
-        const double step_size = c.lr / bc1, sqrt_bc2 = std::sqrt(bc2);
+        const double step_size = c.lr / bc1, inv_sqrt_bc2 = 1.0 / std::sqrt(bc2);
         Tensor& p = var.value();
         const Tensor& g = var.grad();
         const std::int64_t n = p.numel();
@@ -106,7 +109,7 @@ void Optimizer::step() {
         }
         if (v_[k].empty()) v_[k] = Tensor(p.shape(), 0.0);
         double* v = v_[k].data();
-        adam_update(pd, gd, m, v, n, c.beta1, c.beta2, c.eps, step_size, sqrt_bc2, c.lr,
+        adam_update(pd, gd, m, v, n, c.beta1, c.beta2, c.eps, step_size, inv_sqrt_bc2, c.lr,
                     c.kind == OptimizerKind::adamw ? 0.0 : c.weight_decay,
                     c.kind == OptimizerKind::adamw ? c.weight_decay : 0.0);
     }
