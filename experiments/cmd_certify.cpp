@@ -5,6 +5,10 @@
 //   crown      linear relaxation through ReLU layers, routing-aware for top-1 model-level MoEs (theory/crown.hpp)
 //   exact      the exact minimal L-inf distance where the MILP proves it (theory/exact.hpp): it is the
 //              largest radius any certificate can give
+//   exact-lipschitz  the Lipschitz margin with exact local constants (MILP, theory/exact_lipschitz.hpp), the
+//              ball they hold on searched up to --radius-cap: what a Lipschitz margin gives with no slack in the
+//              constant (L-inf, small piecewise-linear models). Under hard routing a ball that crosses a
+//              routing boundary proves nothing, and the routing-aware `lipschitz` can be tighter.
 //   smoothing  randomized smoothing, L2, probabilistic (theory/smoothing.hpp)
 //   p2         P2's bound (theory/p2_bounds.hpp; form not verified against the paper, may be unsound): of the
 //              single model, or with --robust-ckpt and --alpha of the dual model
@@ -25,6 +29,7 @@
 #include "theory/crown.hpp"
 #include "theory/dual.hpp"
 #include "theory/exact.hpp"
+#include "theory/exact_lipschitz.hpp"
 #include "theory/ibp.hpp"
 #include "theory/lipschitz.hpp"
 #include "theory/p2_bounds.hpp"
@@ -80,9 +85,14 @@ void run(const CertifyFlags& f) {
     if (f.threads < 0) throw std::invalid_argument("--threads: must be >= 1");
     if (f.threads > 0) set_threads(f.threads);
     const Norm norm = parse_norm(f.norm);
-    const std::vector<std::string> methods{"lipschitz", "naive", "ibp", "crown", "exact", "smoothing", "p2", "dual"};
+    if (!(f.radius_cap > 0.0) || !std::isfinite(f.radius_cap))
+        throw std::invalid_argument("--radius-cap: must be positive and finite, got " + fmt(f.radius_cap));
+    if (!(f.time_limit > 0.0) || !std::isfinite(f.time_limit))
+        throw std::invalid_argument("--time-limit: must be positive seconds, got " + fmt(f.time_limit));
+    const std::vector<std::string> methods{"lipschitz", "naive", "ibp", "crown", "exact", "exact-lipschitz", "smoothing", "p2", "dual"};
     if (std::find(methods.begin(), methods.end(), f.method) == methods.end())
-        throw std::invalid_argument("--method: expected lipschitz, naive, ibp, crown, exact, smoothing, p2 or dual, got '" + f.method + "'");
+        throw std::invalid_argument("--method: expected lipschitz, naive, ibp, crown, exact, exact-lipschitz, smoothing, p2 or dual, got '" +
+                                    f.method + "'");
     reject_lone_alpha(f.dual);
     if (f.dual.active() && f.method != "p2" && f.method != "dual")
         throw std::invalid_argument("--robust-ckpt: only --method dual and --method p2 certify the dual model");
@@ -92,6 +102,8 @@ void run(const CertifyFlags& f) {
         return;
     }
     if (f.method == "exact" && norm != Norm::linf) throw std::invalid_argument("--method exact: L-inf only (--norm linf)");
+    if (f.method == "exact-lipschitz" && norm != Norm::linf)
+        throw std::invalid_argument("--method exact-lipschitz: L-inf only (--norm linf)");
     if (f.method == "smoothing" && norm != Norm::l2) throw std::invalid_argument("--method smoothing: certifies L2 (--norm l2)");
     const LoadedModel lm = load_model_and_data(f.ckpt, f.data, f.samples);
     const Classifier& model = lm.model();
@@ -125,6 +137,23 @@ void run(const CertifyFlags& f) {
             radius[static_cast<std::size_t>(i)] = e.lower;
             bar.update(static_cast<long>(i + 1));
         }
+    } else if (f.method == "exact-lipschitz") {
+        note = exact_lipschitz_support(model);
+        if (!note.empty()) throw std::invalid_argument("--method exact-lipschitz: " + note);
+        ExactLipschitzOptions lo;
+        lo.time_limit_s = f.time_limit;
+        int balls = 0;
+        for (std::int64_t i = 0; i < n; ++i) {
+            Tensor xi(Shape{1, d}, std::vector<double>(test.x.data() + i * d, test.x.data() + (i + 1) * d));
+            const ExactLipschitzCertificate c =
+                best_certified_radius_exact_lipschitz_linf(model, xi, test.y[static_cast<std::size_t>(i)], f.radius_cap, lm.domain, lo);
+            radius[static_cast<std::size_t>(i)] = c.radius;
+            balls += c.balls_tried;
+            bar.update(static_cast<long>(i + 1));
+        }
+        std::ostringstream what;
+        what << "local constants on " << balls << " balls up to radius " << f.radius_cap;
+        note = what.str();
     } else {
         MethodRadii m = certify_by_method(f.method, model, test, norm, lm.domain, f.sigma, f.n);
         radius = std::move(m.radius);
@@ -154,15 +183,16 @@ void add_certify_command(CLI::App& app, int& exit_code) {
     auto f = std::make_shared<CertifyFlags>();
     auto* sub = app.add_subcommand("certify", "certified radii of the first N test samples (per-sample CSV)");
     sub->add_option("--ckpt", f->ckpt, "model checkpoint")->required();
-    sub->add_option("--method", f->method, "lipschitz, naive, ibp, crown, exact, smoothing, p2 or dual")->required();
+    sub->add_option("--method", f->method, "lipschitz, naive, ibp, crown, exact, exact-lipschitz, smoothing, p2 or dual")->required();
     sub->add_option("--out", f->out, "per-sample CSV with certified_radius")->required();
     sub->add_option("--norm", f->norm, "linf or l2")->capture_default_str();
     sub->add_option("--samples", f->samples, "first N test samples")->capture_default_str();
     sub->add_option("--data", f->data, "data set (default: the model's)");
     sub->add_option("--sigma", f->sigma, "smoothing: noise level")->capture_default_str();
     sub->add_option("--n", f->n, "smoothing: Monte Carlo samples")->capture_default_str();
-    sub->add_option("--radius-cap", f->radius_cap, "exact: largest L-inf radius searched")->capture_default_str();
-    sub->add_option("--time-limit", f->time_limit, "exact: seconds per sample")->capture_default_str();
+    sub->add_option("--radius-cap", f->radius_cap, "exact, exact-lipschitz: largest L-inf radius searched")->capture_default_str();
+    sub->add_option("--time-limit", f->time_limit, "exact: seconds per sample; exact-lipschitz: per class pair and ball")
+        ->capture_default_str();
     sub->add_option("--threads", f->threads, "OpenMP threads (results do not depend on it)");
     add_dual_flags(*sub, f->dual);
     sub->callback([f, &exit_code] {

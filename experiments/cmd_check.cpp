@@ -24,7 +24,7 @@ struct CheckFlags {
     std::string ckpt, out, data, norm = "linf";
     std::int64_t samples = 100;
     double radius_cap = 1.0, time_limit = 20.0, eps_max = 1.0, eps = 0.1;
-    bool no_exact = false, smoothing = false;
+    bool no_exact = false, smoothing = false, exact_lipschitz = false;
     int threads = 0;
     DualFlags dual;
 };
@@ -69,15 +69,20 @@ void run(const CheckFlags& f, int& exit_code) {
     if (f.threads > 0) set_threads(f.threads);
     CheckOptions o;
     o.norm = parse_norm(f.norm);
-    if (!(f.radius_cap > 0.0)) throw std::invalid_argument("--radius-cap: must be positive");
+    if (!(f.radius_cap > 0.0) || !std::isfinite(f.radius_cap))
+        throw std::invalid_argument("--radius-cap: must be positive and finite");
+    if (!(f.time_limit > 0.0) || !std::isfinite(f.time_limit)) throw std::invalid_argument("--time-limit: must be positive seconds");
     if (!(f.eps_max > 0.0)) throw std::invalid_argument("--eps-max: must be positive");
     if (!(f.eps >= 0.0)) throw std::invalid_argument("--eps: must be >= 0");
     reject_lone_alpha(f.dual);
+    if (f.exact_lipschitz && f.dual.active()) throw std::invalid_argument("--exact-lipschitz: not for the dual model (--robust-ckpt)");
     const LoadedModel lm = load_model_and_data(f.ckpt, f.data, f.samples);
     o.domain = lm.domain;
     o.exact = !f.no_exact;
     o.exact_options.radius_cap = f.radius_cap;
     o.exact_options.time_limit_s = f.time_limit;
+    o.exact_lipschitz = f.exact_lipschitz;
+    o.exact_lipschitz_options.time_limit_s = f.time_limit;
     o.exact_options.domain = lm.domain;
     o.attack_eps_max = f.eps_max;
     o.smoothing = f.smoothing;
@@ -120,6 +125,8 @@ void add_check_command(CLI::App& app, int& exit_code) {
     sub->add_option("--eps-max", f->eps_max, "attack bisection: largest radius")->capture_default_str();
     sub->add_flag("--no-exact", f->no_exact, "skip the exact MILP");
     sub->add_flag("--smoothing", f->smoothing, "also report randomized smoothing (L2, probabilistic)");
+    sub->add_flag("--exact-lipschitz", f->exact_lipschitz,
+                  "also the Lipschitz margin with exact local constants (MILP per class pair and ball; L-inf, small models)");
     sub->add_option("--eps", f->eps, "dual: radius at which certified and attack robust accuracy are reported")->capture_default_str();
     sub->add_option("--threads", f->threads, "OpenMP threads (results do not depend on it)");
     add_dual_flags(*sub, f->dual);

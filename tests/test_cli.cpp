@@ -3,6 +3,7 @@
 // tests/run_tests.sh sets MOELAB_BIN (the test is skipped, saying so, when it is not set).
 #include <boost/test/unit_test.hpp>
 
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -12,34 +13,16 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/atomic_file.hpp"
+#include "tests/cli_run.hpp"
 
 namespace fs = std::filesystem;
 
 namespace {
 
-struct Outcome {
-    int code = 0;
-    std::string err;
-};
-
-const char* binary() { return std::getenv("MOELAB_BIN"); }
-
-Outcome run(const std::string& args, const fs::path& dir) {
-    const fs::path err = dir / "stderr.txt";
-    const std::string cmd = std::string(binary()) + " " + args + " > " + (dir / "stdout.txt").string() + " 2> " + err.string();
-    const int rc = std::system(cmd.c_str());
-    Outcome o;
-    o.code = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-    o.err = moelab::read_file(err.string());
-    return o;
-}
-
-fs::path fresh_dir(const std::string& name) {
-    const fs::path d = fs::temp_directory_path() / ("moelab_cli_" + name + "_" + std::to_string(::getpid()));
-    fs::remove_all(d);
-    fs::create_directories(d);
-    return d;
-}
+using cli_run::binary;
+using cli_run::fresh_dir;
+using cli_run::Outcome;
+using cli_run::run;
 
 // The last line of stderr: one line, naming `what`.
 void expect_error(const Outcome& o, const std::string& what) {
@@ -123,6 +106,56 @@ BOOST_AUTO_TEST_CASE(repro_writes_a_claim_result_and_the_report) {
     fs::remove_all(dir);
 }
 
+namespace {
+// certified_radius per row of a `moelab certify` CSV (index,label,certified_radius,status).
+std::vector<double> certified_column(const std::string& path) {
+    std::istringstream in(moelab::read_file(path));
+    std::string line;
+    std::getline(in, line);
+    std::vector<double> radius;
+    while (std::getline(in, line)) {
+        std::istringstream row(line);
+        std::string cell;
+        for (int c = 0; c < 3; ++c) std::getline(row, cell, ',');
+        radius.push_back(cell.empty() ? std::nan("") : std::stod(cell));
+    }
+    return radius;
+}
+}  // namespace
+
+// certify --method exact-lipschitz on a small MLP: a radius per sample, none above the exact minimal
+// distance that --method exact proves on the same samples; a softmax-gated MoE is refused with the reason.
+BOOST_AUTO_TEST_CASE(certify_exact_lipschitz_stays_below_the_exact_distance) {
+    if (!binary()) {
+        BOOST_TEST_MESSAGE("MOELAB_BIN not set: CLI test skipped");
+        return;
+    }
+    const fs::path dir = fresh_dir("exact_lipschitz");
+    const std::string model = (dir / "m").string();
+    BOOST_REQUIRE(run("train --data clusters:K=3,d=3,n=300 --model mlp --width 6 --epochs 30 --lr 0.01 --seed 2 --out " + model,
+                      dir).code == 0);
+    const std::string ckpt = model + "/model.ckpt";
+    const std::string lip = (dir / "lip.csv").string(), exact = (dir / "exact.csv").string();
+    Outcome o = run("certify --ckpt " + ckpt + " --method exact-lipschitz --samples 5 --radius-cap 0.7 --out " + lip, dir);
+    BOOST_REQUIRE_MESSAGE(o.code == 0, o.err);
+    o = run("certify --ckpt " + ckpt + " --method exact --samples 5 --radius-cap 0.7 --out " + exact, dir);
+    BOOST_REQUIRE_MESSAGE(o.code == 0, o.err);
+    const std::vector<double> r = certified_column(lip), d = certified_column(exact);
+    BOOST_REQUIRE(r.size() == 5u);
+    BOOST_REQUIRE(d.size() == 5u);
+    int below_an_exact_distance = 0;   // positive, and the exact distance is below the cap (a real comparison)
+    for (std::size_t i = 0; i < r.size(); ++i) {
+        BOOST_TEST(r[i] <= d[i] * (1.0 + 1e-6) + 1e-9, "sample " << i << ": exact-lipschitz " << r[i] << " > exact " << d[i]);
+        below_an_exact_distance += r[i] > 0.0 && d[i] < 0.7;
+    }
+    BOOST_TEST(below_an_exact_distance >= 2);
+    BOOST_REQUIRE(run("train --data clusters:K=3,d=3,n=150 --experts 2 --top-k 1 --width 4 --hidden 4 --epochs 1 --out " + model + "2",
+                      dir).code == 0);
+    expect_error(run("certify --ckpt " + model + "2/model.ckpt --method exact-lipschitz --samples 2 --out " + lip, dir),
+                 "--method exact-lipschitz");
+    fs::remove_all(dir);
+}
+
 // Each row: arguments after the model path is known, and what the one-line error must name.
 BOOST_AUTO_TEST_CASE(bad_input_gets_one_line_naming_the_flag_or_file) {
     if (!binary()) {
@@ -162,6 +195,10 @@ BOOST_AUTO_TEST_CASE(bad_input_gets_one_line_naming_the_flag_or_file) {
         {"certify --ckpt " + ckpt + " --method smoothing --norm linf --out " + (dir / "c.csv").string(), "--norm l2"},
         {"certify --ckpt " + ckpt + " --method ibp --samples -3 --out " + (dir / "c.csv").string(), "--samples"},
         {"check --ckpt " + ckpt + " --radius-cap 0 --out " + (dir / "chk").string(), "--radius-cap"},
+        {"check --ckpt " + ckpt + " --time-limit -1 --out " + (dir / "chk").string(), "--time-limit"},
+        {"certify --ckpt " + ckpt + " --method exact-lipschitz --radius-cap inf --out " + (dir / "c.csv").string(), "--radius-cap"},
+        {"certify --ckpt " + ckpt + " --method exact --time-limit 0 --out " + (dir / "c.csv").string(), "--time-limit"},
+        {"certify --ckpt " + ckpt + " --method exact-lipschitz --norm l2 --out " + (dir / "c.csv").string(), "--norm linf"},
     };
     for (const auto& [args, what] : cases) {
         BOOST_TEST_CONTEXT(args) { expect_error(run(args, dir), what); }

@@ -248,6 +248,55 @@ BOOST_AUTO_TEST_CASE(local_exact_lipschitz_certificate_never_exceeds_the_exact_m
     BOOST_TEST(certified > 0);
 }
 
+// The search over balls: never worse than the certificate on the cap ball, never above the exact minimal
+// distance, and its answer is reproduced by the certificate on the ball it reports.
+BOOST_AUTO_TEST_CASE(searching_the_ball_radius_improves_the_certificate_and_stays_below_the_exact_distance) {
+    int improved = 0, certified = 0;
+    for (std::uint64_t seed : {31u, 32u, 33u}) {
+        Classifier model(mlp(2, 4, 3, 3, seed));
+        sharpen(model, 3.0);
+        const Tensor xs = random_tensor(Shape{3, 2}, seed, 0.2, 0.8);
+        for (std::int64_t b = 0; b < xs.rows(); ++b) {
+            const Tensor x(Shape{1, 2}, std::vector<double>{xs.at(b, 0), xs.at(b, 1)});
+            const int y = static_cast<int>(argmax_rows(logits_at(model, x))[0]);
+            ExactOptions eo;
+            eo.domain = kImageBox;
+            eo.radius_cap = 1.0;
+            const ExactResult d = exact_min_distance_linf(model, x, y, eo);
+            const double one_ball = certified_radius_exact_lipschitz_linf(model, x, y, 1.0, kImageBox, options());
+            const ExactLipschitzCertificate best =
+                best_certified_radius_exact_lipschitz_linf(model, x, y, 1.0, kImageBox, options(), 10);
+            BOOST_TEST_MESSAGE("seed " << seed << " sample " << b << ": cap ball " << one_ball << ", searched " << best.radius
+                                       << " (ball " << best.ball << ", " << best.balls_tried << " balls), exact " << d.upper);
+            BOOST_TEST(best.radius >= one_ball);
+            BOOST_TEST(best.radius <= d.upper * (1.0 + 1e-6) + 1e-9, "seed " << seed << " sample " << b);
+            if (best.radius > 0.0) {
+                ++certified;
+                BOOST_TEST(certified_radius_exact_lipschitz_linf(model, x, y, best.ball, kImageBox, options()) == best.radius);
+            }
+            improved += best.radius > one_ball * 1.01;
+        }
+    }
+    BOOST_TEST(certified >= 6);
+    BOOST_TEST(improved >= 3);
+}
+
+BOOST_AUTO_TEST_CASE(the_ball_search_gives_0_when_misclassified_nan_when_unsupported_and_refuses_bad_arguments) {
+    Classifier model(mlp(2, 4, 3, 3, 31));
+    const Tensor x(Shape{1, 2}, std::vector<double>{0.4, 0.6});
+    const int y = static_cast<int>(argmax_rows(logits_at(model, x))[0]);
+    const ExactLipschitzCertificate wrong =
+        best_certified_radius_exact_lipschitz_linf(model, x, (y + 1) % 3, 1.0, kImageBox, options());
+    BOOST_TEST(wrong.radius == 0.0);
+    BOOST_TEST(wrong.balls_tried == 0);
+    BOOST_CHECK_THROW(best_certified_radius_exact_lipschitz_linf(model, x, y, 0.0, kImageBox, options()), std::invalid_argument);
+    BOOST_CHECK_THROW(best_certified_radius_exact_lipschitz_linf(model, x, 3, 1.0, kImageBox, options()), std::invalid_argument);
+    ModelConfig c = linear_experts(2, 3, 2, 5);
+    c.gate = GateMode::softmax_then_topk;
+    const Classifier soft_gate(c);
+    BOOST_TEST(std::isnan(best_certified_radius_exact_lipschitz_linf(soft_gate, x, 0, 1.0, kImageBox, options()).radius));
+}
+
 BOOST_AUTO_TEST_CASE(unsupported_models_and_bad_arguments_are_refused_with_a_reason) {
     ModelConfig c = linear_experts(2, 3, 2, 5);
     c.gate = GateMode::softmax_then_topk;   // g(x) f(x): not piecewise linear

@@ -59,6 +59,7 @@ CheckReport run_check(const Classifier& model, const Dataset& data, const CheckO
     const std::vector<double> ibp = ibp_certified_radii(net, data.x, data.y, o.domain);
     const std::vector<double> crown = crown_certified_radii(net, data.x, data.y, o.domain);
     const std::vector<double> p2 = p2_single_radii(net, data.x, data.y, o.norm);
+    const bool exact_lipschitz = o.exact_lipschitz && o.norm == Norm::linf && exact_lipschitz_support(model).empty();
     for (std::int64_t i = 0; i < n; ++i) {
         const auto ui = static_cast<std::size_t>(i);
         CheckRow& row = rep.rows[ui];
@@ -66,7 +67,13 @@ CheckReport run_check(const Classifier& model, const Dataset& data, const CheckO
         row.label = data.y[ui];
         row.clean_pred = static_cast<int>(clean[ui]);
         const double* x = data.x.data() + i * d;
-        row.certified = {lip.radius[ui], ibp[ui], has_moe ? naive.radius[ui] : kNaN, crown[ui]};
+        row.certified = {lip.radius[ui], ibp[ui], has_moe ? naive.radius[ui] : kNaN, crown[ui], kNaN};
+        if (exact_lipschitz) {
+            const Tensor xi(Shape{1, d}, std::vector<double>(x, x + d));
+            row.certified[4] = best_certified_radius_exact_lipschitz_linf(model, xi, row.label, o.exact_options.radius_cap,
+                                                                         o.domain, o.exact_lipschitz_options)
+                                   .radius;
+        }
         row.attack = attack.distance[ui];
         row.attack_name = attack.name[ui];
         if (!smooth.empty()) row.smoothing = smooth[ui].radius;

@@ -24,6 +24,7 @@
 #include "engine/dataset.hpp"
 #include "theory/attack.hpp"
 #include "theory/exact.hpp"
+#include "theory/exact_lipschitz.hpp"
 #include "theory/smoothing.hpp"
 
 namespace moelab {
@@ -33,6 +34,10 @@ struct CheckOptions {
     Box domain;
     bool exact = true;                 // linf only, supported models only
     ExactOptions exact_options;
+    // The Lipschitz margin with exact local constants (theory/exact_lipschitz.hpp), balls searched up to
+    // exact_options.radius_cap: linf, supported models only; off by default (several MILPs per ball).
+    bool exact_lipschitz = false;
+    ExactLipschitzOptions exact_lipschitz_options;
     double attack_eps_max = 1.0;       // the bisection's largest radius
     int attack_steps = 50;
     bool smoothing = false;            // l2 only
@@ -40,7 +45,7 @@ struct CheckOptions {
     std::uint64_t seed = 1;
 };
 
-inline const std::vector<std::string> kCertMethods{"lipschitz", "ibp", "naive", "crown"};
+inline const std::vector<std::string> kCertMethods{"lipschitz", "ibp", "naive", "crown", "exact-lipschitz"};
 
 struct CheckRow {
     std::int64_t index = 0;

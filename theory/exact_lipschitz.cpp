@@ -536,4 +536,47 @@ double certified_radius_exact_lipschitz_linf(const Classifier& model, const Tens
     return r;
 }
 
+ExactLipschitzCertificate best_certified_radius_exact_lipschitz_linf(const Classifier& model, const Tensor& x, int label,
+                                                                     double cap, const Box& domain,
+                                                                     const ExactLipschitzOptions& o, int steps) {
+    if (!(cap > 0.0) || !std::isfinite(cap))
+        throw std::invalid_argument("best_certified_radius_exact_lipschitz_linf: cap must be positive and finite, got " +
+                                    std::to_string(cap));
+    if (steps < 0) throw std::invalid_argument("best_certified_radius_exact_lipschitz_linf: steps must be >= 0");
+    if (label < 0 || label >= model.config().classes)
+        throw std::invalid_argument("best_certified_radius_exact_lipschitz_linf: label " + std::to_string(label) +
+                                    " outside [0, " + std::to_string(model.config().classes) + ")");
+    ExactLipschitzCertificate best;
+    if (!exact_lipschitz_support(model).empty()) {
+        best.radius = std::numeric_limits<double>::quiet_NaN();
+        return best;
+    }
+    // Tries ball r: records the certificate if it beats the best so far; true when it reaches r.
+    auto reaches = [&](double r) {
+        ++best.balls_tried;
+        const double c = certified_radius_exact_lipschitz_linf(model, x, label, r, domain, o);
+        if (std::isnan(c)) return false;   // routing jumps inside this ball
+        if (c > best.radius) {
+            best.radius = c;
+            best.ball = r;
+        }
+        return c >= r;
+    };
+    const Tensor z = [&] {
+        NoGradGuard no_grad;
+        return model.forward(Var(x)).logits.value();
+    }();
+    for (std::int64_t j = 0; j < z.numel(); ++j)
+        if (j != label && z[label] - z[j] <= 0.0) return best;   // misclassified or tied: radius 0 on every ball
+    if (reaches(cap)) return best;
+    double lo = best.radius, hi = cap;
+    for (int s = 0; s < steps; ++s) {
+        const double mid = 0.5 * (lo + hi);
+        if (reaches(mid)) lo = mid;
+        else hi = mid;
+        lo = std::max(lo, best.radius);
+    }
+    return best;
+}
+
 }  // namespace moelab

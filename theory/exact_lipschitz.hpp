@@ -117,4 +117,19 @@ ExactLipschitzResult exact_lipschitz_linf(const Classifier& model, const InputBo
 double certified_radius_exact_lipschitz_linf(const Classifier& model, const Tensor& x, int label, double radius,
                                              const Box& domain, const ExactLipschitzOptions& o);
 
+// The best radius that certificate reaches over balls up to `cap`. The constants shrink with the ball, so
+// g(r) = min_j m_j / U_yj(ball r) does not increase with r and the certificate on ball r reaches r exactly
+// while g(r) >= r: bisection (`steps` halvings of [0, cap]) finds the largest such r it can prove. Every
+// certificate computed on the way is valid on its own ball, so the answer is the best of them (0 when x is
+// misclassified or nothing positive is proven). A ball where routing changes with a jump proves nothing
+// (its constants are infinite), but a smaller ball may. radius NaN: the model is unsupported.
+struct ExactLipschitzCertificate {
+    double radius = 0.0;
+    double ball = 0.0;     // the ball whose constants proved `radius`
+    int balls_tried = 0;   // each one exact_lipschitz_pair_linf per class j != label
+};
+ExactLipschitzCertificate best_certified_radius_exact_lipschitz_linf(const Classifier& model, const Tensor& x, int label,
+                                                                     double cap, const Box& domain,
+                                                                     const ExactLipschitzOptions& o, int steps = 8);
+
 }  // namespace moelab
