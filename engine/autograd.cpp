@@ -12,6 +12,15 @@ bool grad_enabled() { return g_grad_enabled; }
 NoGradGuard::NoGradGuard() : previous_(g_grad_enabled) { g_grad_enabled = false; }
 NoGradGuard::~NoGradGuard() { g_grad_enabled = previous_; }
 
+void Node::accumulate(Tensor&& g) {
+    if (grad.empty()) {
+        require_same_shape(value.shape(), g.shape(), op);
+        grad = std::move(g);
+        return;
+    }
+    accumulate(static_cast<const Tensor&>(g));
+}
+
 void Node::accumulate(const Tensor& g) {
     if (grad.empty()) {
         require_same_shape(value.shape(), g.shape(), op);
@@ -58,7 +67,9 @@ void backward(const Var& root) {
     backward(root, Tensor(root.shape(), 1.0));
 }
 
-void backward(const Var& root, const Tensor& seed) {
+void backward(const Var& root, const Tensor& seed) { backward(root, Tensor(seed)); }
+
+void backward(const Var& root, Tensor&& seed) {
     require_same_shape(root.shape(), seed.shape(), "backward seed");
     if (!root.requires_grad()) return;
     // Topological order by iterative depth-first search (no recursion limit on deep graphs).
@@ -76,7 +87,7 @@ void backward(const Var& root, const Tensor& seed) {
             stack.pop_back();
         }
     }
-    root.node()->accumulate(seed);
+    root.node()->accumulate(std::move(seed));
     for (auto it = order.rbegin(); it != order.rend(); ++it) {
         Node* n = *it;
         if (n->backward_fn && !n->grad.empty()) n->backward_fn(*n);

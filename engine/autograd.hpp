@@ -31,6 +31,7 @@ struct Node {
 
     // Adds g into grad, allocating zeros on first use. Throws ShapeError on a shape mismatch.
     void accumulate(const Tensor& g);
+    void accumulate(Tensor&& g);   // the same; takes g's storage when grad is still empty
     // The gradient buffer, zero-initialised on first use, for ops that accumulate in place.
     Tensor& grad_buffer();
 };
@@ -59,6 +60,7 @@ private:
 // is given with root's shape).
 void backward(const Var& root);
 void backward(const Var& root, const Tensor& seed);
+void backward(const Var& root, Tensor&& seed);   // the same; the seed's storage becomes root's gradient
 
 // Gradient recording is on by default. While a NoGradGuard lives (per thread), ops build no graph:
 // results are plain leaves. Use it for inference and evaluation.

@@ -1,5 +1,8 @@
 #include "moe/moe_layer.hpp"
 
+#include <algorithm>
+#include <exception>
+#include <optional>
 #include <stdexcept>
 
 #include "engine/blas.hpp"
@@ -77,6 +80,90 @@ bool expert_outputs_no_grad(const std::vector<MLP>& experts, const Tensor& x, co
     return true;
 }
 
+// The experts' outputs on their routed rows, stacked in expert order ([sum of the experts' rows, out]),
+// with gradients: one graph node whose forward and backward run the experts in parallel.
+//
+// Why: with the graph built op by op, experts run one after another and only the row blocks inside each
+// product can go parallel, so training and attacks gained little from a second thread. Here each expert
+// is its own small graph (its gathered rows as a leaf, then MLP::forward: the very ops of the sequential
+// path, so the same bits), built by whichever thread takes it; the node's backward runs backward() on each
+// expert's graph, again one expert per task. Experts share no parameters, so the tasks write disjoint
+// gradients; inner parallel loops run serially inside a task (OpenMP nesting is off), and every op's
+// result is independent of its thread count anyway. The gradient of x is gathered afterwards, expert by
+// expert in index order: a fixed order on any thread count.
+Var stacked_expert_outputs(const std::vector<MLP>& experts, const Var& x, const Dispatch& d, bool training, const Rng& rng) {
+    const std::size_t E = experts.size();
+    const std::int64_t dim = x.value().cols(), out = experts.front().layers.back().out;
+    std::vector<std::int64_t> offset(E + 1, 0);
+    std::vector<std::size_t> order;   // experts with rows, largest first: only the schedule depends on it
+    for (std::size_t i = 0; i < E; ++i) {
+        const auto n = static_cast<std::int64_t>(d.rows[i].size());
+        offset[i + 1] = offset[i] + n;
+        if (n > 0) order.push_back(i);
+    }
+    std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return d.rows[a].size() > d.rows[b].size(); });
+    const bool grad = grad_enabled();
+    const bool x_grad = grad && x.requires_grad();
+    std::vector<Var> inputs(E), outputs(E);
+    std::vector<std::exception_ptr> errors(E);
+    const double* xd = x.value().data();
+    Tensor stacked(Shape{offset[E], out});
+#pragma omp parallel for schedule(dynamic, 1) if (order.size() > 1)
+    for (std::size_t t = 0; t < order.size(); ++t) {
+        const std::size_t i = order[t];
+        try {
+            std::optional<NoGradGuard> no_grad;   // the caller's setting: it is per thread
+            if (!grad) no_grad.emplace();
+            std::vector<double> rows;   // as index_select: appended, no zero fill
+            rows.reserve(d.rows[i].size() * static_cast<std::size_t>(dim));
+            for (std::int64_t r : d.rows[i]) rows.insert(rows.end(), xd + r * dim, xd + (r + 1) * dim);
+            inputs[i] = Var(Tensor(Shape{static_cast<std::int64_t>(d.rows[i].size()), dim}, std::move(rows)), x_grad);
+            outputs[i] = experts[i].forward(inputs[i], training, rng.split("expert_dropout").split(static_cast<std::uint64_t>(i)));
+            const Tensor& o = outputs[i].value();   // copied while in cache
+            std::copy(o.data(), o.data() + o.numel(), stacked.data() + offset[i] * out);
+        } catch (...) {
+            errors[i] = std::current_exception();
+        }
+    }
+    for (const auto& e : errors)
+        if (e) std::rethrow_exception(e);
+    std::vector<Var> parents{x};
+    for (std::size_t i : order)
+        for (const Linear& l : experts[i].layers) {
+            parents.push_back(l.weight);
+            if (l.bias.defined()) parents.push_back(l.bias);
+        }
+    auto backward_fn = [inputs, outputs, offset, order, rows = d.rows, dim, out](Node& self) {
+        const double* g = self.grad.data();
+        std::vector<std::exception_ptr> failed(outputs.size());
+#pragma omp parallel for schedule(dynamic, 1) if (order.size() > 1)
+        for (std::size_t t = 0; t < order.size(); ++t) {
+            const std::size_t i = order[t];
+            try {
+                Tensor seed(Shape{offset[i + 1] - offset[i], out}, std::vector<double>(g + offset[i] * out, g + offset[i + 1] * out));
+                backward(outputs[i], std::move(seed));
+            } catch (...) {
+                failed[i] = std::current_exception();
+            }
+        }
+        for (const auto& e : failed)
+            if (e) std::rethrow_exception(e);
+        Node& X = *self.parents[0];
+        if (!X.requires_grad) return;
+        double* gx = X.grad_buffer().data();
+        for (std::size_t i = 0; i < inputs.size(); ++i) {
+            if (!inputs[i].defined() || inputs[i].grad().empty()) continue;
+            const double* gi = inputs[i].grad().data();
+            for (std::size_t j = 0; j < rows[i].size(); ++j) {
+                double* dst = gx + rows[i][j] * dim;
+                const double* src = gi + static_cast<std::int64_t>(j) * dim;
+                for (std::int64_t c = 0; c < dim; ++c) dst[c] += src[c];
+            }
+        }
+    };
+    return make_result(std::move(stacked), "expert_mlps", std::move(parents), std::move(backward_fn));
+}
+
 }  // namespace
 
 MoELayer MoELayer::create(ParamRegistry& params, const std::string& name, std::int64_t dim, std::int64_t out,
@@ -138,20 +225,32 @@ MoEOutput MoELayer::forward(const Var& x, bool training, const Rng& rng, const R
     std::vector<Tensor> inference_out;
     const bool dropout = training && !experts.empty() && experts.front().dropout_p > 0.0;
     const bool inference = !grad_enabled() && !dropout && expert_outputs_no_grad(experts, x.value(), d, inference_out);
-    for (std::int64_t i = 0; i < E; ++i) {
-        const auto& r = d.rows[static_cast<std::size_t>(i)];
-        if (r.empty()) continue;
-        if (inference) {
-            expert_out.emplace_back(std::move(inference_out[static_cast<std::size_t>(i)]));
-        } else {
-            Var xe = index_select(x, r);
-            expert_out.push_back(experts[static_cast<std::size_t>(i)].forward(
-                xe, training, rng.split("expert_dropout").split(static_cast<std::uint64_t>(i))));
-        }
-        expert_rows.push_back(r);
-        expert_slots.push_back(d.slots[static_cast<std::size_t>(i)]);
-    }
     const std::int64_t rows = out.routing.rows();
+    if (inference) {
+        for (std::int64_t i = 0; i < E; ++i) {
+            if (d.rows[static_cast<std::size_t>(i)].empty()) continue;
+            expert_out.emplace_back(std::move(inference_out[static_cast<std::size_t>(i)]));
+            expert_rows.push_back(d.rows[static_cast<std::size_t>(i)]);
+            expert_slots.push_back(d.slots[static_cast<std::size_t>(i)]);
+        }
+    } else {
+        // One stacked part whose rows are the experts' in expert order: weighted_index_add adds a row's
+        // contributions in the same order as with one part per expert.
+        expert_rows.emplace_back();
+        expert_slots.emplace_back();
+        for (std::int64_t i = 0; i < E; ++i) {
+            const auto& r = d.rows[static_cast<std::size_t>(i)];
+            const auto& sl = d.slots[static_cast<std::size_t>(i)];
+            expert_rows[0].insert(expert_rows[0].end(), r.begin(), r.end());
+            expert_slots[0].insert(expert_slots[0].end(), sl.begin(), sl.end());
+        }
+        if (expert_rows[0].empty()) {   // every slot dropped by capacity: the output is zeros
+            expert_rows.clear();
+            expert_slots.clear();
+        } else {
+            expert_out.push_back(stacked_expert_outputs(experts, x, d, training, rng));
+        }
+    }
     Var y = expert_out.empty() ? Var(Tensor(Shape{rows, out_dim()}, 0.0))
                                : weighted_index_add(rows, expert_out, expert_rows, out.routing.gates, expert_slots);
     out.y = y;

@@ -3,10 +3,12 @@
 //   F(x) = sum_i g_i(x) e_i(x)     (THEORY.md section 1)
 //
 // Forward, for x [B, d]: the router picks k experts per row (router.hpp) and capacity may drop slots
-// (capacity.hpp); then, expert by expert in index order, the rows sent to expert i are gathered
-// (index_select) and run through the expert as one batch (one GEMM per expert layer); then every expert's
-// output, scaled by its gates, is added into its rows (weighted_index_add). A row's output is therefore its
-// gated expert outputs summed in ascending expert order: the same order on every run and thread count.
+// (capacity.hpp); then the rows sent to expert i are gathered and run through the expert as one batch (one
+// GEMM per expert layer), the experts in parallel (one task per expert; with gradients on, each expert is
+// a small graph of its own inside one node whose backward differentiates the experts in parallel too);
+// then every expert's output, scaled by its gates, is added into its rows (weighted_index_add). A row's
+// output is therefore its gated expert outputs summed in ascending expert order, and the input gradient
+// gathers the experts' contributions in that order too: the same bits on every run and thread count.
 // Gradients flow to the router (through the gates), the gates and the experts.
 //
 // Experts are MLPs: sizes {d, m} is a linear expert, {d, h, m} a ReLU MLP expert.

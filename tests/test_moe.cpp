@@ -244,4 +244,76 @@ BOOST_AUTO_TEST_CASE(inference_path_gives_the_bits_of_the_graph_path_at_1_2_and_
     BOOST_TEST(norm > 1.0);   // a real output, not zeros
 }
 
+// With gradients on, the experts run as one graph node that forwards and differentiates them in parallel
+// (moe/moe_layer.cpp). It must give what the op-by-op graph gives (index_select, the expert MLP,
+// weighted_index_add): the same output and parameter gradients bit for bit, the same input gradient up to
+// the order in which two experts' contributions to one row are added; and the same bits at 1, 2 and 4
+// threads, dropout included. The routing is frozen so that only the experts see the input.
+BOOST_AUTO_TEST_CASE(parallel_expert_node_matches_the_op_by_op_graph_and_the_thread_count) {
+    ParamRegistry params;
+    const MoELayer layer = MoELayer::create(params, "moe", 16, 8, 24, 6, 2, GateMode::softmax_then_topk, false,
+                                            0.0, 0.0, Rng(5));
+    const Tensor x = random_tensor({300, 16}, 78);
+    const Tensor seed = random_tensor({300, 8}, 79);
+    const Routing routing = layer.forward(Var(x), false, Rng(0)).routing;
+    RoutingControl frozen;
+    frozen.frozen = &routing;
+    auto grads = [&](const Var& xv) {
+        std::vector<Tensor> g;
+        for (const auto& p : params.all()) g.push_back(Var(p.var).grad());
+        g.push_back(xv.grad());
+        return g;
+    };
+    // The op-by-op graph.
+    params.zero_grad();
+    Var x_ref(x, true);
+    const Dispatch d = dispatch(routing, 6);
+    std::vector<Var> parts;
+    std::vector<std::vector<std::int64_t>> rows, slots;
+    for (std::size_t i = 0; i < 6; ++i) {
+        if (d.rows[i].empty()) continue;
+        parts.push_back(layer.experts[i].forward(index_select(x_ref, d.rows[i])));
+        rows.push_back(d.rows[i]);
+        slots.push_back(d.slots[i]);
+    }
+    const Var y_ref = weighted_index_add(300, parts, rows, Var(routing.gates.value()), slots);
+    backward(y_ref, seed);
+    const std::vector<Tensor> ref = grads(x_ref);
+    BOOST_REQUIRE(rows.size() >= 4u);
+    // The layer, at 1, 2 and 4 threads.
+    const int before = max_threads();
+    std::vector<Tensor> first;
+    for (int t : {1, 2, 4}) {
+        set_threads(t);
+        params.zero_grad();
+        Var xv(x, true);
+        const Var y = layer.forward(xv, false, Rng(0), frozen).y;
+        BOOST_TEST(y.value().bitwise_equal(y_ref.value()), "threads " << t);
+        backward(y, seed);
+        const std::vector<Tensor> g = grads(xv);
+        for (std::size_t p = 0; p + 1 < g.size(); ++p)
+            BOOST_TEST(g[p].bitwise_equal(ref[p]), params.all()[p].name << ", threads " << t);
+        BOOST_TEST(max_abs_diff(g.back(), ref.back()) <= 1e-14, "input gradient, threads " << t);
+        if (first.empty()) first = g;
+        BOOST_TEST(g.back().bitwise_equal(first.back()), "input gradient, threads " << t << " vs 1");
+    }
+    // Dropout inside the experts: the same bits at every thread count.
+    ParamRegistry dparams;
+    const MoELayer drop = MoELayer::create(dparams, "moe", 16, 8, 24, 6, 2, GateMode::softmax_then_topk, false,
+                                           0.0, 0.3, Rng(5));
+    std::vector<Tensor> drop_first;
+    for (int t : {1, 2, 4}) {
+        set_threads(t);
+        dparams.zero_grad();
+        Var xv(x, true);
+        backward(drop.forward(xv, true, Rng(11)).y, seed);
+        std::vector<Tensor> g;
+        for (const auto& p : dparams.all()) g.push_back(Var(p.var).grad());
+        g.push_back(xv.grad());
+        if (drop_first.empty()) drop_first = g;
+        for (std::size_t p = 0; p < g.size(); ++p) BOOST_TEST(g[p].bitwise_equal(drop_first[p]), "dropout, threads " << t);
+    }
+    set_threads(before);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
