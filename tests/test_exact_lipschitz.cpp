@@ -223,8 +223,11 @@ BOOST_AUTO_TEST_CASE(a_time_limit_that_strikes_returns_proven_bounds_with_a_gap_
     BOOST_TEST(first.class_b == second.class_b);
 }
 
-BOOST_AUTO_TEST_CASE(local_exact_lipschitz_certificate_never_exceeds_the_exact_minimal_distance) {
-    int certified = 0;
+// On each ball the certificate is at most the ball and the exact minimal distance. The search over balls
+// is never worse than the certificate on the cap ball, never above the exact distance either, and its
+// answer is reproduced by the certificate on the ball it reports.
+BOOST_AUTO_TEST_CASE(local_exact_lipschitz_certificates_and_the_ball_search_stay_below_the_exact_distance) {
+    int certified = 0, searched_certified = 0, improved = 0;
     for (std::uint64_t seed : {31u, 32u, 33u}) {
         Classifier model(mlp(2, 4, 3, 3, seed));
         sharpen(model, 3.0);
@@ -243,26 +246,6 @@ BOOST_AUTO_TEST_CASE(local_exact_lipschitz_certificate_never_exceeds_the_exact_m
                 BOOST_TEST(r <= d.upper * (1.0 + 1e-6) + 1e-9, "seed " << seed << " sample " << b << ": certified " << r << " > d* " << d.upper);
                 if (r > 0.0) ++certified;
             }
-        }
-    }
-    BOOST_TEST(certified > 0);
-}
-
-// The search over balls: never worse than the certificate on the cap ball, never above the exact minimal
-// distance, and its answer is reproduced by the certificate on the ball it reports.
-BOOST_AUTO_TEST_CASE(searching_the_ball_radius_improves_the_certificate_and_stays_below_the_exact_distance) {
-    int improved = 0, certified = 0;
-    for (std::uint64_t seed : {31u, 32u, 33u}) {
-        Classifier model(mlp(2, 4, 3, 3, seed));
-        sharpen(model, 3.0);
-        const Tensor xs = random_tensor(Shape{3, 2}, seed, 0.2, 0.8);
-        for (std::int64_t b = 0; b < xs.rows(); ++b) {
-            const Tensor x(Shape{1, 2}, std::vector<double>{xs.at(b, 0), xs.at(b, 1)});
-            const int y = static_cast<int>(argmax_rows(logits_at(model, x))[0]);
-            ExactOptions eo;
-            eo.domain = kImageBox;
-            eo.radius_cap = 1.0;
-            const ExactResult d = exact_min_distance_linf(model, x, y, eo);
             const double one_ball = certified_radius_exact_lipschitz_linf(model, x, y, 1.0, kImageBox, options());
             const ExactLipschitzCertificate best =
                 best_certified_radius_exact_lipschitz_linf(model, x, y, 1.0, kImageBox, options(), 10);
@@ -271,13 +254,14 @@ BOOST_AUTO_TEST_CASE(searching_the_ball_radius_improves_the_certificate_and_stay
             BOOST_TEST(best.radius >= one_ball);
             BOOST_TEST(best.radius <= d.upper * (1.0 + 1e-6) + 1e-9, "seed " << seed << " sample " << b);
             if (best.radius > 0.0) {
-                ++certified;
+                ++searched_certified;
                 BOOST_TEST(certified_radius_exact_lipschitz_linf(model, x, y, best.ball, kImageBox, options()) == best.radius);
             }
             improved += best.radius > one_ball * 1.01;
         }
     }
-    BOOST_TEST(certified >= 6);
+    BOOST_TEST(certified > 0);
+    BOOST_TEST(searched_certified >= 6);
     BOOST_TEST(improved >= 3);
 }
 
