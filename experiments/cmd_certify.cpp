@@ -2,7 +2,8 @@
 //   lipschitz  Lipschitz margin, routing-aware for top-1 MoEs (theory/lipschitz.hpp)
 //   naive      the fixed-routing Lipschitz margin: unsound for hard routing, for comparison only
 //   ibp        interval bound propagation with routing uncertainty (theory/ibp.hpp)
-//   crown      linear relaxation through ReLU layers, routing-aware for top-1 model-level MoEs (theory/crown.hpp)
+//   crown      linear relaxation through ReLU layers, routing-aware for top-1 model-level MoEs and layer-level
+//              blocks that route top-1 with gate 1 (theory/crown.hpp)
 //   exact      the exact minimal L-inf distance where the MILP proves it (theory/exact.hpp): it is the
 //              largest radius any certificate can give
 //   exact-lipschitz  the Lipschitz margin with exact local constants (MILP, theory/exact_lipschitz.hpp), the

@@ -3,6 +3,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <cmath>
+#include <set>
 
 #include "tests/gradcheck.hpp"
 #include "theory/checker.hpp"
@@ -163,6 +164,61 @@ BOOST_AUTO_TEST_CASE(ibp_bounds_contain_every_sampled_output) {
                     BOOST_TEST(out.at(i, c) <= z.hi[static_cast<std::size_t>(c)]);
                 }
         }
+}
+
+// CROWN through a layer-level top-1 MoE block with gate 1: its margin lower bounds hold at every point
+// sampled in the box (including boxes where the sampled points themselves take different experts), and
+// where routing cannot change it is exactly CROWN of the plain network with that expert in the block.
+BOOST_AUTO_TEST_CASE(crown_through_a_layer_level_top1_block_is_sound_and_reduces_to_the_plain_network) {
+    int boxes_with_routing_change = 0, checked = 0;
+    for (std::uint64_t seed = 0; seed < 12; ++seed) {
+        ModelConfig c = tiny(ModelKind::moe, 4, 3, 1, 5, GateMode::topk_then_softmax, 200 + seed);
+        c.depth = seed % 3 == 0 ? 1 : 2;            // one MoE block; two; an FFN block, then an MoE block
+        if (seed % 3 == 2) c.moe_blocks = {1};
+        Classifier model(c);
+        sharpen(model, 2.0);
+        const Network net = network_of(model);
+        BOOST_TEST_REQUIRE(crown_support(net).empty(), crown_support(net));
+        const Tensor x = random_tensor(Shape{1, 4}, 300 + seed);
+        const int y = predictions(model, x)[0];
+        for (double r : {1e-4, 0.05, 0.3}) {
+            const std::vector<double> low = crown_margin_lower(net, x.data(), y, r, Box{});
+            Tensor pts = random_tensor(Shape{500, 4}, 400 + seed, -r, r);
+            for (std::int64_t i = 0; i < pts.rows(); ++i)
+                for (std::int64_t j = 0; j < 4; ++j) pts.at(i, j) += x[j];
+            NoGradGuard no_grad;
+            const ModelOutput out = model.forward(Var(pts));
+            const Tensor& z = out.logits.value();
+            std::set<std::int64_t> experts_seen;
+            for (std::int64_t i = 0; i < pts.rows(); ++i) experts_seen.insert(out.routings.front().expert[static_cast<std::size_t>(i)]);
+            boxes_with_routing_change += experts_seen.size() > 1;
+            for (std::int64_t i = 0; i < z.rows(); ++i)
+                for (std::int64_t j = 0; j < 3; ++j) {
+                    if (j == y) continue;
+                    ++checked;
+                    BOOST_TEST(low[static_cast<std::size_t>(j)] <= z.at(i, y) - z.at(i, j),
+                               "seed " << seed << " r " << r << " point " << i << " class " << j);
+                }
+        }
+        // A tiny box: one routing, and CROWN equals CROWN of the network with the chosen experts as FFN blocks.
+        NoGradGuard no_grad;
+        const ModelOutput at_x = model.forward(Var(x));
+        Network plain = net;
+        for (std::size_t b = 0, m = 0; b < plain.blocks.size(); ++b) {
+            if (!plain.blocks[b].is_moe) continue;
+            plain.blocks[b].is_moe = false;
+            plain.blocks[b].ffn = net.blocks[b].moe.experts[static_cast<std::size_t>(at_x.routings[m++].expert[0])];
+        }
+        const double r = 1e-9;
+        const std::vector<double> moe = crown_margin_lower(net, x.data(), y, r, Box{});
+        const std::vector<double> mlp = crown_margin_lower(plain, x.data(), y, r, Box{});
+        for (std::size_t j = 0; j < moe.size(); ++j) BOOST_TEST(moe[j] == mlp[j], "seed " << seed << " class " << j);
+    }
+    BOOST_TEST(checked > 10000);
+    BOOST_TEST(boxes_with_routing_change >= 3);
+    // A softmax gate inside a layer-level block is not covered, and says what is.
+    const Network soft_gate = network_of(Classifier(tiny(ModelKind::moe, 4, 3, 1, 5, GateMode::softmax_then_topk, 1)));
+    BOOST_TEST(crown_support(soft_gate).find("topk-softmax") != std::string::npos, crown_support(soft_gate));
 }
 
 // 100+ random small models, a few samples each: no sound certificate exceeds the exact distance or an

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <limits>
 
 #include "engine/parallel.hpp"
@@ -16,20 +17,27 @@ struct Layer {
 };
 using Plan = std::vector<Layer>;
 
-// The maps of a ReLU network in order, with where a ReLU follows (Classifier::forward's structure:
-// relu(stem), blocks with ReLU inside and between them, no ReLU before the head).
-Plan plan_of(const Network& net) {
+// A top-1 MoE block whose gate is exactly 1 (top-1 with topk-softmax gates, or one expert) computes its
+// chosen expert's chain: with the choice fixed the network is a plain ReLU network.
+bool gate_is_one(const MoEStage& m) { return m.k == 1 && (m.gate == GateMode::topk_then_softmax || m.experts_count() == 1); }
+
+// The maps of a layer-level network in order, with where a ReLU follows (Classifier::forward's structure:
+// relu(stem), blocks with ReLU inside and between them, no ReLU before the head), MoE block b replaced by
+// its expert choice[b]. Only the first `blocks` blocks (all by default), and the head only with all of them.
+Plan plan_of(const Network& net, const std::vector<std::int64_t>& choice = {}, std::size_t blocks = SIZE_MAX) {
     Plan p;
     p.push_back({&net.stem, true});
-    for (std::size_t b = 0; b < net.blocks.size(); ++b) {
-        const MapChain& c = net.blocks[b].ffn;
+    const std::size_t n = std::min(blocks, net.blocks.size());
+    for (std::size_t b = 0; b < n; ++b) {
+        const Block& blk = net.blocks[b];
+        const MapChain& c = blk.is_moe ? blk.moe.experts[static_cast<std::size_t>(choice[b])] : blk.ffn;
         for (std::size_t i = 0; i < c.size(); ++i) {
             const bool last_of_block = i + 1 == c.size();
             const bool last_block = b + 1 == net.blocks.size();
             p.push_back({&c[i], !last_of_block || !last_block});
         }
     }
-    p.push_back({&net.head, false});
+    if (n == net.blocks.size()) p.push_back({&net.head, false});
     return p;
 }
 
@@ -39,25 +47,43 @@ Plan plan_of_chain(const MapChain& c) {
     return p;
 }
 
+// Interval bounds of m's output over the box [lo, hi] (centre and radius form, widened by a relative 1e-12
+// for the rounding of these sums).
+std::pair<std::vector<double>, std::vector<double>> map_bounds(const LinearMap& m, const std::vector<double>& lo,
+                                                               const std::vector<double>& hi) {
+    const std::int64_t n = m.in(), o = m.out();
+    std::vector<double> l(static_cast<std::size_t>(o)), u(static_cast<std::size_t>(o));
+    for (std::int64_t r = 0; r < o; ++r) {
+        double c = m.b[r], rad = 0.0;
+        for (std::int64_t i = 0; i < n; ++i) {
+            const double w = m.w.at(r, i);
+            c += w * 0.5 * (lo[static_cast<std::size_t>(i)] + hi[static_cast<std::size_t>(i)]);
+            rad += std::abs(w) * 0.5 * (hi[static_cast<std::size_t>(i)] - lo[static_cast<std::size_t>(i)]);
+        }
+        const double slack = 1e-12 * (std::abs(c) + rad);
+        l[static_cast<std::size_t>(r)] = c - rad - slack;
+        u[static_cast<std::size_t>(r)] = c + rad + slack;
+    }
+    return {std::move(l), std::move(u)};
+}
+
+// The experts of `m` that can win the top-1 routing somewhere in the box of its input: those whose score
+// can reach the largest lower bound of any score.
+std::vector<std::int64_t> reachable_experts(const MoEStage& m, const std::vector<double>& lo, const std::vector<double>& hi) {
+    const auto [slo, shi] = map_bounds(m.router, lo, hi);
+    const double best_low = *std::max_element(slo.begin(), slo.end());
+    std::vector<std::int64_t> out;
+    for (std::int64_t e = 0; e < m.experts_count(); ++e)
+        if (shi[static_cast<std::size_t>(e)] >= best_low) out.push_back(e);
+    return out;
+}
+
 // Interval bounds of each layer's output (pre-activation), over the input box [lo, hi].
 std::vector<std::pair<std::vector<double>, std::vector<double>>> preactivation_bounds(
     const Plan& plan, std::vector<double> lo, std::vector<double> hi) {
     std::vector<std::pair<std::vector<double>, std::vector<double>>> out;
     for (const Layer& layer : plan) {
-        const LinearMap& m = *layer.map;
-        const std::int64_t n = m.in(), o = m.out();
-        std::vector<double> l(static_cast<std::size_t>(o)), u(static_cast<std::size_t>(o));
-        for (std::int64_t r = 0; r < o; ++r) {
-            double c = m.b[r], rad = 0.0;
-            for (std::int64_t i = 0; i < n; ++i) {
-                const double w = m.w.at(r, i);
-                c += w * 0.5 * (lo[static_cast<std::size_t>(i)] + hi[static_cast<std::size_t>(i)]);
-                rad += std::abs(w) * 0.5 * (hi[static_cast<std::size_t>(i)] - lo[static_cast<std::size_t>(i)]);
-            }
-            const double slack = 1e-12 * (std::abs(c) + rad);
-            l[static_cast<std::size_t>(r)] = c - rad - slack;
-            u[static_cast<std::size_t>(r)] = c + rad + slack;
-        }
+        auto [l, u] = map_bounds(*layer.map, lo, hi);
         out.emplace_back(l, u);
         if (layer.relu_after) {
             for (auto& v : l) v = std::max(0.0, v);
@@ -117,6 +143,31 @@ std::vector<double> backward_lower(const Plan& plan, const std::vector<std::vect
     return result;
 }
 
+// Every combination of experts (one per MoE block) that interval bounds cannot rule out inside the box
+// [xlo, xhi], each as the plain ReLU network it makes. A point's own routing is always among them: its
+// block-b expert wins the scores at its block-b input, which lies in the bounds computed along its own
+// earlier choices. False when there would be more than kMaxCells (then nothing is certified).
+constexpr std::size_t kMaxCells = 256;
+bool reachable_plans(const Network& net, const std::vector<double>& xlo, const std::vector<double>& xhi, std::size_t b,
+                     std::vector<std::int64_t>& choice, std::vector<Plan>& out) {
+    while (b < net.blocks.size() && !net.blocks[b].is_moe) ++b;
+    if (b == net.blocks.size()) {
+        if (out.size() == kMaxCells) return false;
+        out.push_back(plan_of(net, choice));
+        return true;
+    }
+    // The block's input: after the ReLU that follows the stem or the previous block.
+    const auto bounds = preactivation_bounds(plan_of(net, choice, b), xlo, xhi);
+    std::vector<double> lo = bounds.back().first, hi = bounds.back().second;
+    for (auto& v : lo) v = std::max(0.0, v);
+    for (auto& v : hi) v = std::max(0.0, v);
+    for (std::int64_t e : reachable_experts(net.blocks[b].moe, lo, hi)) {
+        choice[b] = e;
+        if (!reachable_plans(net, xlo, xhi, b + 1, choice, out)) return false;
+    }
+    return true;
+}
+
 std::vector<std::vector<double>> margin_objectives(std::int64_t C, int y) {
     std::vector<std::vector<double>> obj;
     for (std::int64_t j = 0; j < C; ++j) {
@@ -134,7 +185,9 @@ std::vector<std::vector<double>> margin_objectives(std::int64_t C, int y) {
 std::string crown_support(const Network& net) {
     if (net.model_level) return net.top.k == 1 ? "" : "crown covers top-1 model-level MoEs; use ibp for top-k > 1";
     for (const auto& b : net.blocks)
-        if (b.is_moe) return "crown does not pass through a layer-level MoE block; use ibp";
+        if (b.is_moe && !gate_is_one(b.moe))
+            return "crown passes through a layer-level MoE block only when it routes top-1 with gate 1 "
+                   "(--top-k 1 --gate topk-softmax); use ibp";
     return "";
 }
 
@@ -152,32 +205,18 @@ std::vector<double> crown_margin_lower(const Network& net, const double* x, int 
         for (std::int64_t j = 0; j < C; ++j)
             if (j != y) into[static_cast<std::size_t>(j)] = std::min(into[static_cast<std::size_t>(j)], v[t++]);
     };
-    if (!net.model_level) {
-        std::fill(lower.begin(), lower.end(), std::numeric_limits<double>::infinity());
-        scatter(backward_lower(plan_of(net), objectives, xlo, xhi), lower);
-        lower[static_cast<std::size_t>(y)] = 0.0;
-        return lower;
-    }
-    // Top-1 model-level MoE: every expert that can win the routing somewhere in the box must keep y.
-    const MoEStage& m = net.top;
-    const std::int64_t E = m.experts_count();
-    std::vector<double> slo(static_cast<std::size_t>(E)), shi(static_cast<std::size_t>(E));
-    for (std::int64_t e = 0; e < E; ++e) {
-        double c = m.router.b[e], rad = 0.0;
-        for (std::int64_t i = 0; i < d; ++i) {
-            const double w = m.router.w.at(e, i);
-            c += w * 0.5 * (xlo[static_cast<std::size_t>(i)] + xhi[static_cast<std::size_t>(i)]);
-            rad += std::abs(w) * 0.5 * (xhi[static_cast<std::size_t>(i)] - xlo[static_cast<std::size_t>(i)]);
-        }
-        const double slack = 1e-12 * (std::abs(c) + rad);
-        slo[static_cast<std::size_t>(e)] = c - rad - slack;
-        shi[static_cast<std::size_t>(e)] = c + rad + slack;
-    }
-    const double best_low = *std::max_element(slo.begin(), slo.end());
     std::fill(lower.begin(), lower.end(), std::numeric_limits<double>::infinity());
-    for (std::int64_t e = 0; e < E; ++e) {
-        if (shi[static_cast<std::size_t>(e)] < best_low) continue;   // never the top-1 inside the box
-        scatter(backward_lower(plan_of_chain(m.experts[static_cast<std::size_t>(e)]), objectives, xlo, xhi), lower);
+    if (!net.model_level) {
+        // Every routing the box allows (one plan without MoE blocks) must keep y.
+        std::vector<Plan> plans;
+        std::vector<std::int64_t> choice(net.blocks.size(), 0);
+        if (!reachable_plans(net, xlo, xhi, 0, choice, plans)) std::fill(lower.begin(), lower.end(), -std::numeric_limits<double>::infinity());
+        else
+            for (const Plan& plan : plans) scatter(backward_lower(plan, objectives, xlo, xhi), lower);
+    } else {
+        // Top-1 model-level MoE: every expert that can win the routing somewhere in the box must keep y.
+        for (std::int64_t e : reachable_experts(net.top, xlo, xhi))
+            scatter(backward_lower(plan_of_chain(net.top.experts[static_cast<std::size_t>(e)]), objectives, xlo, xhi), lower);
     }
     lower[static_cast<std::size_t>(y)] = 0.0;
     return lower;

@@ -11,8 +11,12 @@
 // Coverage: layer-level models without MoE blocks (kind mlp) fully. Top-1 model-level MoEs with routing
 // uncertainty: the experts that can be chosen somewhere in the box are found from interval bounds on the
 // router scores, and a radius is certified when CROWN certifies the label for every one of them (the
-// positive gate of a top-1 model-level MoE does not change which class its expert picks). Other MoEs: not
-// covered (NaN, with a note); use ibp.
+// positive gate of a top-1 model-level MoE does not change which class its expert picks). Layer-level MoE
+// blocks that route top-1 with gate exactly 1 (topk-softmax gates, or one expert) the same way: every
+// combination of experts the interval bounds allow (block by block, each block's input bounded along the
+// earlier choices; at most 256) is a plain ReLU network, and each must keep the label. A softmax gate
+// inside a layer-level block multiplies the expert's output before later layers and biases, so no such
+// argument holds there. Other MoEs: not covered (NaN, with a note); use ibp.
 #pragma once
 
 #include <string>
