@@ -175,6 +175,7 @@ void encode_misclassification(Milp& milp, const Activations& z, const LastAffine
 Milp build_milp(const PwlNetwork& net, const std::vector<double>& x, std::int64_t label, double R, const Box& domain,
                 const Margins& margins) {
     Milp milp;
+    milp.gomory_cuts = true;   // milp_internal.cpp: a 5-10x shorter branch and bound on W6
     Activations in;
     for (double xi : x) {
         const double lo = std::max(xi - R, domain.lo), hi = std::min(xi + R, domain.hi);

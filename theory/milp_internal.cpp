@@ -249,14 +249,15 @@ MilpSolution solve_milp(const Milp& milp, double time_limit_s, bool presolve) {
     parm.mip_gap = 1e-9;
     parm.tol_int = 1e-9;   // the default 1e-5 would let a "binary" 1 - 1e-5 open a big-M gap of 1e-5 M
     parm.tm_lim = static_cast<int>(std::clamp(time_limit_s * 1000.0, 1.0, 2e9));
-    // Gomory mixed-integer cuts: on W6's hard samples the root bound of a big-M ReLU/routing model is weak,
-    // and these cuts close most of it (exact distances, 16-D top-1 MoE, 5 samples: experts 16-32-3 x 4
-    // 2.4 s -> 0.25 s, 16-16-3 x 8 6.0 s -> 1.2 s per sample; the same optima to 1e-9). GLPK's other cuts
-    // (MIR, cover, clique) and pseudocost branching helped less or hurt on the same problems. Problems
-    // with few binaries close in a handful of nodes, where generating cuts only costs: the random-model
-    // property test (3-D inputs, hidden 4) ran 12 s without cuts and 17 s with them everywhere.
+    // Gomory mixed-integer cuts, where the problem asks for them: on W6's hard samples the root bound of
+    // the minimal-distance MILP is weak, and these cuts close most of it (16-D top-1 MoE, 5 samples: experts
+    // 16-32-3 x 4 2.4 s -> 0.21 s, 16-16-3 x 8 6.0 s -> 1.0 s per sample; the same optima to 1e-9). GLPK's
+    // other cuts (MIR, cover, clique) and pseudocost branching helped less or hurt there. LipMIP's problem
+    // got slower with them (a global 8-16-16 constant: 2.9 s -> 10.9 s), so it does not ask. Problems with
+    // few binaries close in a handful of nodes, where generating cuts only costs: the random-model property
+    // test (3-D inputs, hidden 4) ran 12 s without cuts and 17 s with them at any size.
     const auto binaries = std::count_if(milp.columns.begin(), milp.columns.end(), [](const MilpColumn& c) { return c.binary; });
-    if (binaries >= kGomoryCutsFromBinaries) parm.gmi_cuts = GLP_ON;
+    if (milp.gomory_cuts && binaries >= kGomoryCutsFromBinaries) parm.gmi_cuts = GLP_ON;
     parm.cb_func = record_best_bound;
     parm.cb_info = &s.best_bound;
     const auto start = std::chrono::steady_clock::now();

@@ -103,6 +103,9 @@ struct Milp {
     std::vector<MilpRow> rows;
     bool infeasible = false;   // proven by the bounds alone while encoding
     int relu_binaries = 0, routing_binaries = 0;
+    // Let GLPK generate Gomory mixed-integer cuts (from 16 binaries on; solve_milp says why). The
+    // minimal-distance MILP wants them, LipMIP's did not (measured in milp_internal.cpp).
+    bool gomory_cuts = false;
 
     int add_column(double lo, double hi, bool binary = false) {
         columns.push_back({lo, hi, binary, 0.0});
