@@ -24,6 +24,15 @@ inline Tensor random_tensor(Shape shape, std::uint64_t seed, double lo = -1.0, d
     return t;
 }
 
+// True when both lists have the same length and every tensor the same shape and bits (weights and
+// optimizer state compared across runs, thread counts and resumptions).
+inline bool bitwise_identical(const std::vector<Tensor>& a, const std::vector<Tensor>& b) {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i)
+        if (!a[i].bitwise_equal(b[i])) return false;
+    return true;
+}
+
 // Largest relative error max_i |analytic_i - numeric_i| / max(1, |analytic_i|, |numeric_i|) over all
 // inputs; also checks that every input received a gradient of the right shape.
 inline double gradcheck(const std::function<Var(const std::vector<Var>&)>& f, const std::vector<Tensor>& inputs,

@@ -10,8 +10,10 @@
 #include "engine/clusters.hpp"
 #include "engine/parallel.hpp"
 #include "moe/train.hpp"
+#include "tests/gradcheck.hpp"
 
 using namespace moelab;
+using moelab::testing::bitwise_identical;
 
 namespace {
 
@@ -104,27 +106,20 @@ std::vector<Tensor> trained_by_the_plain_loop(const Setup& s) {
     return weights_and_state(model, opt);
 }
 
-bool identical(const std::vector<Tensor>& a, const std::vector<Tensor>& b) {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i)
-        if (!a[i].bitwise_equal(b[i])) return false;
-    return true;
-}
-
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(micro_shards)
 
 BOOST_AUTO_TEST_CASE(one_micro_shard_is_the_plain_full_batch_step_bit_for_bit) {
     const Setup s;
-    BOOST_TEST(identical(trained(s, 1, 1), trained_by_the_plain_loop(s)));
+    BOOST_TEST(bitwise_identical(trained(s, 1, 1), trained_by_the_plain_loop(s)));
 }
 
 BOOST_AUTO_TEST_CASE(four_micro_shards_give_the_same_bits_at_1_and_2_threads) {
     const Setup s;
     const auto one = trained(s, 4, 1);
-    BOOST_TEST(identical(one, trained(s, 4, 2)));
-    BOOST_TEST(!identical(one, trained(s, 1, 1)));   // the shards are real: other noise, per-shard balance loss
+    BOOST_TEST(bitwise_identical(one, trained(s, 4, 2)));
+    BOOST_TEST(!bitwise_identical(one, trained(s, 1, 1)));   // the shards are real: other noise, per-shard balance loss
 }
 
 // Two threads play two data-parallel processes, each with its own model, meeting in a loopback allgather.
@@ -151,8 +146,8 @@ BOOST_AUTO_TEST_CASE(four_micro_shards_over_two_processes_give_the_one_process_b
     std::thread other(process, 1);
     process(0);
     other.join();
-    BOOST_TEST(identical(alone, result[0]));
-    BOOST_TEST(identical(alone, result[1]));
+    BOOST_TEST(bitwise_identical(alone, result[0]));
+    BOOST_TEST(bitwise_identical(alone, result[1]));
 }
 
 BOOST_AUTO_TEST_CASE(micro_shards_must_be_a_multiple_of_the_processes) {

@@ -9,8 +9,10 @@
 #include "engine/clusters.hpp"
 #include "engine/parallel.hpp"
 #include "moe/model_io.hpp"
+#include "tests/gradcheck.hpp"
 
 using namespace moelab;
+using moelab::testing::bitwise_identical;
 
 namespace {
 
@@ -58,13 +60,6 @@ std::vector<Tensor> train_weights(const Fixture& f, int threads, int epochs = -1
     return w;
 }
 
-bool identical(const std::vector<Tensor>& a, const std::vector<Tensor>& b) {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i)
-        if (!a[i].bitwise_equal(b[i])) return false;
-    return true;
-}
-
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(train_moe)
@@ -75,9 +70,9 @@ BOOST_AUTO_TEST_CASE(moe_training_is_bitwise_identical_across_runs_and_1_2_4_thr
     const auto one = train_weights(f, 1), again = train_weights(f, 1), two = train_weights(f, 2),
                four = train_weights(f, 4);
     set_threads(before);
-    BOOST_TEST(identical(one, again));
-    BOOST_TEST(identical(one, two));
-    BOOST_TEST(identical(one, four));
+    BOOST_TEST(bitwise_identical(one, again));
+    BOOST_TEST(bitwise_identical(one, two));
+    BOOST_TEST(bitwise_identical(one, four));
 }
 
 BOOST_AUTO_TEST_CASE(resume_after_epoch_1_ends_bitwise_identical_to_an_uninterrupted_run) {
@@ -106,7 +101,7 @@ BOOST_AUTO_TEST_CASE(resume_after_epoch_1_ends_bitwise_identical_to_an_uninterru
     std::vector<Tensor> resumed;
     for (const auto& p : saved.model->params().all()) resumed.push_back(p.var.value());
     for (const auto& [name, t] : opt.state()) resumed.push_back(t);
-    BOOST_TEST(identical(straight, resumed));
+    BOOST_TEST(bitwise_identical(straight, resumed));
     std::filesystem::remove_all(dir);
 }
 
@@ -115,7 +110,7 @@ BOOST_AUTO_TEST_CASE(a_batch_loss_hook_replaces_the_step_loss) {
     // The hook that returns the standard loss changes nothing, bit for bit.
     TrainHooks same;
     same.batch_loss = standard_batch_loss;
-    BOOST_CHECK(identical(train_weights(f, 1, 1), train_weights(f, 1, 1, same)));
+    BOOST_CHECK(bitwise_identical(train_weights(f, 1, 1), train_weights(f, 1, 1, same)));
     // A hook that trains on shifted inputs is really used: the weights differ.
     TrainHooks shifted;
     shifted.batch_loss = [](Classifier& m, const Tensor& x, const std::vector<int>& y, const ForwardOptions& fo,
@@ -124,7 +119,7 @@ BOOST_AUTO_TEST_CASE(a_batch_loss_hook_replaces_the_step_loss) {
         for (std::int64_t i = 0; i < moved.numel(); ++i) moved.data()[i] += 0.25;
         return standard_batch_loss(m, moved, y, fo, c);
     };
-    BOOST_CHECK(!identical(train_weights(f, 1, 1), train_weights(f, 1, 1, shifted)));
+    BOOST_CHECK(!bitwise_identical(train_weights(f, 1, 1), train_weights(f, 1, 1, shifted)));
 }
 
 BOOST_AUTO_TEST_CASE(an_moe_learns_clustered_data) {
