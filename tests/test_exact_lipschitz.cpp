@@ -211,6 +211,7 @@ BOOST_AUTO_TEST_CASE(a_time_limit_that_strikes_returns_proven_bounds_with_a_gap_
     BOOST_TEST_REQUIRE((r.status == ExactLipschitzStatus::bounds_only), r.note);
     BOOST_TEST(r.lower <= r.upper);
     BOOST_TEST(r.gap() > 0.0);
+    BOOST_TEST(r.lower > 0.0);   // at least the gradient norm at the box's centre, incumbent or not
     BOOST_TEST(std::isfinite(r.upper));
 
     Classifier small(mlp(2, 5, 3, 3, 8));

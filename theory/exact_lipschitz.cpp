@@ -307,6 +307,20 @@ double jump_between(const PwlNetwork& net, const std::vector<double>& p, const s
     return std::abs(margin_on_route(net, boundary, left, a, b) - margin_on_route(net, boundary, right, a, b));
 }
 
+// ||grad (F_a - F_b)(x)||_1 by reverse mode: the gradient of the linear region x lies in (at a kink, of a
+// region whose closure holds x: the same general-position caveat as the MILP's, see the header).
+double margin_gradient_l1(const Classifier& model, const std::vector<double>& x, int a, int b) {
+    Var xv(row_tensor(x), true);
+    const Var logits = model.forward(xv).logits;
+    Tensor seed(logits.shape(), 0.0);
+    seed[a] = 1.0;
+    seed[b] = -1.0;
+    backward(logits, seed);
+    double norm = 0.0;
+    for (std::int64_t i = 0; i < xv.grad().numel(); ++i) norm += std::abs(xv.grad()[i]);
+    return norm;
+}
+
 void check_region(const InputBox& region, std::int64_t d) {
     if (static_cast<std::int64_t>(region.lo.size()) != d || static_cast<std::int64_t>(region.hi.size()) != d)
         throw std::invalid_argument("exact_lipschitz: the region has " + std::to_string(region.lo.size()) +
@@ -409,6 +423,17 @@ ExactLipschitzResult exact_lipschitz_pair_linf(const Classifier& model, int clas
     double best = -1.0;
     res.per_cell_lower = 0.0;
     res.per_cell_upper = 0.0;
+    // The gradient norm at the region's centre is a lower bound of its cell's constant that does not
+    // depend on the solver: when a time limit strikes before GLPK finds an incumbent, the lower bound is
+    // that instead of 0.
+    std::vector<double> centre(d);
+    for (std::size_t i = 0; i < d; ++i) centre[i] = 0.5 * (region.lo[i] + region.hi[i]);
+    const double centre_norm = margin_gradient_l1(model, centre, class_a, class_b);
+    if (centre_norm > 0.0) {
+        res.per_cell_lower = centre_norm;
+        best = centre_norm;
+        res.argmax = row_tensor(centre);
+    }
     for (const CellResult& r : cells) {
         res.per_cell_lower = std::max(res.per_cell_lower, r.lower);
         res.per_cell_upper = std::max(res.per_cell_upper, r.upper);
@@ -435,8 +460,6 @@ ExactLipschitzResult exact_lipschitz_pair_linf(const Classifier& model, int clas
         if (s.mip_status == GLP_OPT || s.mip_status == GLP_FEAS)
             witnesses.emplace_back(s.values.begin(), s.values.begin() + static_cast<std::ptrdiff_t>(d));
     }
-    std::vector<double> centre(d);
-    for (std::size_t i = 0; i < d; ++i) centre[i] = 0.5 * (region.lo[i] + region.hi[i]);
     witnesses.push_back(centre);
     for (std::size_t p = 0; p < witnesses.size(); ++p)
         for (std::size_t q = p + 1; q < witnesses.size(); ++q) {

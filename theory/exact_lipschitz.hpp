@@ -40,7 +40,8 @@
 //
 // Status and bounds: optimal only when GLPK proved every solved problem optimal (and routing is fixed or the
 // model has no MoE). On a time limit: lower = the best incumbent found (a real gradient norm of some phase
-// pattern), upper = min(GLPK's best open-node bound, the interval bound sum_i max|g_0,i|): bounds_only.
+// pattern) or the gradient norm at the region's centre, whichever is larger; upper = min(GLPK's best
+// open-node bound, the interval bound sum_i max|g_0,i|): bounds_only.
 // GLPK works to ~1e-7 primal feasibility, integrality tolerance 1e-9: values are exact to ~1e-6 relative.
 // Deterministic: GLPK single-threaded, no randomness anywhere. Thread-safety: as exact.hpp.
 #pragma once
