@@ -76,6 +76,20 @@ private:
     bool previous_;
 };
 
+// Sets gradient recording for this thread to `enabled` while it lives, then restores the previous setting.
+// For code that needs gradients whatever its caller chose: an attack, an input gradient or a training step
+// run from inside a NoGradGuard would otherwise get no gradient and silently go nowhere.
+class GradModeGuard {
+public:
+    explicit GradModeGuard(bool enabled);
+    ~GradModeGuard();
+    GradModeGuard(const GradModeGuard&) = delete;
+    GradModeGuard& operator=(const GradModeGuard&) = delete;
+
+private:
+    bool previous_;
+};
+
 // For op implementations: make the result node of an op. When grad recording is off or no input
 // requires a gradient, the result is a leaf and `backward_fn` is dropped.
 Var make_result(Tensor value, const char* op, std::vector<Var> inputs,

@@ -34,6 +34,7 @@ void ShardRecords::empty(double* record) const { std::fill(record, record + size
 void ShardRecords::compute(const BatchLossFn& loss_fn, const Tensor& x, const std::vector<int>& labels,
                            const ForwardOptions& fo, const TrainConfig& config, double weight, double* record) const {
     empty(record);
+    const GradModeGuard grad_on(true);   // a step taken from inside a NoGradGuard must still learn
     model_.params().zero_grad();
     const BatchLoss bl = loss_fn ? loss_fn(model_, x, labels, fo, config) : standard_batch_loss(model_, x, labels, fo, config);
     // weight is 1 for a single shard: multiplying by 1 is exact, so S = 1 is the plain step bit for bit.

@@ -299,6 +299,29 @@ BOOST_AUTO_TEST_CASE(attacks_give_the_same_bits_under_1_2_and_4_threads) {
     BOOST_TEST(out[1].bitwise_equal(out[5]));
 }
 
+// Attacks need gradients whatever their caller's mode: called from inside a NoGradGuard (evaluation
+// code often is) they must find the very same points, not silently step along a zero gradient.
+BOOST_AUTO_TEST_CASE(attacks_inside_a_no_grad_scope_give_the_same_points) {
+    Classifier model(small_moe(20));
+    sharpen(model);
+    const AttackModel m = classifier_attack_model(model, kImageBox);
+    const Tensor x = random_tensor(Shape{40, 20}, 17, 0.0, 1.0);
+    const auto y = clean_predictions(m, x);
+    AttackOptions o;
+    o.eps = 0.05;
+    o.steps = 5;
+    MinimalOptions mo;
+    const AttackResult pgd_free = pgd(m, x, y, o), df_free = deepfool(m, x, y, mo);
+    NoGradGuard no_grad;
+    const AttackResult pgd_guarded = pgd(m, x, y, o), df_guarded = deepfool(m, x, y, mo);
+    BOOST_TEST(pgd_guarded.x_adv.bitwise_equal(pgd_free.x_adv));
+    BOOST_TEST(df_guarded.x_adv.bitwise_equal(df_free.x_adv));
+    int moved = 0;
+    for (std::size_t b = 0; b < y.size(); ++b) moved += pgd_free.distance[b] > 0.0;
+    BOOST_TEST(moved > 20);   // a real attack, not a no-op on both sides
+    BOOST_TEST(!grad_enabled());   // and the caller's mode is back
+}
+
 BOOST_AUTO_TEST_CASE(bad_attack_options_are_refused_naming_the_flag) {
     AttackOptions o;
     o.eps = -0.1;

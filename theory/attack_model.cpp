@@ -151,6 +151,7 @@ bool fooled(int pred, int label, const std::vector<int>& targets, std::size_t b)
 }
 
 Tensor input_gradient(const AttackModel& m, const Tensor& x, const Tensor& seed) {
+    const GradModeGuard grad_on(true);   // the caller may be inside a NoGradGuard
     std::optional<FrozenParams> frozen;
     if (m.params) frozen.emplace(*m.params);
     Var xv(x, true);
@@ -236,8 +237,7 @@ namespace {
 // The evaluation at the point held by xv (a fresh leaf the caller made from x).
 Evaluation evaluate_at(const AttackModel& m, Var& xv, const std::vector<int>& y, AttackLoss loss,
                        const std::vector<int>& targets, bool with_grad) {
-    std::optional<NoGradGuard> no_grad;
-    if (!with_grad) no_grad.emplace();
+    const GradModeGuard grad_mode(with_grad);   // the caller may be inside a NoGradGuard
     std::optional<FrozenParams> frozen;
     if (m.params) frozen.emplace(*m.params);
     Var z = m.logits(xv);

@@ -310,6 +310,7 @@ double jump_between(const PwlNetwork& net, const std::vector<double>& p, const s
 // ||grad (F_a - F_b)(x)||_1 by reverse mode: the gradient of the linear region x lies in (at a kink, of a
 // region whose closure holds x: the same general-position caveat as the MILP's, see the header).
 double margin_gradient_l1(const Classifier& model, const std::vector<double>& x, int a, int b) {
+    const GradModeGuard grad_on(true);   // the caller may be inside a NoGradGuard
     Var xv(row_tensor(x), true);
     const Var logits = model.forward(xv).logits;
     Tensor seed(logits.shape(), 0.0);
