@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <exception>
-#include <optional>
 #include <stdexcept>
 
 #include "engine/blas.hpp"
@@ -112,8 +111,7 @@ Var stacked_expert_outputs(const std::vector<MLP>& experts, const Var& x, const 
     for (std::size_t t = 0; t < order.size(); ++t) {
         const std::size_t i = order[t];
         try {
-            std::optional<NoGradGuard> no_grad;   // the caller's setting: it is per thread
-            if (!grad) no_grad.emplace();
+            const GradModeGuard grad_mode(grad);   // the caller's setting: it is per thread
             std::vector<double> rows;   // as index_select: appended, no zero fill
             rows.reserve(d.rows[i].size() * static_cast<std::size_t>(dim));
             for (std::int64_t r : d.rows[i]) rows.insert(rows.end(), xd + r * dim, xd + (r + 1) * dim);
