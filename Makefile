@@ -1,7 +1,7 @@
 # moelab: build, test, benchmark and reproduce. See README.md.
 #   make repro   install missing Debian packages (as root), build, run the main job
 #   make test    build and run the Boost.Test suites
-#   make bench   time the benchmark workloads against PyTorch float64 (../shared/BENCH.md)
+#   make bench   time the benchmark workloads against PyTorch float64 (docs/performance.md)
 
 CXX      ?= g++
 BUILD    ?= build
