@@ -74,7 +74,10 @@ $(BUILD)/libmoelab.a: $(LIB_OBJ)
 $(BUILD)/moelab: $(CLI_OBJ) $(BUILD)/libmoelab.a
 	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDLIBS) $(MPI_LDLIBS)
 
-$(BUILD)/moelab_tests: $(TEST_OBJ) $(BUILD)/libmoelab.a
+# Pure helpers of experiments/ that the tests call directly (no command line, no MPI).
+TESTED_CLI_OBJ := $(BUILD)/obj/experiments/claim_stats.o
+
+$(BUILD)/moelab_tests: $(TEST_OBJ) $(TESTED_CLI_OBJ) $(BUILD)/libmoelab.a
 	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDLIBS) -lboost_unit_test_framework
 
 $(BUILD)/moelab_bench: $(BENCH_OBJ) $(BUILD)/libmoelab.a
