@@ -24,6 +24,8 @@
 #include "engine/parallel.hpp"
 #include "experiments/certify_methods.hpp"
 #include "experiments/commands.hpp"
+#include "experiments/output_paths.hpp"
+#include "experiments/threads_flag.hpp"
 #include "experiments/dual_flags.hpp"
 #include "experiments/loaded_model.hpp"
 #include "experiments/progress.hpp"
@@ -45,7 +47,7 @@ struct CertifyFlags {
     std::int64_t samples = 100;
     double sigma = 0.25, radius_cap = 1.0, time_limit = 20.0;
     std::int64_t n = 1000;
-    int threads = 0;
+    int threads = kThreadsUnset;
     DualFlags dual;
 };
 
@@ -83,8 +85,8 @@ void run_dual(const CertifyFlags& f, Norm norm) {
 }
 
 void run(const CertifyFlags& f) {
-    if (f.threads < 0) throw std::invalid_argument("--threads: must be >= 1");
-    if (f.threads > 0) set_threads(f.threads);
+    apply_threads_flag(f.threads);
+    require_output_file("--out", f.out, {{"--ckpt", f.ckpt}, {"--robust-ckpt", f.dual.robust_ckpt}});
     const Norm norm = parse_norm(f.norm);
     if (!(f.radius_cap > 0.0) || !std::isfinite(f.radius_cap))
         throw std::invalid_argument("--radius-cap: must be positive and finite, got " + fmt(f.radius_cap));
