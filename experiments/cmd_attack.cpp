@@ -45,6 +45,7 @@ void run(const AttackFlags& f) {
         if (f.save_adv == f.out || f.save_adv == json_path)
             throw std::invalid_argument("--save-adv " + f.save_adv + ": is also the --out CSV or its JSON summary");
     }
+    if (f.swap_rank < 0) throw std::invalid_argument("--swap-rank: must be >= 0 (0 = the top expert), got " + std::to_string(f.swap_rank));
     if (f.top_k < 0) throw std::invalid_argument("--top-k: must be >= 1 (0 = as trained)");
     const LoadedModel lm = load_model_and_data(f.ckpt, f.data, f.samples);
     const Classifier& model = lm.model();

@@ -80,7 +80,12 @@ void merge_results(const SweepGrid& grid, const fs::path& out, const fs::path& r
     csv += "\n";
     for (const SweepRun& r : grid.runs) {
         const fs::path file = runs_dir / run_name(r.index, grid.runs.size()) / "result.json";
-        const json result = json::parse(read_file(file.string()));
+        json result;
+        try {
+            result = json::parse(read_file(file.string()));
+        } catch (const json::exception& e) {
+            throw std::runtime_error(file.string() + ": not valid JSON (" + e.what() + "); remove the run's folder to run it again");
+        }
         if (result.at("columns").get<std::vector<std::string>>() != columns)
             throw std::runtime_error(file.string() + ": columns differ from the grid's stages");
         csv += std::to_string(r.index);

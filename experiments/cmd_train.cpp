@@ -22,6 +22,7 @@
 #include "experiments/data_spec.hpp"
 #include "experiments/json_config.hpp"
 #include "experiments/mpi_session.hpp"
+#include "experiments/flag_values.hpp"
 #include "experiments/progress.hpp"
 #include "experiments/run_lock.hpp"
 #include "engine/bounded_read.hpp"
@@ -37,8 +38,8 @@ struct TrainFlags {
                 lb_convention = "top1", match = "", parallel = "none", out;
     ModelConfig m;
     TrainConfig t;
-    std::int64_t train_limit = -1, test_limit = -1;
-    int threads = kThreadsUnset, stop_after = 0;
+    std::int64_t train_limit = kAllCount, test_limit = kAllCount, stop_after = kAllCount;
+    int threads = kThreadsUnset;
     bool resume = false, force = false;
 };
 
@@ -93,6 +94,9 @@ void report_exchange(const TrainState& state, const ShardExchange& ex, std::int6
 
 void run_train(TrainFlags& f) {
     apply_threads_flag(f.threads);
+    f.train_limit = count_flag("--train-limit", f.train_limit);
+    f.test_limit = count_flag("--test-limit", f.test_limit);
+    f.stop_after = std::max<std::int64_t>(0, count_flag("--stop-after", f.stop_after));   // 0: no stop
     f.m.kind = parse_model_kind(f.model);
     f.m.gate = parse_gate_mode(f.gate);
     f.t.optimizer.kind = parse_optimizer_kind(f.optimizer);
@@ -114,7 +118,7 @@ void run_train(TrainFlags& f) {
     // Weights, gradients and two Adam moments: four doubles per parameter.
     require_memory(static_cast<std::uint64_t>(std::min(parameter_lower_bound(f.m) * 4 * sizeof(double), 1.8e19)),
                    "the model of --width, --hidden, --experts and --depth");
-
+    // Before training: one run per directory, and an existing run is not replaced by accident.
     const std::string ckpt = f.out + "/model.ckpt";
     std::unique_ptr<RunLock> lock;
     if (writer) {
@@ -124,6 +128,7 @@ void run_train(TrainFlags& f) {
             throw std::invalid_argument("--out " + f.out + ": holds a run (" + ckpt +
                                         "); pass --resume to continue it or --force to replace it");
     }
+
     std::unique_ptr<Classifier> model;
     TrainState state;
     std::unique_ptr<Optimizer> optimizer;
