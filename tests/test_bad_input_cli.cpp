@@ -253,4 +253,28 @@ BOOST_AUTO_TEST_CASE(the_same_training_run_gives_byte_identical_checkpoints_at_o
     fs::remove_all(dir);
 }
 
+BOOST_AUTO_TEST_CASE(a_truncated_sweep_result_is_named_in_the_error) {
+    if (!binary()) return;
+    const fs::path dir = fresh_dir("sweep_result");
+    const std::string grid = (dir / "grid.json").string(), out = (dir / "out").string();
+    moelab::write_file_atomic(grid, R"({"data": "clusters:K=4,d=6,n=200",
+        "base": {"kind": "mlp", "width": 8, "hidden": 8, "epochs": 1, "batch_size": 50},
+        "vary": {"lb_weight": [0.0]}, "seeds": [1], "stages": ["train"]})");
+    const std::string cmd = "sweep --threads 1 --grid " + grid + " --out " + out;
+    const Outcome first = run(cmd, dir);
+    BOOST_REQUIRE_MESSAGE(first.code == 0, first.err);
+    std::string result;
+    for (const auto& e : fs::recursive_directory_iterator(dir / "out"))
+        if (e.path().filename() == "result.json") result = e.path().string();
+    BOOST_REQUIRE(!result.empty());
+    const std::string text = moelab::read_file(result);
+    moelab::write_file_atomic(result, text.substr(0, text.size() / 2));
+    const Outcome o = run(cmd, dir);   // stderr also lists the runs found finished; the error is its last line
+    BOOST_TEST(o.code != 0);
+    const std::string last = o.err.substr(o.err.rfind("moelab: error:"));
+    BOOST_TEST(cli_run::count_lines(last) == 1);
+    BOOST_TEST(last.find(result + ": not valid JSON") != std::string::npos, last);
+    fs::remove_all(dir);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
