@@ -119,14 +119,15 @@ void run_train(TrainFlags& f) {
     require_memory(static_cast<std::uint64_t>(std::min(parameter_lower_bound(f.m) * 4 * sizeof(double), 1.8e19)),
                    "the model of --width, --hidden, --experts and --depth");
     // Before training: one run per directory, and an existing run is not replaced by accident.
+    // Every rank sees the same directory, so every rank refuses alike (no rank left waiting in a collective).
     const std::string ckpt = f.out + "/model.ckpt";
-    std::unique_ptr<RunLock> lock;
+    if (!f.resume && !f.force && std::filesystem::exists(ckpt))
+        throw std::invalid_argument("--out " + f.out + ": holds a run (" + ckpt +
+                                    "); pass --resume to continue it or --force to replace it");
+    std::unique_ptr<RunLock> lock;   // rank 0's alone: a failure there ends the whole job (moelab_main.cpp)
     if (writer) {
         std::filesystem::create_directories(f.out);
         lock = std::make_unique<RunLock>(f.out);
-        if (!f.resume && !f.force && std::filesystem::exists(ckpt))
-            throw std::invalid_argument("--out " + f.out + ": holds a run (" + ckpt +
-                                        "); pass --resume to continue it or --force to replace it");
     }
 
     std::unique_ptr<Classifier> model;

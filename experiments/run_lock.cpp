@@ -44,14 +44,14 @@ nlohmann::json file_record(const std::string& path) {
 RunLock::RunLock(const std::string& dir) {
     const std::string path = dir + "/.moelab.lock";
     fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (fd_ < 0) throw std::invalid_argument("--out " + dir + ": cannot create the lock " + path + ": " + std::strerror(errno));
+    if (fd_ < 0) throw std::runtime_error("--out " + dir + ": cannot create the lock " + path + ": " + std::strerror(errno));
     if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
         const int err = errno;
         ::close(fd_);
         if (err == EWOULDBLOCK)
-            throw std::invalid_argument("--out " + dir + ": another moelab train is running in this directory (" + path +
+            throw std::runtime_error("--out " + dir + ": another moelab train is running in this directory (" + path +
                                         " is locked); wait for it or choose another --out");
-        throw std::invalid_argument("--out " + dir + ": cannot lock " + path + ": " + std::strerror(err));
+        throw std::runtime_error("--out " + dir + ": cannot lock " + path + ": " + std::strerror(err));
     }
     std::error_code ec;
     for (const auto& entry : fs::directory_iterator(dir, ec))

@@ -18,7 +18,8 @@ namespace moelab::cli {
 
 class RunLock {
 public:
-    // Throws std::invalid_argument "--out DIR: another moelab train is running in this directory ...".
+    // Throws std::runtime_error "--out DIR: another moelab train is running in this directory ..." (one rank's
+    // error: under mpirun it ends the job rather than leaving the other ranks waiting).
     explicit RunLock(const std::string& dir);
     ~RunLock();
     RunLock(const RunLock&) = delete;
