@@ -92,6 +92,17 @@ void report_exchange(const TrainState& state, const ShardExchange& ex, std::int6
                  1e3 * st.seconds / calls, train_seconds > 0 ? 100.0 * st.seconds / train_seconds : 0.0, train_seconds);
 }
 
+// Refuses to replace a run without --resume or --force, then (rank 0) locks the directory for this run.
+std::unique_ptr<RunLock> claim_run_dir(const TrainFlags& f, bool writer, const std::string& ckpt) {
+    // Every rank sees the same directory, so every rank refuses alike (no rank left waiting in a collective).
+    if (!f.resume && !f.force && std::filesystem::exists(ckpt))
+        throw std::invalid_argument("--out " + f.out + ": holds a run (" + ckpt +
+                                    "); pass --resume to continue it or --force to replace it");
+    if (!writer) return nullptr;   // rank 0's lock alone: a failure there ends the whole job (moelab_main.cpp)
+    std::filesystem::create_directories(f.out);
+    return std::make_unique<RunLock>(f.out);
+}
+
 void run_train(TrainFlags& f) {
     apply_threads_flag(f.threads);
     f.train_limit = count_flag("--train-limit", f.train_limit);
@@ -119,16 +130,8 @@ void run_train(TrainFlags& f) {
     require_memory(static_cast<std::uint64_t>(std::min(parameter_lower_bound(f.m) * 4 * sizeof(double), 1.8e19)),
                    "the model of --width, --hidden, --experts and --depth");
     // Before training: one run per directory, and an existing run is not replaced by accident.
-    // Every rank sees the same directory, so every rank refuses alike (no rank left waiting in a collective).
     const std::string ckpt = f.out + "/model.ckpt";
-    if (!f.resume && !f.force && std::filesystem::exists(ckpt))
-        throw std::invalid_argument("--out " + f.out + ": holds a run (" + ckpt +
-                                    "); pass --resume to continue it or --force to replace it");
-    std::unique_ptr<RunLock> lock;   // rank 0's alone: a failure there ends the whole job (moelab_main.cpp)
-    if (writer) {
-        std::filesystem::create_directories(f.out);
-        lock = std::make_unique<RunLock>(f.out);
-    }
+    const std::unique_ptr<RunLock> lock = claim_run_dir(f, writer, ckpt);
 
     std::unique_ptr<Classifier> model;
     TrainState state;
