@@ -107,13 +107,13 @@ clean:
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 
 # libFuzzer targets for the input parsers (tests/fuzz/), built with clang, ASan and UBSan in their own
-# directory against the engine and moe sources compiled the same way (not the g++ libmoelab.a).
+# directory against the engine, moe and theory sources compiled the same way (not the g++ libmoelab.a).
 #   make fuzz [FUZZ_SECONDS=60]   runs each target that long on a copy of tests/fuzz/corpus/<target>/
 FUZZ_BUILD    := build-fuzz
 FUZZ_CXX      ?= clang++-14
 FUZZ_SECONDS  ?= 60
 FUZZ_CXXFLAGS := -std=c++20 -ffp-contract=off -I. -fopenmp -g -O1
-FUZZ_LIB_SRC  := $(wildcard engine/*.cpp moe/*.cpp)
+FUZZ_LIB_SRC  := $(wildcard engine/*.cpp moe/*.cpp theory/*.cpp)
 FUZZ_LIB_OBJ  := $(FUZZ_LIB_SRC:%.cpp=$(FUZZ_BUILD)/obj/%.o)
 FUZZ_TARGETS  := $(basename $(notdir $(wildcard tests/fuzz/fuzz_*.cpp)))
 
@@ -127,7 +127,7 @@ $(FUZZ_BUILD)/libmoelab.a: $(FUZZ_LIB_OBJ)
 
 $(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.cpp tests/fuzz/fuzz_inputs.hpp $(FUZZ_BUILD)/libmoelab.a
 	$(FUZZ_CXX) $(FUZZ_CXXFLAGS) -fsanitize=fuzzer,address,undefined $< $(FUZZ_BUILD)/libmoelab.a -o $@ \
-		-fopenmp -lopenblas -llapacke -lz
+		-fopenmp -lopenblas -llapacke -lz -lglpk
 
 fuzz:
 	@MOELAB_WITH_FUZZ=1 sh .ci/deps

@@ -7,6 +7,8 @@
 #include <stdexcept>
 
 #include "engine/atomic_file.hpp"
+#include "engine/bounded_read.hpp"
+#include "engine/finite_check.hpp"
 
 namespace moelab {
 
@@ -96,15 +98,23 @@ void write_checkpoint(const std::string& path, const Checkpoint& ck) {
     write_file_atomic(path, out);
 }
 
-Checkpoint read_checkpoint(const std::string& path) {
-    const std::string bytes = read_file(path);
-    if (bytes.size() < sizeof kMagic + 4 || std::memcmp(bytes.data(), kMagic, sizeof kMagic) != 0)
+// Magic and version from the first bytes, before the file's size decides anything (issue: --ckpt /dev/zero
+// or a 1 GB junk file was read whole before being refused).
+void check_header(const std::string& head, const std::string& path) {
+    if (head.size() < sizeof kMagic + 4 || std::memcmp(head.data(), kMagic, sizeof kMagic) != 0)
         throw std::runtime_error(path + ": not a moelab checkpoint (wrong magic; expected \"MOELABCK\")");
     std::uint32_t version;
-    std::memcpy(&version, bytes.data() + sizeof kMagic, 4);
+    std::memcpy(&version, head.data() + sizeof kMagic, 4);
     if (version != kCheckpointVersion)
         throw std::runtime_error(path + ": checkpoint format version " + std::to_string(version) +
                                  " is not supported (this build reads version " + std::to_string(kCheckpointVersion) + ")");
+}
+
+Checkpoint read_checkpoint(const std::string& path) {
+    check_header(read_prefix(path, sizeof kMagic + 4), path);
+    // The bytes and the tensors copied out of them are both held: twice the file.
+    const std::string bytes = read_regular_file(path, memory_limit_bytes() / 2, "half the memory limit: a checkpoint is held twice while read");
+    check_header(bytes, path);
     if (bytes.size() < sizeof kMagic + 4 + 4 + 4 + 4)
         throw std::runtime_error(path + ": truncated checkpoint (" + std::to_string(bytes.size()) + " bytes)");
     const std::size_t body = bytes.size() - 4;
@@ -139,6 +149,7 @@ Checkpoint read_checkpoint(const std::string& path) {
                                      std::to_string(numel * sizeof(double)) + " bytes)");
         t.tensor = Tensor(Shape(dims));
         r.doubles(t.tensor.data(), numel, "tensor data");
+        require_finite(t.tensor, t.name, path);
         ck.tensors.push_back(std::move(t));
     }
     if (r.pos() != body) throw std::runtime_error(path + ": corrupt checkpoint (unexpected bytes after the last tensor)");

@@ -6,6 +6,8 @@
 #include <stdexcept>
 
 #include "engine/atomic_file.hpp"
+#include "engine/bounded_read.hpp"
+#include "engine/finite_check.hpp"
 
 namespace moelab {
 
@@ -132,7 +134,7 @@ void write_npz(const std::string& path, const std::vector<NamedTensor>& tensors)
 }
 
 std::vector<NamedTensor> read_npz(const std::string& path) {
-    const std::string b = read_file(path);
+    const std::string b = read_regular_file(path, memory_limit_bytes() / 2, "half the memory limit: an archive is held twice while read");
     std::vector<NamedTensor> out;
     std::size_t at = 0;
     while (at + 4 <= b.size() && get<std::uint32_t>(b, at, path) == 0x04034b50) {
@@ -164,6 +166,7 @@ std::vector<NamedTensor> read_npz(const std::string& path) {
         if (tensor_name.size() > 4 && tensor_name.compare(tensor_name.size() - 4, 4, ".npy") == 0)
             tensor_name.resize(tensor_name.size() - 4);
         out.push_back({tensor_name, parse_npy(b.substr(data, static_cast<std::size_t>(csize)), where)});
+        require_finite(out.back().tensor, tensor_name, path);
         at = data + static_cast<std::size_t>(csize);
     }
     if (at + 4 > b.size() || (get<std::uint32_t>(b, at, path) != 0x02014b50 && get<std::uint32_t>(b, at, path) != 0x06054b50))

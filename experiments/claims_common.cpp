@@ -4,6 +4,8 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+
+#include "experiments/gnuplot_run.hpp"
 #include <fstream>
 #include <limits>
 #include <numeric>
@@ -22,11 +24,7 @@ std::string num(double v, int prec) {
     return b;
 }
 
-void plot(const std::string& script, const std::string& dir) {
-    if (std::system("command -v gnuplot >/dev/null 2>&1") != 0) return;
-    const std::string cmd = "gnuplot -e \"dir='" + dir + "'\" figures/" + script + " 2>/dev/null";
-    if (std::system(cmd.c_str()) != 0) std::fprintf(stderr, "repro: gnuplot failed on figures/%s\n", script.c_str());
-}
+void plot(const std::string& script, const std::string& dir) { draw_figure("repro", script, dir); }
 
 std::string root_of(const std::string& dir) { return fs::path(dir).parent_path().parent_path().string(); }
 

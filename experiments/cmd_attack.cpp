@@ -9,6 +9,8 @@
 #include "engine/npz.hpp"
 #include "engine/parallel.hpp"
 #include "experiments/commands.hpp"
+#include "experiments/output_paths.hpp"
+#include "experiments/threads_flag.hpp"
 #include "experiments/loaded_model.hpp"
 #include "experiments/progress.hpp"
 #include "theory/robustness.hpp"
@@ -20,7 +22,7 @@ namespace {
 struct AttackFlags {
     std::string ckpt, out, data, save_adv, attack, norm = "linf", loss = "ce", schedule = "constant", target;
     double eps = 0.1, step_size = 0.0, overshoot = 0.02;
-    int steps = 10, restarts = 1, bisection_steps = 20, threads = 0;
+    int steps = 10, restarts = 1, bisection_steps = 20, threads = kThreadsUnset;
     std::int64_t samples = 500, batch_size = 250, top_k = 0, swap_rank = 0;
     std::uint64_t seed = 1;
     std::vector<double> eps_grid;
@@ -33,8 +35,17 @@ std::string json_path_for(const std::string& csv) {
 }
 
 void run(const AttackFlags& f) {
-    if (f.threads < 0) throw std::invalid_argument("--threads: must be >= 1, got " + std::to_string(f.threads));
-    if (f.threads > 0) set_threads(f.threads);
+    apply_threads_flag(f.threads);
+    const std::string json_path = json_path_for(f.out);
+    const std::vector<NamedPath> inputs{{"--ckpt", f.ckpt}};
+    require_output_file("--out", f.out, inputs);
+    require_output_file("--out (its JSON summary)", json_path, inputs);
+    if (!f.save_adv.empty()) {
+        require_output_file("--save-adv", f.save_adv, inputs);
+        if (f.save_adv == f.out || f.save_adv == json_path)
+            throw std::invalid_argument("--save-adv " + f.save_adv + ": is also the --out CSV or its JSON summary");
+    }
+    if (f.swap_rank < 0) throw std::invalid_argument("--swap-rank: must be >= 0 (0 = the top expert), got " + std::to_string(f.swap_rank));
     if (f.top_k < 0) throw std::invalid_argument("--top-k: must be >= 1 (0 = as trained)");
     const LoadedModel lm = load_model_and_data(f.ckpt, f.data, f.samples);
     const Classifier& model = lm.model();
@@ -67,10 +78,10 @@ void run(const AttackFlags& f) {
     nlohmann::json summary = summary_json(rep, spec, model.moe_layers().empty() ? 0 : model.config().experts);
     summary["checkpoint"] = f.ckpt;
     summary["data"] = spec_text;
-    const std::string json_path = json_path_for(f.out);
-    write_file_atomic(f.out, to_csv(rep));
+    // The optional archive first: if it cannot be written, neither the CSV nor its JSON is.
     if (!f.save_adv.empty()) write_npz(f.save_adv, {{"x", data.test.x}, {"x_adv", rep.x_adv}});
     write_file_atomic(json_path, summary.dump(2) + "\n");
+    write_file_atomic(f.out, to_csv(rep));
     std::printf("%s (%s, eps %g): clean accuracy %.4f, robust accuracy %.4f, routing changed for %.1f%% (top-1 for %.1f%%) of %zu samples; "
                 "wrote %s and %s\n",
                 f.attack.c_str(), f.norm.c_str(), f.eps, rep.clean_accuracy, rep.robust_accuracy,

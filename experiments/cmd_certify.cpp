@@ -24,6 +24,9 @@
 #include "engine/parallel.hpp"
 #include "experiments/certify_methods.hpp"
 #include "experiments/commands.hpp"
+#include "experiments/flag_values.hpp"
+#include "experiments/output_paths.hpp"
+#include "experiments/threads_flag.hpp"
 #include "experiments/dual_flags.hpp"
 #include "experiments/loaded_model.hpp"
 #include "experiments/progress.hpp"
@@ -45,7 +48,7 @@ struct CertifyFlags {
     std::int64_t samples = 100;
     double sigma = 0.25, radius_cap = 1.0, time_limit = 20.0;
     std::int64_t n = 1000;
-    int threads = 0;
+    int threads = kThreadsUnset;
     DualFlags dual;
 };
 
@@ -83,13 +86,13 @@ void run_dual(const CertifyFlags& f, Norm norm) {
 }
 
 void run(const CertifyFlags& f) {
-    if (f.threads < 0) throw std::invalid_argument("--threads: must be >= 1");
-    if (f.threads > 0) set_threads(f.threads);
+    apply_threads_flag(f.threads);
+    require_output_file("--out", f.out, {{"--ckpt", f.ckpt}, {"--robust-ckpt", f.dual.robust_ckpt}});
     const Norm norm = parse_norm(f.norm);
     if (!(f.radius_cap > 0.0) || !std::isfinite(f.radius_cap))
-        throw std::invalid_argument("--radius-cap: must be positive and finite, got " + fmt(f.radius_cap));
+        throw std::invalid_argument("--radius-cap: must be positive and finite, got " + flag_number(f.radius_cap));
     if (!(f.time_limit > 0.0) || !std::isfinite(f.time_limit))
-        throw std::invalid_argument("--time-limit: must be positive seconds, got " + fmt(f.time_limit));
+        throw std::invalid_argument("--time-limit: must be positive seconds, got " + flag_number(f.time_limit));
     const std::vector<std::string> methods{"lipschitz", "naive", "ibp", "crown", "exact", "exact-lipschitz", "smoothing", "p2", "dual"};
     if (std::find(methods.begin(), methods.end(), f.method) == methods.end())
         throw std::invalid_argument("--method: expected lipschitz, naive, ibp, crown, exact, exact-lipschitz, smoothing, p2 or dual, got '" +

@@ -10,7 +10,10 @@
 #include "engine/atomic_file.hpp"
 #include "engine/parallel.hpp"
 #include "experiments/commands.hpp"
+#include "experiments/output_paths.hpp"
+#include "experiments/threads_flag.hpp"
 #include "experiments/dual_flags.hpp"
+#include "experiments/gnuplot_run.hpp"
 #include "experiments/loaded_model.hpp"
 #include "experiments/progress.hpp"
 #include "theory/checker.hpp"
@@ -25,14 +28,16 @@ struct CheckFlags {
     std::int64_t samples = 100;
     double radius_cap = 1.0, time_limit = 20.0, eps_max = 1.0, eps = 0.1;
     bool no_exact = false, smoothing = false, exact_lipschitz = false;
-    int threads = 0;
+    int threads = kThreadsUnset;
     DualFlags dual;
 };
 
-void plot(const std::string& dir) {
-    if (std::system("command -v gnuplot >/dev/null 2>&1") != 0) return;
-    const std::string cmd = "gnuplot -e \"dir='" + dir + "'\" figures/check.gp 2>/dev/null";
-    if (std::system(cmd.c_str()) != 0) std::fprintf(stderr, "check: gnuplot could not draw %s/check.png\n", dir.c_str());
+// True when DIR/check.png was drawn now (an older one is removed first, so that "wrote" is never stale).
+bool plot(const std::string& dir) {
+    const std::filesystem::path png = std::filesystem::path(dir) / "check.png";
+    std::error_code ec;
+    std::filesystem::remove(png, ec);
+    return draw_figure("check", "check.gp", dir) && std::filesystem::is_regular_file(png, ec);
 }
 
 int report_violations(long long violations, const std::vector<std::int64_t>& samples, const std::string& csv) {
@@ -65,8 +70,7 @@ void run_dual(const CheckFlags& f, const CheckOptions& o, const LoadedModel& lm,
 }
 
 void run(const CheckFlags& f, int& exit_code) {
-    if (f.threads < 0) throw std::invalid_argument("--threads: must be >= 1");
-    if (f.threads > 0) set_threads(f.threads);
+    apply_threads_flag(f.threads);
     CheckOptions o;
     o.norm = parse_norm(f.norm);
     if (!(f.radius_cap > 0.0) || !std::isfinite(f.radius_cap))
@@ -76,6 +80,8 @@ void run(const CheckFlags& f, int& exit_code) {
     if (!(f.eps >= 0.0)) throw std::invalid_argument("--eps: must be >= 0");
     reject_lone_alpha(f.dual);
     if (f.exact_lipschitz && f.dual.active()) throw std::invalid_argument("--exact-lipschitz: not for the dual model (--robust-ckpt)");
+    require_output_dir("--out", f.out, {"check.csv", "summary.json", "check.png", "dual_check.csv", "dual_summary.json"},
+                       {{"--ckpt", f.ckpt}, {"--robust-ckpt", f.dual.robust_ckpt}});
     const LoadedModel lm = load_model_and_data(f.ckpt, f.data, f.samples);
     o.domain = lm.domain;
     o.exact = !f.no_exact;
@@ -86,7 +92,6 @@ void run(const CheckFlags& f, int& exit_code) {
     o.exact_options.domain = lm.domain;
     o.attack_eps_max = f.eps_max;
     o.smoothing = f.smoothing;
-    std::filesystem::create_directories(f.out);
     if (f.dual.active()) {
         run_dual(f, o, lm, exit_code);
         return;
@@ -98,12 +103,12 @@ void run(const CheckFlags& f, int& exit_code) {
     summary["checkpoint"] = f.ckpt;
     write_file_atomic(f.out + "/check.csv", to_csv(rep));
     write_file_atomic(f.out + "/summary.json", summary.dump(2) + "\n");
-    plot(f.out);
+    const bool drawn = plot(f.out);
     std::printf("check (%s): %lld samples, %lld violations, %lld naive-bound violations (expected for hard routing), "
-                "%lld P2-bound violations, %lld exact; wrote %s/{check.csv,summary.json,check.png}\n",
+                "%lld P2-bound violations, %lld exact; wrote %s/{check.csv,summary.json%s}\n",
                 f.norm.c_str(), static_cast<long long>(rep.rows.size()), static_cast<long long>(rep.violations),
                 static_cast<long long>(rep.naive_violations), static_cast<long long>(rep.p2_violations),
-                summary["exact_optimal"].get<long long>(), f.out.c_str());
+                summary["exact_optimal"].get<long long>(), f.out.c_str(), drawn ? ",check.png" : "");
     std::vector<std::int64_t> bad;
     for (const auto& r : rep.rows)
         if (!r.violations.empty()) bad.push_back(r.index);

@@ -9,6 +9,9 @@
 #include "engine/corruptions.hpp"
 #include "engine/parallel.hpp"
 #include "experiments/commands.hpp"
+#include "experiments/flag_values.hpp"
+#include "experiments/output_paths.hpp"
+#include "experiments/threads_flag.hpp"
 #include "experiments/loaded_model.hpp"
 #include "experiments/progress.hpp"
 
@@ -18,18 +21,18 @@ namespace {
 
 struct EvalFlags {
     std::string ckpt, out, data;
-    std::int64_t samples = -1, top_k = 0;
+    std::int64_t samples = kAllCount, top_k = 0;
     std::uint64_t seed = 1;
-    int threads = 0;
+    int threads = kThreadsUnset;
 };
 
 nlohmann::json nan_to_null(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(); }
 
 void run_eval(const EvalFlags& f) {
-    if (f.threads < 0) throw std::invalid_argument("--threads: must be >= 1, got " + std::to_string(f.threads));
-    if (f.threads > 0) set_threads(f.threads);
+    apply_threads_flag(f.threads);
+    require_output_file("--out", f.out, {{"--ckpt", f.ckpt}});
     if (f.top_k < 0) throw std::invalid_argument("--top-k: must be positive");
-    const LoadedModel lm = load_model_and_data(f.ckpt, f.data, f.samples);   // -1 (default): the whole test split
+    const LoadedModel lm = load_model_and_data(f.ckpt, f.data, f.samples);   // kAllCount (default): the whole test split
     const Classifier& model = lm.model();
     const std::string& spec = lm.data_spec;
     const DataSplits& data = lm.data;

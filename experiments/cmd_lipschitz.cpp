@@ -21,6 +21,8 @@
 #include "engine/atomic_file.hpp"
 #include "engine/parallel.hpp"
 #include "experiments/commands.hpp"
+#include "experiments/output_paths.hpp"
+#include "experiments/threads_flag.hpp"
 #include "experiments/loaded_model.hpp"
 #include "theory/exact_lipschitz.hpp"
 #include "theory/lipschitz.hpp"
@@ -32,7 +34,7 @@ namespace {
 struct LipschitzFlags {
     std::string ckpt, out, data, norm = "l2";
     std::int64_t samples = 200;
-    int threads = 0;
+    int threads = kThreadsUnset;
     std::int64_t exact_samples = 3, exact_max_size = 128;
     double exact_time_limit = 10.0, exact_radius = 0.05;
 };
@@ -101,8 +103,8 @@ nlohmann::json exact_section(const LipschitzFlags& f, const LoadedModel& lm, std
 }
 
 void run(const LipschitzFlags& f) {
-    if (f.threads < 0) throw std::invalid_argument("--threads: must be >= 1");
-    if (f.threads > 0) set_threads(f.threads);
+    apply_threads_flag(f.threads);
+    require_output_file("--out", f.out, {{"--ckpt", f.ckpt}});
     const Norm norm = parse_norm(f.norm);
     const LoadedModel lm = load_model_and_data(f.ckpt, f.data, f.samples);
     const Network net = network_of(lm.model());

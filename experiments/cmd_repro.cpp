@@ -10,6 +10,7 @@
 #include "engine/parallel.hpp"
 #include "experiments/claims.hpp"
 #include "experiments/commands.hpp"
+#include "experiments/threads_flag.hpp"
 
 namespace moelab::cli {
 
@@ -18,12 +19,11 @@ namespace {
 struct ReproFlags {
     std::string profile = "quick", out = "out";
     std::vector<std::string> only;
-    int threads = 0;
+    int threads = kThreadsUnset;
 };
 
 void run(const ReproFlags& f) {
-    if (f.threads < 0) throw std::invalid_argument("--threads: must be >= 1");
-    if (f.threads > 0) set_threads(f.threads);
+    apply_threads_flag(f.threads);
     const ReproProfile p = repro_profile(f.profile);
     for (const auto& id : f.only) {
         bool known = false;

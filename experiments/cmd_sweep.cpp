@@ -15,6 +15,7 @@
 #include "engine/atomic_file.hpp"
 #include "engine/parallel.hpp"
 #include "experiments/commands.hpp"
+#include "experiments/threads_flag.hpp"
 #include "experiments/mpi_session.hpp"
 #include "experiments/sweep_run.hpp"
 
@@ -27,7 +28,7 @@ using nlohmann::json;
 
 struct SweepFlags {
     std::string grid, out;
-    int threads = 0;
+    int threads = kThreadsUnset;
 };
 
 std::string run_name(std::int64_t index, std::size_t runs) {
@@ -79,7 +80,12 @@ void merge_results(const SweepGrid& grid, const fs::path& out, const fs::path& r
     csv += "\n";
     for (const SweepRun& r : grid.runs) {
         const fs::path file = runs_dir / run_name(r.index, grid.runs.size()) / "result.json";
-        const json result = json::parse(read_file(file.string()));
+        json result;
+        try {
+            result = json::parse(read_file(file.string()));
+        } catch (const json::exception& e) {
+            throw std::runtime_error(file.string() + ": not valid JSON (" + e.what() + "); remove the run's folder to run it again");
+        }
         if (result.at("columns").get<std::vector<std::string>>() != columns)
             throw std::runtime_error(file.string() + ": columns differ from the grid's stages");
         csv += std::to_string(r.index);
@@ -93,8 +99,7 @@ void merge_results(const SweepGrid& grid, const fs::path& out, const fs::path& r
 }
 
 void run(const SweepFlags& f) {
-    if (f.threads < 0) throw std::invalid_argument("--threads: must be >= 1, got " + std::to_string(f.threads));
-    if (f.threads > 0) set_threads(f.threads);
+    apply_threads_flag(f.threads);
     if (mpi::launched_ranks() > 1 && !mpi::compiled_in())
         throw std::invalid_argument("sweep: launched as " + std::to_string(mpi::launched_ranks()) +
                                     " processes, but this moelab was built without MPI: each would run the whole grid "

@@ -18,11 +18,16 @@
 #include "engine/npz.hpp"
 #include "engine/parallel.hpp"
 #include "experiments/commands.hpp"
+#include "experiments/threads_flag.hpp"
 #include "experiments/data_spec.hpp"
 #include "experiments/json_config.hpp"
 #include "experiments/mpi_session.hpp"
+#include "experiments/flag_values.hpp"
 #include "experiments/progress.hpp"
+#include "experiments/run_lock.hpp"
+#include "engine/bounded_read.hpp"
 #include "moe/model_io.hpp"
+#include "moe/model_size.hpp"
 
 namespace moelab::cli {
 
@@ -33,9 +38,9 @@ struct TrainFlags {
                 lb_convention = "top1", match = "", parallel = "none", out;
     ModelConfig m;
     TrainConfig t;
-    std::int64_t train_limit = -1, test_limit = -1;
-    int threads = 0, stop_after = 0;
-    bool resume = false;
+    std::int64_t train_limit = kAllCount, test_limit = kAllCount, stop_after = kAllCount;
+    int threads = kThreadsUnset;
+    bool resume = false, force = false;
 };
 
 nlohmann::json metrics_json(const Classifier& model, const TrainState& state, const std::string& data) {
@@ -87,9 +92,22 @@ void report_exchange(const TrainState& state, const ShardExchange& ex, std::int6
                  1e3 * st.seconds / calls, train_seconds > 0 ? 100.0 * st.seconds / train_seconds : 0.0, train_seconds);
 }
 
+// Refuses to replace a run without --resume or --force, then (rank 0) locks the directory for this run.
+std::unique_ptr<RunLock> claim_run_dir(const TrainFlags& f, bool writer, const std::string& ckpt) {
+    // Every rank sees the same directory, so every rank refuses alike (no rank left waiting in a collective).
+    if (!f.resume && !f.force && std::filesystem::exists(ckpt))
+        throw std::invalid_argument("--out " + f.out + ": holds a run (" + ckpt +
+                                    "); pass --resume to continue it or --force to replace it");
+    if (!writer) return nullptr;   // rank 0's lock alone: a failure there ends the whole job (moelab_main.cpp)
+    std::filesystem::create_directories(f.out);
+    return std::make_unique<RunLock>(f.out);
+}
+
 void run_train(TrainFlags& f) {
-    if (f.threads < 0) throw std::invalid_argument("--threads: must be >= 1, got " + std::to_string(f.threads));
-    if (f.threads > 0) set_threads(f.threads);
+    apply_threads_flag(f.threads);
+    f.train_limit = count_flag("--train-limit", f.train_limit);
+    f.test_limit = count_flag("--test-limit", f.test_limit);
+    f.stop_after = std::max<std::int64_t>(0, count_flag("--stop-after", f.stop_after));   // 0: no stop
     f.m.kind = parse_model_kind(f.model);
     f.m.gate = parse_gate_mode(f.gate);
     f.t.optimizer.kind = parse_optimizer_kind(f.optimizer);
@@ -108,9 +126,13 @@ void run_train(TrainFlags& f) {
     f.m.input_dim = data.train.dim();
     f.m.classes = data.train.num_classes;
     f.m.validate();
-
-    if (writer) std::filesystem::create_directories(f.out);
+    // Weights, gradients and two Adam moments: four doubles per parameter.
+    require_memory(static_cast<std::uint64_t>(std::min(parameter_lower_bound(f.m) * 4 * sizeof(double), 1.8e19)),
+                   "the model of --width, --hidden, --experts and --depth");
+    // Before training: one run per directory, and an existing run is not replaced by accident.
     const std::string ckpt = f.out + "/model.ckpt";
+    const std::unique_ptr<RunLock> lock = claim_run_dir(f, writer, ckpt);
+
     std::unique_ptr<Classifier> model;
     TrainState state;
     std::unique_ptr<Optimizer> optimizer;
@@ -131,6 +153,13 @@ void run_train(TrainFlags& f) {
         state = saved.state;
         optimizer = std::make_unique<Optimizer>(model->params(), f.t.optimizer);
         load_optimizer_state(saved, *optimizer, ckpt);
+        if (state.epochs_done > f.t.epochs)
+            throw std::invalid_argument("--epochs " + std::to_string(f.t.epochs) + ": " + ckpt + " already holds " +
+                                        std::to_string(state.epochs_done) + " epochs; nothing to train");
+        if (state.epochs_done == f.t.epochs) {
+            if (writer) std::fprintf(stderr, "%s already holds all %d epochs; nothing to train, nothing written\n", ckpt.c_str(), state.epochs_done);
+            return;
+        }
         if (writer)
             std::fprintf(stderr, "resuming %s after epoch %d (step %ld)\n", ckpt.c_str(), state.epochs_done, state.step);
     } else {
@@ -173,6 +202,7 @@ void run_train(TrainFlags& f) {
         save_model(ckpt, *model, &opt, saved_config, st, f.data);
         write_npz(f.out + "/model.npz", collect(model->params()));
         write_file_atomic(f.out + "/metrics.json", metrics_json(*model, st, f.data).dump(2) + "\n");
+        write_manifest(f.out, st.epochs_done, {"model.ckpt", "model.npz", "metrics.json"});   // last: commits the epoch
     };
     // The schedule is computed against the final epoch count even when stopping early.
     run_config.epochs = final_epochs;
@@ -238,6 +268,7 @@ void add_train_command(CLI::App& app, int& exit_code) {
     sub->add_option("--threads", f.threads, "OpenMP threads (results do not depend on it)");
     sub->add_option("--stop-after", f.stop_after, "stop after this many epochs (resume later with --resume)");
     sub->add_flag("--resume", f.resume, "continue from OUT/model.ckpt");
+    sub->add_flag("--force", f.force, "replace the run already in OUT (without it, train refuses to overwrite one)");
     sub->add_option("--parallel", f.parallel, "none, or data: under mpirun -np N, split each batch over the N processes")
         ->capture_default_str();
     sub->add_option("--micro-shards", f.t.micro_shards,

@@ -2,6 +2,7 @@
 
 #include <stdexcept>
 
+#include "engine/bounded_read.hpp"
 #include "engine/clusters.hpp"
 #include "engine/idx.hpp"
 
@@ -19,6 +20,9 @@ DataSplits load_data(const std::string& spec, std::int64_t train_limit, std::int
         ClusterSpec c = parse_cluster_spec(spec);
         const std::int64_t n_train = c.samples, n_test = std::max<std::int64_t>(1, c.samples / 4);
         c.samples = n_train + n_test;
+        // The samples, then the train and test copies: three times samples x d doubles.
+        require_memory(static_cast<std::uint64_t>(std::min(3.0 * static_cast<double>(c.samples) * c.dim * sizeof(double), 1.8e19)),
+                       "--data " + spec);
         const Dataset all = make_clusters(c);
         d.train = subset(all, 0, train_limit >= 0 ? std::min(train_limit, n_train) : n_train);
         d.test = subset(all, n_train, test_limit >= 0 ? std::min(test_limit, n_test) : n_test);

@@ -2,11 +2,48 @@
 
 #include <nlohmann/json.hpp>
 
-#include <fstream>
+#include <cstdio>
+#include <set>
 #include <sstream>
 #include <stdexcept>
+#include <vector>
+
+#include "engine/bounded_read.hpp"
 
 namespace moelab::cli {
+
+namespace {
+
+// A config is a few hundred bytes of flag values; anything near this size is a wrong path.
+constexpr std::uint64_t kMaxConfigBytes = 1u << 20;
+
+// Text only: a binary file's bytes would otherwise be echoed into a TOML parse error.
+void require_text(const std::string& text) {
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        const auto c = static_cast<unsigned char>(text[i]);
+        if (c < 0x20 && c != '\t' && c != '\n' && c != '\r') {
+            char hex[8];
+            std::snprintf(hex, sizeof hex, "0x%02x", c);
+            throw CLI::ConversionError("not a text file (byte " + std::string(hex) + " at offset " + std::to_string(i) + ")");
+        }
+    }
+}
+
+// nlohmann keeps the last of two equal keys silently; a config that says a flag twice is refused.
+nlohmann::json parse_json_no_duplicates(const std::string& text) {
+    std::vector<std::set<std::string>> keys;
+    nlohmann::json::parser_callback_t cb = [&](int, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
+        using E = nlohmann::json::parse_event_t;
+        if (event == E::object_start) keys.emplace_back();
+        if (event == E::object_end && !keys.empty()) keys.pop_back();
+        if (event == E::key && !keys.empty() && !keys.back().insert(parsed.get<std::string>()).second)
+            throw CLI::ConversionError("duplicate key '" + parsed.get<std::string>() + "'");
+        return true;
+    };
+    return nlohmann::json::parse(text, cb);
+}
+
+}  // namespace
 
 std::string JsonOrTomlConfig::to_config(const CLI::App* app, bool default_also, bool write_description,
                                         std::string prefix) const {
@@ -16,7 +53,9 @@ std::string JsonOrTomlConfig::to_config(const CLI::App* app, bool default_also, 
 std::vector<CLI::ConfigItem> JsonOrTomlConfig::from_config(std::istream& input) const {
     std::stringstream buffer;
     buffer << input.rdbuf();
-    const std::string text = buffer.str();
+    std::string text = buffer.str();
+    if (text.rfind("\xEF\xBB\xBF", 0) == 0) text.erase(0, 3);   // a UTF-8 byte-order mark (some editors add one)
+    require_text(text);
     const auto first = text.find_first_not_of(" \t\r\n");
     if (first == std::string::npos || text[first] != '{') {
         std::istringstream toml(text);
@@ -28,7 +67,7 @@ std::vector<CLI::ConfigItem> JsonOrTomlConfig::from_config(std::istream& input) 
     }
     nlohmann::json j;
     try {
-        j = nlohmann::json::parse(text);
+        j = parse_json_no_duplicates(text);
     } catch (const nlohmann::json::exception& e) {
         throw CLI::ConversionError("--config: not valid JSON (" + std::string(e.what()) + ")");
     }
@@ -54,8 +93,13 @@ std::vector<CLI::ConfigItem> JsonOrTomlConfig::from_config(std::istream& input) 
 }
 
 void apply_config_file(CLI::App& app, const std::string& path) {
-    std::ifstream in(path);
-    if (!in) throw std::invalid_argument("--config: cannot read " + path);
+    std::string text;
+    try {
+        text = read_regular_file(path, kMaxConfigBytes, "a config file holds flag values");
+    } catch (const std::exception& e) {
+        throw std::invalid_argument("--config: " + std::string(e.what()));
+    }
+    std::istringstream in(text);
     std::vector<CLI::ConfigItem> items;
     try {
         items = JsonOrTomlConfig().from_config(in);

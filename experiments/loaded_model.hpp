@@ -18,7 +18,7 @@ struct LoadedModel {
     const Classifier& model() const { return *saved.model; }
 };
 
-// Loads the checkpoint and the first `samples` test samples (-1: all) of `data_spec` (empty: the data the
+// Loads the checkpoint and the first `samples` test samples (kAllCount, experiments/flag_values.hpp: all) of `data_spec` (empty: the data the
 // model was trained on). Throws naming --ckpt, --data or --samples.
 LoadedModel load_model_and_data(const std::string& ckpt, const std::string& data_spec, std::int64_t samples);
 

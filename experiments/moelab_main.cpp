@@ -9,6 +9,7 @@
 
 #include "engine/float_semantics.hpp"
 #include "experiments/commands.hpp"
+#include "experiments/flag_values.hpp"
 #include "experiments/mpi_session.hpp"
 
 int main(int argc, char** argv) {
@@ -31,10 +32,15 @@ int main(int argc, char** argv) {
     moelab::cli::add_check_command(app, exit_code);
     moelab::cli::add_repro_command(app, exit_code);
     moelab::cli::add_sweep_command(app, exit_code);
+    moelab::cli::add_seed_checks(app);
     try {
+        moelab::cli::reject_unknown_command(app, argc, argv);
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
-        return mpi::rank() == 0 ? app.exit(e) : (e.get_exit_code() != 0);
+        if (mpi::rank() != 0) return e.get_exit_code() != 0;
+        if (e.get_exit_code() == 0) return app.exit(e);   // --help
+        std::fprintf(stderr, "moelab: error: %s (see moelab --help)\n", e.what());   // one line, like every error
+        return e.get_exit_code();
     } catch (const std::invalid_argument& e) {   // bad input: every rank saw it
         if (mpi::rank() == 0) std::fprintf(stderr, "moelab: error: %s\n", e.what());
         return 1;

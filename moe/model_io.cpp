@@ -1,6 +1,9 @@
 #include "moe/model_io.hpp"
 
+#include <algorithm>
 #include <stdexcept>
+
+#include "moe/model_size.hpp"
 
 namespace moelab {
 
@@ -8,7 +11,11 @@ void save_model(const std::string& path, const Classifier& model, const Optimize
                 const TrainConfig& train, const TrainState& state, const std::string& data_spec) {
     Checkpoint ck;
     nlohmann::json history = nlohmann::json::array();
-    for (const auto& m : state.history) history.push_back(to_json(m));
+    // No wall-clock seconds: the same run gives the same checkpoint bytes (timings are in metrics.json).
+    for (const auto& m : state.history) {
+        history.push_back(to_json(m));
+        history.back().erase("seconds");
+    }
     ck.meta = nlohmann::json{{"format", "moelab-model"},
                              {"version", 1},
                              {"model", to_json(model.config())},
@@ -22,6 +29,22 @@ void save_model(const std::string& path, const Classifier& model, const Optimize
         for (auto& [name, t] : optimizer->state()) ck.tensors.push_back({name, t});
     write_checkpoint(path, ck);
 }
+
+namespace {
+
+// Every parameter is stored in the file, so a model needing more values than the file holds is refused
+// before it is built (metadata of "experts": 1e8 once made eval allocate past 6 GB).
+void require_params_in_file(const ModelConfig& config, const Checkpoint& ck, const std::string& path) {
+    config.validate();
+    double stored = 0.0;
+    for (const auto& t : ck.tensors) stored += static_cast<double>(t.tensor.numel());
+    const double needed = parameter_lower_bound(config);
+    if (needed > stored)
+        throw std::invalid_argument("metadata describes a model of at least " + std::to_string(static_cast<long long>(std::min(needed, 9e18))) +
+                                    " parameters, the file holds " + std::to_string(static_cast<long long>(stored)) + " values");
+}
+
+}  // namespace
 
 SavedModel load_model(const std::string& path) {
     SavedModel s;
@@ -38,7 +61,9 @@ SavedModel load_model(const std::string& path) {
         throw std::runtime_error(path + ": model checkpoint version " + meta.value("version", nlohmann::json()).dump() +
                                  " is not supported (expected 1)");
     try {
-        s.model = std::make_unique<Classifier>(model_config_from_json(meta.at("model")));
+        const ModelConfig config = model_config_from_json(meta.at("model"));
+        require_params_in_file(config, s.checkpoint, path);
+        s.model = std::make_unique<Classifier>(config);
         s.train = train_config_from_json(meta.at("train"));
         s.data_spec = meta.at("data").get<std::string>();
         s.state.epochs_done = meta.at("state").at("epochs_done").get<int>();

@@ -1,5 +1,6 @@
 #include "moe/train.hpp"
 
+#include "moe/divergence.hpp"
 #include "moe/shard_step.hpp"
 
 #include <chrono>
@@ -186,7 +187,7 @@ EpochMetrics epoch_metrics_from_json(const nlohmann::json& j) {
     m.expert_load = j.at("expert_load").get<std::vector<std::int64_t>>();
     m.router_entropy = j.at("router_entropy").get<double>();
     m.dropped_tokens = j.at("dropped_tokens").get<std::int64_t>();
-    m.seconds = j.at("seconds").get<double>();
+    m.seconds = j.value("seconds", 0.0);   // absent from checkpoints (moe/model_io.cpp)
     return m;
 }
 
@@ -225,8 +226,10 @@ void train(Classifier& model, Optimizer& optimizer, const Dataset& train_set, co
     const ShardRecords records(model, S == 1);
     std::vector<double> my_records(static_cast<std::size_t>(mine) * records.size()), all_records;
     if (ex.ranks > 1) all_records.resize(static_cast<std::size_t>(S) * records.size());
+    DivergenceWatch watch(model.config().classes, steps_per_epoch);
     for (int epoch = state.epochs_done; epoch < config.epochs; ++epoch) {
         const auto t0 = std::chrono::steady_clock::now();
+        watch.new_epoch();
         const auto order = shuffled(n, root.split("shuffle").split(static_cast<std::uint64_t>(epoch)));
         EpochMetrics m;
         m.epoch = epoch + 1;
@@ -262,6 +265,7 @@ void train(Classifier& model, Optimizer& optimizer, const Dataset& train_set, co
                                          std::to_string(epoch + 1) + ", step " + std::to_string(s + 1) +
                                          "; the last checkpoint holds the last good epoch");
             optimizer.step();
+            watch.after_step(model.params(), t.ce, epoch + 1, s + 1);
             ++state.step;
             loss_sum += t.ce;
             aux_sum += t.aux;

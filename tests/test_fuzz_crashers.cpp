@@ -47,6 +47,7 @@ std::vector<fuzz::ParserCall> calls_of(const SavedInput& input, const std::strin
     if (input.target == "fuzz_idx") return fuzz::idx_calls(data, input.bytes.size(), scratch);
     if (input.target == "fuzz_checkpoint") return fuzz::checkpoint_calls(data, input.bytes.size(), scratch);
     if (input.target == "fuzz_config") return fuzz::config_calls(data, input.bytes.size());
+    if (input.target == "fuzz_model") return fuzz::model_calls(data, input.bytes.size(), scratch);
     BOOST_FAIL(input.path << ": no fuzz target " << input.target);
     return {};
 }
@@ -71,7 +72,7 @@ Outcome outcome_of(const fuzz::ParserCall& call) {
 BOOST_AUTO_TEST_SUITE(fuzz_crashers)
 
 BOOST_AUTO_TEST_CASE(every_fuzz_target_has_seed_inputs) {
-    for (const std::string target : {"fuzz_idx", "fuzz_checkpoint", "fuzz_config"}) {
+    for (const std::string target : {"fuzz_idx", "fuzz_checkpoint", "fuzz_config", "fuzz_model"}) {
         const fs::path dir = fs::path("tests/fuzz/corpus") / target;
         BOOST_TEST_REQUIRE(fs::is_directory(dir), dir << " is missing (tests run from the repository root)");
         BOOST_TEST(!fs::is_empty(dir), dir << " has no seeds");

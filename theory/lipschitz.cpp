@@ -9,6 +9,7 @@
 
 #include "engine/ops.hpp"
 #include "theory/attack_internal.hpp"
+#include "theory/finite_guard.hpp"
 #include "theory/spectral_bounds.hpp"
 
 namespace moelab {
@@ -151,7 +152,19 @@ Tensor network_logits(const Network& net, const Tensor& x) {
     return apply(net.head, trunk(net, x));
 }
 
+namespace {
+
+// A product of finite norms can still overflow to inf (or inf * 0 give NaN): such a constant is no bound.
+const LipschitzUpper& checked(const LipschitzUpper& u) {
+    require_finite_bound(u.logits, "the " + u.method + " Lipschitz bound");
+    for (std::int64_t i = 0; i < u.pair.numel(); ++i) require_finite_bound(u.pair.data()[i], "a " + u.method + " pair constant");
+    return u;
+}
+
+}  // namespace
+
 LipschitzUpper lipschitz_upper(const Network& net, Norm p) {
+    require_finite_network(net);
     const std::int64_t C = net.classes;
     LipschitzUpper u;
     u.pair = Tensor(Shape{C, C}, 0.0);
@@ -168,7 +181,7 @@ LipschitzUpper lipschitz_upper(const Network& net, Norm p) {
                     if (a != b) u.pair.at(a, b) = std::max(u.pair.at(a, b), pre * row_diff_dual(chain.back().w, a, b, p));
         }
         if (net.top.gate == GateMode::soft) u.note = "soft routing: the gate's variation is not included; use the checker";
-        return u;
+        return checked(u);
     }
     double L = operator_norm(net.stem.w, p);
     for (const auto& blk : net.blocks) {
@@ -187,7 +200,7 @@ LipschitzUpper lipschitz_upper(const Network& net, Norm p) {
     for (std::int64_t a = 0; a < C; ++a)
         for (std::int64_t b = 0; b < C; ++b)
             if (a != b) u.pair.at(a, b) = L * row_diff_dual(net.head.w, a, b, p);
-    return u;
+    return checked(u);
 }
 
 CertifiedRadii certify_lipschitz(const Network& net, const Tensor& x, const std::vector<int>& y, Norm p, bool naive) {
@@ -199,6 +212,7 @@ CertifiedRadii certify_lipschitz(const Network& net, const Tensor& x, const std:
         for (std::int64_t c = 0; c < C; ++c) {
             if (c == label) continue;
             const double m = z[label] - z[c];
+            if (!std::isfinite(m)) return std::numeric_limits<double>::quiet_NaN();   // overflowed logits: refuse
             if (m <= 0.0) return 0.0;
             const double L = pair(label, c);
             r = std::min(r, L > 0.0 ? m / L : kInf);

@@ -2,6 +2,8 @@
 // interval bounds, the ReLU encoding and the GLPK solve.
 #include "theory/milp_internal.hpp"
 
+#include "theory/finite_guard.hpp"
+
 #include <algorithm>
 #include <chrono>
 
@@ -55,6 +57,7 @@ Stage moe_stage(const MoELayer& layer, GateMode gate) {
 
 // Mirrors Classifier::forward (moe/model.cpp): stem, ReLU, blocks with a ReLU between consecutive ones, head.
 PwlNetwork pwl_network_of(const Classifier& model) {
+    require_finite_weights(model);   // GLPK aborts on a non-finite coefficient; a proof needs finite weights
     const ModelConfig& c = model.config();
     PwlNetwork net;
     if (c.kind == ModelKind::moe_model) {

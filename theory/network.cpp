@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "engine/ops.hpp"
+#include "theory/finite_guard.hpp"
 
 namespace moelab {
 
@@ -46,6 +47,7 @@ Tensor apply_chain(const MapChain& chain, const Tensor& x) {
 }
 
 Network network_of(const Classifier& model) {
+    require_finite_weights(model);   // every bound starts here: refuse NaN/inf weights once
     const ModelConfig& c = model.config();
     if (c.capacity_factor > 0.0)
         throw std::invalid_argument("bounds: a capacity limit makes a row's output depend on its batch; "

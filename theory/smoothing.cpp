@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "engine/ops.hpp"
+#include "theory/finite_guard.hpp"
 
 namespace moelab {
 
@@ -50,6 +51,7 @@ std::vector<std::int64_t> noisy_counts(const Classifier& model, const double* x,
 std::vector<SmoothedCertificate> certify_smoothing(const Classifier& model, const Tensor& x, const std::vector<int>& y,
                                                    const SmoothingOptions& o, std::int64_t first_index) {
     o.validate();
+    require_finite_weights(model);   // NaN logits have no argmax: the counts would be an artefact
     const std::int64_t B = x.rows(), d = x.cols(), C = model.config().classes;
     std::vector<SmoothedCertificate> out(static_cast<std::size_t>(B));
     const boost::math::normal_distribution<double> normal;

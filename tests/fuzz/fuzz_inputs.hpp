@@ -11,6 +11,8 @@
 #include <zlib.h>
 
 #include <cstdint>
+#include <cstdlib>
+#include <limits>
 #include <cstdio>
 #include <cstring>
 #include <functional>
@@ -26,7 +28,11 @@
 #include "engine/idx.hpp"
 #include "engine/npz.hpp"
 #include "moe/model.hpp"
+#include "moe/model_io.hpp"
 #include "moe/train.hpp"
+#include "theory/exact.hpp"
+#include "theory/ibp.hpp"
+#include "theory/lipschitz.hpp"
 
 namespace moelab::fuzz {
 
@@ -105,6 +111,63 @@ inline std::vector<ParserCall> checkpoint_calls(const std::uint8_t* data, std::s
     write_bytes(path, reinterpret_cast<const std::uint8_t*>(file.data()), file.size());
     if (mode & 1) return {{"read_npz", [path] { read_npz(path); }}};
     return {{"read_checkpoint", [path] { read_checkpoint(path); }}};
+}
+
+// fuzz_model: what comes after parsing. The input is a checkpoint as for fuzz_checkpoint (bit 1 of the
+// first byte fixes the CRC); load_model builds the model from its metadata and loads the weights, then a
+// forward pass and the certificates run on it. Bits 2-4 of the first byte overwrite the first weight with
+// inf, NaN or 1e300 after loading (a model built in memory: the certificates must refuse the first two and
+// stay finite or refuse on the third), bit 5 adds the exact MILP (a few hundred weights at most).
+inline std::vector<ParserCall> model_calls(const std::uint8_t* data, std::size_t size, const std::string& path) {
+    const std::uint8_t mode = size > 0 ? data[0] : 0;
+    std::string file(reinterpret_cast<const char*>(data), size);
+    if (size > 0) file.erase(0, 1);
+    if ((mode & 2) && file.size() >= 4) {
+        const std::size_t body = file.size() - 4;
+        const auto crc = static_cast<std::uint32_t>(
+            crc32(crc32(0L, Z_NULL, 0), reinterpret_cast<const Bytef*>(file.data()), static_cast<uInt>(body)));
+        std::memcpy(file.data() + body, &crc, 4);
+    }
+    write_bytes(path, reinterpret_cast<const std::uint8_t*>(file.data()), file.size());
+    const auto saved = std::make_shared<SavedModel>();
+    const auto x = std::make_shared<Tensor>();
+    std::vector<ParserCall> calls{{"load_model", [path, saved, x, mode] {
+                                       *saved = load_model(path);
+                                       const std::int64_t d = saved->model->config().input_dim;
+                                       *x = Tensor(Shape{2, d}, 0.25);
+                                       Var w = saved->model->params().all().front().var;
+                                       if (mode & 4) w.value().data()[0] = std::numeric_limits<double>::infinity();
+                                       if (mode & 8) w.value().data()[0] = std::numeric_limits<double>::quiet_NaN();
+                                       if (mode & 16) w.value().data()[0] = 1e300;
+                                   }},
+                                  {"forward", [saved, x] {
+                                       if (!saved->model) throw std::runtime_error("no model");
+                                       NoGradGuard no_grad;
+                                       saved->model->forward(Var(*x), ForwardOptions{});
+                                   }},
+                                  {"certify_lipschitz", [saved, x, mode] {
+                                       if (!saved->model) throw std::runtime_error("no model");
+                                       const Network net = network_of(*saved->model);
+                                       for (const Norm p : {Norm::l2, Norm::linf}) {
+                                           lipschitz_upper(net, p);
+                                           certify_lipschitz(net, *x, {0, 1}, p);
+                                       }
+                                       if (mode & 12) std::abort();   // a certificate for a non-finite weight: unsound
+                                   }},
+                                  {"ibp_certified_radii", [saved, x, mode] {
+                                       if (!saved->model) throw std::runtime_error("no model");
+                                       ibp_certified_radii(network_of(*saved->model), *x, {0, 1}, Box{});
+                                       if (mode & 12) std::abort();
+                                   }}};
+    if (mode & 32)
+        calls.push_back({"exact_min_distance_linf", [saved, x, mode] {
+                             if (!saved->model || saved->model->params().numel() > 400) throw std::runtime_error("skipped");
+                             ExactOptions o;
+                             o.time_limit_s = 0.5;
+                             exact_min_distance_linf(*saved->model, *x, 0, o);
+                             if (mode & 12) std::abort();
+                         }});
+    return calls;
 }
 
 // fuzz_config. The whole input is the text: parsed as JSON and handed to both config readers (a failed
