@@ -1,7 +1,7 @@
 // moelab train: train an MoE or dense classifier deterministically; checkpoint every epoch.
 //
-// Writes DIR/model.ckpt (parameters, optimizer state, configs, history), DIR/model.npz (parameters,
-// for NumPy/PyTorch) and DIR/metrics.json (test_accuracy and per-epoch entries), each atomically.
+// Writes DIR/model.ckpt (parameters, optimizer state, configs, history), DIR/model.npz (the self-describing
+// model file for NumPy/PyTorch: moe/model_file.hpp) and DIR/metrics.json (test_accuracy and per-epoch entries), each atomically.
 // --resume continues from DIR/model.ckpt, which must come from the same flags (only --epochs and
 // --stop-after may differ); the result is bitwise identical to an uninterrupted run.
 //
@@ -15,11 +15,11 @@
 #include <sstream>
 
 #include "engine/atomic_file.hpp"
-#include "engine/npz.hpp"
 #include "engine/parallel.hpp"
 #include "experiments/commands.hpp"
 #include "experiments/data_spec.hpp"
 #include "experiments/json_config.hpp"
+#include "experiments/model_file_io.hpp"
 #include "experiments/mpi_session.hpp"
 #include "experiments/progress.hpp"
 #include "moe/model_io.hpp"
@@ -171,7 +171,7 @@ void run_train(TrainFlags& f) {
         TrainConfig saved_config = f.t;
         saved_config.epochs = final_epochs;
         save_model(ckpt, *model, &opt, saved_config, st, f.data);
-        write_npz(f.out + "/model.npz", collect(model->params()));
+        write_model_file(f.out + "/model.npz", *model, data_conventions(data, f.data));
         write_file_atomic(f.out + "/metrics.json", metrics_json(*model, st, f.data).dump(2) + "\n");
     };
     // The schedule is computed against the final epoch count even when stopping early.
