@@ -130,6 +130,13 @@ void write_npz(const std::string& path, const std::vector<NamedTensor>& tensors)
 
 void write_npy(const std::string& path, const Tensor& tensor) { write_file_atomic(path, npy_bytes(tensor)); }
 
+Tensor read_npy(const std::string& path) {
+    const std::string b = read_file(path);
+    const ParsedNpy p = parse_npy_header(b, path);
+    if (p.descr != "<f8") throw std::runtime_error(path + ": dtype is not float64 '<f8'");
+    return tensor_of(b, p);
+}
+
 void write_npz(const std::string& path, const std::vector<NamedTensor>& tensors, const std::vector<NpyArray>& others) {
     std::vector<std::pair<std::string, std::string>> entries;   // file name, NPY bytes
     for (const auto& t : tensors) entries.emplace_back(t.name + ".npy", npy_bytes(t.tensor));

@@ -40,5 +40,7 @@ void write_npz(const std::string& path, const std::vector<NamedTensor>& tensors,
 NpzArchive read_npz_archive(const std::string& path);
 // One array as a standalone .npy file (numpy.load reads it), written atomically.
 void write_npy(const std::string& path, const Tensor& tensor);
+// A float64 .npy file (NPY 1.0-3.0, C order); errors name the file.
+Tensor read_npy(const std::string& path);
 
 }  // namespace moelab

@@ -31,6 +31,7 @@ int main(int argc, char** argv) {
     moelab::cli::add_check_command(app, exit_code);
     moelab::cli::add_repro_command(app, exit_code);
     moelab::cli::add_sweep_command(app, exit_code);
+    moelab::cli::add_data_command(app, exit_code);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

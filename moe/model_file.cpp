@@ -25,14 +25,6 @@ long double moe_layer_params(const ModelConfig& c, std::int64_t dim, std::int64_
     return router + static_cast<long double>(c.experts) * expert;
 }
 
-nlohmann::json conventions_json(const ModelFileInfo& info) {
-    nlohmann::json domain = info.input.bounded ? nlohmann::json::array({info.input.lo, info.input.hi}) : nlohmann::json();
-    return {{"tie_rule", "lower-index"},
-            {"input_scale", info.input.input_scale},
-            {"input_domain", domain},
-            {"class_names", info.class_names}};
-}
-
 // The "conventions" object; `where` names the file. Strict: unknown keys and values this moelab cannot honour throw.
 ModelFileInfo conventions_from_json(const nlohmann::json& j, std::int64_t classes, const std::string& where) {
     auto fail = [&](const std::string& what) { throw std::runtime_error(where + ": conventions: " + what); };
@@ -110,6 +102,14 @@ void require_finite(const std::vector<NamedTensor>& tensors, const std::string& 
 }
 
 }  // namespace
+
+nlohmann::json conventions_json(const ModelFileInfo& info) {
+    nlohmann::json domain = info.input.bounded ? nlohmann::json::array({info.input.lo, info.input.hi}) : nlohmann::json();
+    return {{"tie_rule", "lower-index"},
+            {"input_scale", info.input.input_scale},
+            {"input_domain", domain},
+            {"class_names", info.class_names}};
+}
 
 std::int64_t parameter_count(const ModelConfig& c) {
     long double n = 0.0L;

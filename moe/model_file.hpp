@@ -48,6 +48,8 @@ struct ModelFile {
     ModelFileInfo info;
 };
 
+// The "conventions" object of the JSON (tie rule, input scale and domain, class names).
+nlohmann::json conventions_json(const ModelFileInfo& info);
 // The "__moelab__" JSON of a model.
 nlohmann::json model_file_meta(const ModelConfig& config, const ModelFileInfo& info);
 // Writes the model file atomically; the same model and info give the same bytes.

@@ -12,6 +12,7 @@
 #include "engine/npz.hpp"
 #include "moe/model_file.hpp"
 #include "tests/gradcheck.hpp"
+#include "tests/model_kinds.hpp"
 
 using namespace moelab;
 namespace fs = std::filesystem;
@@ -25,30 +26,7 @@ struct TempDir {
     std::string operator/(const std::string& name) const { return path + "/" + name; }
 };
 
-// One config per kind and routing variant moelab has.
-std::vector<ModelConfig> every_kind() {
-    ModelConfig base;
-    base.input_dim = 5, base.classes = 3, base.width = 7, base.hidden = 4, base.experts = 4, base.top_k = 2;
-    std::vector<ModelConfig> out;
-    ModelConfig c = base;
-    c.kind = ModelKind::mlp, c.depth = 2;
-    out.push_back(c);
-    for (GateMode g : {GateMode::softmax_then_topk, GateMode::topk_then_softmax, GateMode::soft}) {
-        c = base;
-        c.kind = ModelKind::moe, c.gate = g;
-        out.push_back(c);
-    }
-    c = base;
-    c.kind = ModelKind::moe, c.depth = 3, c.moe_blocks = {1}, c.noisy = true, c.capacity_factor = 1.0;
-    out.push_back(c);
-    c = base;
-    c.kind = ModelKind::moe_model, c.hidden = 0, c.top_k = 1;
-    out.push_back(c);
-    c = base;
-    c.kind = ModelKind::moe_model, c.gate = GateMode::topk_then_softmax, c.noisy = true;
-    out.push_back(c);
-    return out;
-}
+using moelab::testing::every_model_kind;
 
 Tensor logits(const Classifier& m, const Tensor& x) {
     NoGradGuard no_grad;
@@ -82,7 +60,7 @@ BOOST_AUTO_TEST_CASE(every_model_kind_round_trips_with_bit_identical_logits_and_
     info.input = InputConvention{255.0, true, 0.0, 1.0};
     info.class_names = {"a", "b", "c"};
     info.data_spec = "clusters:K=3,d=5,C=3";
-    for (const ModelConfig& c : every_kind()) {
+    for (const ModelConfig& c : every_model_kind()) {
         Classifier model(c);
         write_model_file(dir / "m.npz", model, info);
         const ModelFile back = read_model_file(dir / "m.npz");
@@ -99,15 +77,15 @@ BOOST_AUTO_TEST_CASE(every_model_kind_round_trips_with_bit_identical_logits_and_
 }
 
 BOOST_AUTO_TEST_CASE(parameter_count_equals_the_parameters_the_model_registers) {
-    for (const ModelConfig& c : every_kind()) BOOST_TEST(parameter_count(c) == Classifier(c).params().numel(), to_json(c).dump());
-    ModelConfig huge = every_kind()[1];
+    for (const ModelConfig& c : every_model_kind()) BOOST_TEST(parameter_count(c) == Classifier(c).params().numel(), to_json(c).dump());
+    ModelConfig huge = every_model_kind()[1];
     huge.width = std::int64_t{1} << 38;   // over 2^41 parameters: refused before anything is allocated
     BOOST_CHECK_EXCEPTION(parameter_count(huge), std::invalid_argument, error_with({"2^40"}));
 }
 
 BOOST_AUTO_TEST_CASE(a_non_finite_weight_is_refused_naming_the_tensor) {
     TempDir dir;
-    const Classifier model(every_kind()[1]);
+    const Classifier model(every_model_kind()[1]);
     const nlohmann::json meta = model_file_meta(model.config(), {});
     for (const double bad : {std::nan(""), HUGE_VAL, -HUGE_VAL}) {
         auto tensors = collect(model.params());
@@ -120,7 +98,7 @@ BOOST_AUTO_TEST_CASE(a_non_finite_weight_is_refused_naming_the_tensor) {
 
 BOOST_AUTO_TEST_CASE(other_versions_sizes_and_conventions_are_refused_naming_the_file) {
     TempDir dir;
-    const Classifier model(every_kind()[1]);
+    const Classifier model(every_model_kind()[1]);
     const auto tensors = collect(model.params());
     const nlohmann::json good = model_file_meta(model.config(), {});
     const std::string path = dir / "m.npz";
