@@ -5,6 +5,7 @@
 // (experiments/model_dumps.hpp), for comparison with an outside implementation.
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 
 #include "engine/atomic_file.hpp"
@@ -27,12 +28,25 @@ struct EvalFlags {
     int threads = 0;
 };
 
+// A dump's directory must exist and its path differ from the other outputs: checked before any work, so a
+// bad flag leaves nothing written.
+void check_dump_path(const std::string& path, const std::string& flag, const EvalFlags& f) {
+    if (path.empty()) return;
+    const std::filesystem::path parent = std::filesystem::path(path).parent_path();
+    if (!parent.empty() && !std::filesystem::is_directory(parent))
+        throw std::invalid_argument(flag + ": directory '" + parent.string() + "' does not exist");
+    if (path == f.out || (flag == "--dump-input-grad" && path == f.dump_logits))
+        throw std::invalid_argument(flag + ": '" + path + "' is also another output of this command");
+}
+
 nlohmann::json nan_to_null(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(); }
 
 void run_eval(const EvalFlags& f) {
     if (f.threads < 0) throw std::invalid_argument("--threads: must be >= 1, got " + std::to_string(f.threads));
     if (f.threads > 0) set_threads(f.threads);
     if (f.top_k < 0) throw std::invalid_argument("--top-k: must be positive");
+    check_dump_path(f.dump_logits, "--dump-logits", f);
+    check_dump_path(f.dump_input_grad, "--dump-input-grad", f);
     const LoadedModel lm = load_model_and_data(f.ckpt, f.data, f.samples);   // -1 (default): the whole test split
     const Classifier& model = lm.model();
     const std::string& spec = lm.data_spec;

@@ -11,16 +11,9 @@ LoadedModel load_model_and_data(const std::string& ckpt, const std::string& data
     LoadedModel m;
     ModelFileInfo file_info;
     const bool model_file = is_npz_file(ckpt);
-    if (model_file) {   // a model.npz, from moelab train or python/moelab_torch.py
-        ModelFile mf = read_model_file(ckpt);
-        m.saved.model = std::move(mf.model);
-        m.saved.data_spec = mf.info.data_spec;
-        file_info = mf.info;
-        if (data_spec.empty() && file_info.data_spec.empty())
-            throw std::invalid_argument("--data: " + ckpt + " does not say which data it was trained on; pass --data");
-    } else {
-        m.saved = load_model(ckpt);
-    }
+    m.saved = load_checkpoint_or_model_file(ckpt, &file_info);   // a model.npz: from moelab train or python/moelab_torch.py
+    if (data_spec.empty() && m.saved.data_spec.empty())
+        throw std::invalid_argument("--data: " + ckpt + " does not say which data it was trained on; pass --data");
     m.data_spec = data_spec.empty() ? m.saved.data_spec : data_spec;
     m.data = load_data(m.data_spec, 0, samples);
     if (model_file) require_same_conventions(file_info, data_conventions(m.data, m.data_spec), ckpt, m.data_spec);

@@ -13,6 +13,16 @@ std::string describe(const InputConvention& c) {
 
 }  // namespace
 
+SavedModel load_checkpoint_or_model_file(const std::string& path, ModelFileInfo* info) {
+    if (!is_npz_file(path)) return load_model(path);
+    ModelFile mf = read_model_file(path);
+    SavedModel s;
+    s.model = std::move(mf.model);
+    s.data_spec = mf.info.data_spec;
+    if (info) *info = mf.info;
+    return s;
+}
+
 ModelFileInfo data_conventions(const DataSplits& data, const std::string& spec) {
     ModelFileInfo info;
     info.data_spec = spec;

@@ -6,8 +6,13 @@
 
 #include "experiments/data_spec.hpp"
 #include "moe/model_file.hpp"
+#include "moe/model_io.hpp"
 
 namespace moelab::cli {
+
+// A checkpoint (load_model) or a model file (an .npz, told by its magic: read_model_file, its conventions
+// into *info when given); a model file has no training state (train, state, history and checkpoint empty).
+SavedModel load_checkpoint_or_model_file(const std::string& path, ModelFileInfo* info = nullptr);
 
 // fashion-mnist: pixels / 255 in [0, 1] and its ten class names; clusters: unscaled, unbounded, no names.
 ModelFileInfo data_conventions(const DataSplits& data, const std::string& spec);
