@@ -10,9 +10,11 @@ moelab's, routing included: top-k with ties to the lower expert index (a stable 
 modes, expert capacity with moelab's admission order, router noise in training mode only. The file format is
 described in docs/model-format.md. Depends on torch and numpy only.
 """
+import io
 import json
 import math
 import os
+import zipfile
 
 import numpy as np
 import torch
@@ -254,12 +256,20 @@ def save(module, path):
     arrays[META] = np.frombuffer(json.dumps(meta, sort_keys=True).encode("utf-8"), dtype=np.uint8)
     tmp = f"{path}.tmp{os.getpid()}"
     try:
-        with open(tmp, "wb") as f:
-            np.savez(f, **arrays)
+        _write_npz(tmp, arrays)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def _write_npz(path, arrays):
+    """numpy.savez's archive with fixed timestamps: the same module gives the same bytes."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as z:
+        for name, a in arrays.items():
+            buf = io.BytesIO()
+            np.lib.format.write_array(buf, np.ascontiguousarray(a), allow_pickle=False)
+            z.writestr(zipfile.ZipInfo(name + ".npy", date_time=(1980, 1, 1, 0, 0, 0)), buf.getvalue())
 
 
 def load(path):

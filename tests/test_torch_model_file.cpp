@@ -1,6 +1,7 @@
 // python/moelab_torch.py against moelab, skipped when torch is absent (tests/torch_model_file.py drives it):
 // - every model kind, written as a model file, loads into PyTorch with the same logits (1e-12), the same
-//   predictions and the same input gradients, and PyTorch's save of it reads back into the same model;
+//   predictions and the same input gradients, and PyTorch's save of it reads back into the same model (and
+//   gives the same bytes twice); moelab_torch.load refuses a NaN weight and another version;
 // - a model trained in PyTorch goes through `moelab check` with 0 violations, and eval's logit and input-gradient
 //   dumps of it equal PyTorch's.
 #include <boost/test/unit_test.hpp>
@@ -88,6 +89,14 @@ BOOST_AUTO_TEST_CASE(every_model_kind_gives_the_same_logits_and_input_gradients_
         if (i + 1 == kinds.size()) zero_router(*models.back(), "tie");
         write_model_file((dir / ("model_" + std::to_string(i) + ".npz")).string(), *models.back(), {});
     }
+    // Files moelab_torch.load must refuse, naming them (the script checks): a NaN weight, another version.
+    auto tensors = collect(models[1]->params());
+    const nlohmann::json meta = model_file_meta(models[1]->config(), {});
+    nlohmann::json v2 = meta;
+    v2["version"] = 2;
+    write_npz((dir / "bad_version.npz").string(), tensors, {npy_uint8(kModelFileMetaEntry, v2.dump())});
+    tensors[3].tensor[0] = std::nan("");
+    write_npz((dir / "bad_nan.npz").string(), tensors, {npy_uint8(kModelFileMetaEntry, meta.dump())});
     const int rc = run_script("roundtrip " + dir.string() + " " + std::to_string(kinds.size()));
     if (no_torch(rc)) {
         BOOST_TEST_MESSAGE("python3-torch is not installed: cross-check skipped");

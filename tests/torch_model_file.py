@@ -3,6 +3,8 @@
 
   torch_model_file.py roundtrip DIR N   for i < N: load DIR/model_<i>.npz, write its logits and input gradients on
                                         DIR/x.npz's (x, y) to DIR/out_<i>.npz and save it again as DIR/saved_<i>.npz
+                                        (twice: the bytes must be equal); every DIR/bad_*.npz must be refused with
+                                        a ValueError naming the file
   torch_model_file.py train DIR         train a small MoE in PyTorch on DIR/train.npz (from `moelab data --export`),
                                         save it as DIR/torch_model.npz, its logits and input gradients on
                                         DIR/test.npz to DIR/torch_out.npz
@@ -34,7 +36,21 @@ def roundtrip(d, n):
     for i in range(n):
         model = moelab_torch.load(os.path.join(d, f"model_{i}.npz"))
         np.savez(os.path.join(d, f"out_{i}.npz"), **outputs(model, x, y))
-        moelab_torch.save(model, os.path.join(d, f"saved_{i}.npz"))
+        saved = os.path.join(d, f"saved_{i}.npz")
+        moelab_torch.save(model, saved)
+        moelab_torch.save(moelab_torch.load(saved), saved + ".again")
+        if open(saved, "rb").read() != open(saved + ".again", "rb").read():
+            sys.exit(f"saving {saved} twice gave different bytes")
+    for name in sorted(os.listdir(d)):
+        if name.startswith("bad_"):
+            path = os.path.join(d, name)
+            try:
+                moelab_torch.load(path)
+            except ValueError as e:
+                if path not in str(e):
+                    sys.exit(f"the error for {path} does not name it: {e}")
+                continue
+            sys.exit(f"moelab_torch.load accepted {path}")
 
 
 def train(d):
