@@ -21,8 +21,8 @@ std::string non_finite_name(double v) {
 void require_finite(const Tensor& t, const std::string& name, const std::string& where) {
     const std::int64_t i = first_non_finite(t);
     if (i < 0) return;
-    throw std::invalid_argument(where + ": tensor '" + name + "' holds " + non_finite_name(t.data()[i]) + " at index " +
-                                std::to_string(i) + " (values must be finite)");
+    throw std::invalid_argument(where + ": tensor '" + name + "' holds a non-finite value, " + non_finite_name(t.data()[i]) +
+                                ", at index " + std::to_string(i) + " (values must be finite)");
 }
 
 }  // namespace moelab

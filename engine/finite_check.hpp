@@ -14,7 +14,8 @@ namespace moelab {
 
 // Index of the first NaN or infinity in t, or -1 when every value is finite.
 std::int64_t first_non_finite(const Tensor& t);
-// Throws std::invalid_argument "<where>: tensor '<name>' holds <value> at index <i> (values must be finite)".
+// Throws std::invalid_argument "<where>: tensor '<name>' holds a non-finite value, <value>, at index <i> (values
+// must be finite)".
 void require_finite(const Tensor& t, const std::string& name, const std::string& where);
 // "nan", "inf" or "-inf" (std::to_string gives "-nan" or platform spellings).
 std::string non_finite_name(double v);

@@ -28,11 +28,15 @@ T get(const std::string& b, std::size_t at, const std::string& path) {
     return v;
 }
 
-std::string npy_bytes(const Tensor& t) {
+const char* descr_of(NpyDtype d) { return d == NpyDtype::uint8 ? "|u1" : "<i8"; }
+std::size_t itemsize_of(NpyDtype d) { return d == NpyDtype::uint8 ? 1 : 8; }
+
+// NPY format 1.0 of an array with this dtype descriptor, shape and raw data.
+std::string npy_bytes(const std::string& descr, const std::vector<std::int64_t>& dims, const char* data, std::size_t size) {
     std::string shape = "(";
-    for (int i = 0; i < t.shape().rank(); ++i) shape += std::to_string(t.shape()[i]) + (t.shape().rank() == 1 ? ",)" : (i + 1 < t.shape().rank() ? ", " : ")"));
-    if (t.shape().rank() == 0) shape += ")";
-    std::string header = "{'descr': '<f8', 'fortran_order': False, 'shape': " + shape + ", }";
+    for (std::size_t i = 0; i < dims.size(); ++i) shape += std::to_string(dims[i]) + (dims.size() == 1 ? ",)" : (i + 1 < dims.size() ? ", " : ")"));
+    if (dims.empty()) shape += ")";
+    std::string header = "{'descr': '" + descr + "', 'fortran_order': False, 'shape': " + shape + ", }";
     // Magic (6) + version (2) + length (2) + header, padded with spaces to a multiple of 64, ending in '\n'.
     const std::size_t total = 10 + header.size() + 1;
     header.append((64 - total % 64) % 64, ' ');
@@ -40,11 +44,23 @@ std::string npy_bytes(const Tensor& t) {
     std::string out("\x93NUMPY\x01\x00", 8);
     put<std::uint16_t>(out, static_cast<std::uint16_t>(header.size()));
     out += header;
-    out.append(reinterpret_cast<const char*>(t.data()), static_cast<std::size_t>(t.numel()) * sizeof(double));
+    if (size > 0) out.append(data, size);
     return out;
 }
 
-Tensor parse_npy(const std::string& b, const std::string& where) {
+std::string npy_bytes(const Tensor& t) {
+    std::vector<std::int64_t> dims;
+    for (int i = 0; i < t.shape().rank(); ++i) dims.push_back(t.shape()[i]);
+    return npy_bytes("<f8", dims, reinterpret_cast<const char*>(t.data()), static_cast<std::size_t>(t.numel()) * sizeof(double));
+}
+
+struct ParsedNpy {
+    std::string descr;                  // "<f8", "|u1" or "<i8"
+    std::vector<std::int64_t> dims;
+    std::size_t data_at = 0, data_size = 0;
+};
+
+ParsedNpy parse_npy_header(const std::string& b, const std::string& where) {
     auto fail = [&](const std::string& what) { throw std::runtime_error(where + ": " + what); };
     if (b.size() < 10 || b.compare(0, 6, "\x93NUMPY") != 0) fail("not an NPY array");
     const int major = static_cast<unsigned char>(b[6]);
@@ -58,46 +74,85 @@ Tensor parse_npy(const std::string& b, const std::string& where) {
     }
     if (start + header_len > b.size()) fail("truncated NPY header");
     const std::string h = b.substr(start, header_len);
-    if (h.find("'descr': '<f8'") == std::string::npos) fail("dtype is not float64 '<f8' (header " + h + ")");
+    ParsedNpy p;
+    for (const char* d : {"<f8", "|u1", "<i8"})
+        if (h.find(std::string("'descr': '") + d + "'") != std::string::npos) p.descr = d;
+    if (p.descr.empty()) fail("dtype is not float64 '<f8', uint8 '|u1' or int64 '<i8' (header " + h + ")");
     if (h.find("'fortran_order': False") == std::string::npos) fail("Fortran-order arrays are not supported");
     const auto open = h.find('(', h.find("'shape'")), close = h.find(')', open);
     if (open == std::string::npos || close == std::string::npos) fail("no shape in NPY header");
-    std::vector<std::int64_t> dims;
     std::string cur;
     for (std::size_t i = open + 1; i <= close; ++i) {
         const char c = h[i];
         if (c >= '0' && c <= '9') {
+            if (cur.size() > 15) fail("implausible shape in NPY header");
             cur += c;
         } else if (!cur.empty()) {
-            dims.push_back(std::stoll(cur));
+            p.dims.push_back(std::stoll(cur));
             cur.clear();
         }
     }
-    if (dims.size() > 4) fail("rank " + std::to_string(dims.size()) + " exceeds 4");
+    if (p.dims.size() > 4) fail("rank " + std::to_string(p.dims.size()) + " exceeds 4");
     // Check the shape against the data before allocating: a header can claim any size, and the element
     // count can overflow (found by tests/fuzz/fuzz_checkpoint). Same bounds as checkpoint.cpp.
-    const Shape shape(dims);
+    const Shape shape(p.dims);
     std::uint64_t numel = 1;
-    for (const std::int64_t d : dims) {
+    for (const std::int64_t d : p.dims) {
         const auto v = static_cast<std::uint64_t>(d);
         if (v > (std::uint64_t{1} << 40) || (v > 0 && numel > (std::uint64_t{1} << 40) / v))
             fail("implausible shape " + shape.str());
         numel *= v;
     }
-    const std::uint64_t need = numel * sizeof(double);
+    const std::uint64_t need = numel * (p.descr == "|u1" ? 1 : 8);
     if (b.size() - start - header_len != need) fail("data size does not match shape " + shape.str());
-    Tensor t{shape};
-    if (need > 0) std::memcpy(t.data(), b.data() + start + header_len, need);   // an empty tensor's data() is null
+    p.data_at = start + header_len;
+    p.data_size = static_cast<std::size_t>(need);
+    return p;
+}
+
+Tensor tensor_of(const std::string& b, const ParsedNpy& p) {
+    Tensor t{Shape(p.dims)};
+    if (p.data_size > 0) std::memcpy(t.data(), b.data() + p.data_at, p.data_size);   // an empty tensor's data() is null
     return t;
 }
 
 }  // namespace
 
-void write_npz(const std::string& path, const std::vector<NamedTensor>& tensors) {
+NpyArray npy_uint8(const std::string& name, const std::string& bytes) {
+    return {name, NpyDtype::uint8, {static_cast<std::int64_t>(bytes.size())}, bytes};
+}
+
+NpyArray npy_int64(const std::string& name, const std::vector<std::int64_t>& values) {
+    std::string bytes(values.size() * sizeof(std::int64_t), '\0');
+    if (!values.empty()) std::memcpy(bytes.data(), values.data(), bytes.size());
+    return {name, NpyDtype::int64, {static_cast<std::int64_t>(values.size())}, bytes};
+}
+
+void write_npz(const std::string& path, const std::vector<NamedTensor>& tensors) { write_npz(path, tensors, {}); }
+
+void write_npy(const std::string& path, const Tensor& tensor) { write_file_atomic(path, npy_bytes(tensor)); }
+
+Tensor read_npy(const std::string& path) {
+    const std::string b = read_regular_file(path, memory_limit_bytes() / 2, "half the memory limit");
+    const ParsedNpy p = parse_npy_header(b, path);
+    if (p.descr != "<f8") throw std::runtime_error(path + ": dtype is not float64 '<f8'");
+    return tensor_of(b, p);
+}
+
+void write_npz(const std::string& path, const std::vector<NamedTensor>& tensors, const std::vector<NpyArray>& others) {
+    std::vector<std::pair<std::string, std::string>> entries;   // file name, NPY bytes
+    for (const auto& t : tensors) entries.emplace_back(t.name + ".npy", npy_bytes(t.tensor));
+    for (const auto& a : others) {
+        std::uint64_t numel = 1;
+        for (const std::int64_t d : a.shape) numel *= static_cast<std::uint64_t>(d);
+        if (numel * itemsize_of(a.dtype) != a.bytes.size())
+            throw std::invalid_argument("write_npz: array '" + a.name + "' has " + std::to_string(a.bytes.size()) +
+                                        " bytes, its shape needs " + std::to_string(numel * itemsize_of(a.dtype)));
+        entries.emplace_back(a.name + ".npy", npy_bytes(descr_of(a.dtype), a.shape, a.bytes.data(), a.bytes.size()));
+    }
     std::string out, central;
     constexpr std::uint16_t kDosDate = (0 << 9) | (1 << 5) | 1;   // 1980-01-01, fixed for reproducible bytes
-    for (const auto& t : tensors) {
-        const std::string name = t.name + ".npy", data = npy_bytes(t.tensor);
+    for (const auto& [name, data] : entries) {
         if (data.size() >= 0xFFFFFFFFu || out.size() >= 0xFFFFFFFFu)
             throw std::runtime_error("cannot write " + path + ": archive exceeds 4 GiB (ZIP64 not supported)");
         const auto crc = static_cast<std::uint32_t>(
@@ -125,8 +180,8 @@ void write_npz(const std::string& path, const std::vector<NamedTensor>& tensors)
     out += central;
     put<std::uint32_t>(out, 0x06054b50);
     put<std::uint16_t>(out, 0), put<std::uint16_t>(out, 0);
-    put<std::uint16_t>(out, static_cast<std::uint16_t>(tensors.size()));
-    put<std::uint16_t>(out, static_cast<std::uint16_t>(tensors.size()));
+    put<std::uint16_t>(out, static_cast<std::uint16_t>(entries.size()));
+    put<std::uint16_t>(out, static_cast<std::uint16_t>(entries.size()));
     put<std::uint32_t>(out, static_cast<std::uint32_t>(central.size()));
     put(out, cd_offset);
     put<std::uint16_t>(out, 0);
@@ -134,8 +189,15 @@ void write_npz(const std::string& path, const std::vector<NamedTensor>& tensors)
 }
 
 std::vector<NamedTensor> read_npz(const std::string& path) {
+    NpzArchive a = read_npz_archive(path);
+    if (!a.others.empty())
+        throw std::runtime_error(path + ": entry '" + a.others.front().name + ".npy': dtype is not float64 '<f8'");
+    return std::move(a.tensors);
+}
+
+NpzArchive read_npz_archive(const std::string& path) {
     const std::string b = read_regular_file(path, memory_limit_bytes() / 2, "half the memory limit: an archive is held twice while read");
-    std::vector<NamedTensor> out;
+    NpzArchive out;
     std::size_t at = 0;
     while (at + 4 <= b.size() && get<std::uint32_t>(b, at, path) == 0x04034b50) {
         const auto flags = get<std::uint16_t>(b, at + 6, path), method = get<std::uint16_t>(b, at + 8, path);
@@ -165,8 +227,15 @@ std::vector<NamedTensor> read_npz(const std::string& path) {
         std::string tensor_name = name;
         if (tensor_name.size() > 4 && tensor_name.compare(tensor_name.size() - 4, 4, ".npy") == 0)
             tensor_name.resize(tensor_name.size() - 4);
-        out.push_back({tensor_name, parse_npy(b.substr(data, static_cast<std::size_t>(csize)), where)});
-        require_finite(out.back().tensor, tensor_name, path);
+        const std::string npy = b.substr(data, static_cast<std::size_t>(csize));
+        const ParsedNpy p = parse_npy_header(npy, where);
+        if (p.descr == "<f8") {
+            out.tensors.push_back({tensor_name, tensor_of(npy, p)});
+            require_finite(out.tensors.back().tensor, tensor_name, path);
+        } else {
+            const NpyDtype dtype = p.descr == "|u1" ? NpyDtype::uint8 : NpyDtype::int64;
+            out.others.push_back({tensor_name, dtype, p.dims, npy.substr(p.data_at, p.data_size)});
+        }
         at = data + static_cast<std::size_t>(csize);
     }
     if (at + 4 > b.size() || (get<std::uint32_t>(b, at, path) != 0x02014b50 && get<std::uint32_t>(b, at, path) != 0x06054b50))

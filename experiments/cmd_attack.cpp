@@ -93,7 +93,7 @@ void run(const AttackFlags& f) {
 void add_attack_command(CLI::App& app, int& exit_code) {
     auto f = std::make_shared<AttackFlags>();
     auto* sub = app.add_subcommand("attack", "adversarial attacks on a trained model: per-sample CSV and JSON summary");
-    sub->add_option("--ckpt", f->ckpt, "model checkpoint (DIR/model.ckpt)")->required();
+    sub->add_option("--ckpt", f->ckpt, "model checkpoint (DIR/model.ckpt) or model file (.npz)")->required();
     sub->add_option("--attack", f->attack,
                     "fgsm, pgd, apgd-ce, apgd-dlr, deepfool, fmn, bisection, router, expert or swap")->required();
     sub->add_option("--out", f->out, "per-sample CSV; the JSON summary goes beside it")->required();

@@ -186,7 +186,7 @@ void run(const CertifyFlags& f) {
 void add_certify_command(CLI::App& app, int& exit_code) {
     auto f = std::make_shared<CertifyFlags>();
     auto* sub = app.add_subcommand("certify", "certified radii of the first N test samples (per-sample CSV)");
-    sub->add_option("--ckpt", f->ckpt, "model checkpoint")->required();
+    sub->add_option("--ckpt", f->ckpt, "model checkpoint or model file (.npz)")->required();
     sub->add_option("--method", f->method, "lipschitz, naive, ibp, crown, exact, exact-lipschitz, smoothing, p2 or dual")->required();
     sub->add_option("--out", f->out, "per-sample CSV with certified_radius")->required();
     sub->add_option("--norm", f->norm, "linf or l2")->capture_default_str();

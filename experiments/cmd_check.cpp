@@ -120,7 +120,7 @@ void run(const CheckFlags& f, int& exit_code) {
 void add_check_command(CLI::App& app, int& exit_code) {
     auto f = std::make_shared<CheckFlags>();
     auto* sub = app.add_subcommand("check", "verify certified <= exact <= attack per sample");
-    sub->add_option("--ckpt", f->ckpt, "model checkpoint")->required();
+    sub->add_option("--ckpt", f->ckpt, "model checkpoint or model file (.npz)")->required();
     sub->add_option("--out", f->out, "output directory")->required();
     sub->add_option("--norm", f->norm, "linf or l2")->capture_default_str();
     sub->add_option("--samples", f->samples, "first N test samples")->capture_default_str();

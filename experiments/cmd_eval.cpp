@@ -1,18 +1,23 @@
 // moelab eval: clean and out-of-distribution accuracy of a trained model, and per-expert accuracy.
 // Writes FILE.json (atomically) with clean_accuracy, ood (one entry per corruption and severity),
 // per_expert (samples routed to each expert by the first MoE layer's top-1, and their accuracy).
+// --dump-logits and --dump-input-grad also write the test samples' logits and input gradients as .npy
+// (experiments/model_dumps.hpp), for comparison with an outside implementation.
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 
 #include "engine/atomic_file.hpp"
 #include "engine/corruptions.hpp"
+#include "engine/npz.hpp"
 #include "engine/parallel.hpp"
 #include "experiments/commands.hpp"
 #include "experiments/flag_values.hpp"
 #include "experiments/output_paths.hpp"
 #include "experiments/threads_flag.hpp"
 #include "experiments/loaded_model.hpp"
+#include "experiments/model_dumps.hpp"
 #include "experiments/progress.hpp"
 
 namespace moelab::cli {
@@ -20,11 +25,22 @@ namespace moelab::cli {
 namespace {
 
 struct EvalFlags {
-    std::string ckpt, out, data;
+    std::string ckpt, out, data, dump_logits, dump_input_grad;
     std::int64_t samples = kAllCount, top_k = 0;
     std::uint64_t seed = 1;
     int threads = kThreadsUnset;
 };
+
+// A dump's directory must exist and its path differ from the other outputs: checked before any work, so a
+// bad flag leaves nothing written.
+void check_dump_path(const std::string& path, const std::string& flag, const EvalFlags& f) {
+    if (path.empty()) return;
+    const std::filesystem::path parent = std::filesystem::path(path).parent_path();
+    if (!parent.empty() && !std::filesystem::is_directory(parent))
+        throw std::invalid_argument(flag + ": directory '" + parent.string() + "' does not exist");
+    if (path == f.out || (flag == "--dump-input-grad" && path == f.dump_logits))
+        throw std::invalid_argument(flag + ": '" + path + "' is also another output of this command");
+}
 
 nlohmann::json nan_to_null(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(); }
 
@@ -32,6 +48,8 @@ void run_eval(const EvalFlags& f) {
     apply_threads_flag(f.threads);
     require_output_file("--out", f.out, {{"--ckpt", f.ckpt}});
     if (f.top_k < 0) throw std::invalid_argument("--top-k: must be positive");
+    check_dump_path(f.dump_logits, "--dump-logits", f);
+    check_dump_path(f.dump_input_grad, "--dump-input-grad", f);
     const LoadedModel lm = load_model_and_data(f.ckpt, f.data, f.samples);   // kAllCount (default): the whole test split
     const Classifier& model = lm.model();
     const std::string& spec = lm.data_spec;
@@ -65,6 +83,8 @@ void run_eval(const EvalFlags& f) {
                                    {"ood_mean_accuracy", ood_sum / static_cast<double>(corruptions.size())},
                                    {"ood", ood},
                                    {"per_expert", per_expert}};
+    if (!f.dump_logits.empty()) write_npy(f.dump_logits, dump_logits(model, data.test, f.top_k));
+    if (!f.dump_input_grad.empty()) write_npy(f.dump_input_grad, dump_input_gradients(model, data.test, f.top_k));
     write_file_atomic(f.out, result.dump(2) + "\n");
     std::printf("clean accuracy %.4f, mean OOD accuracy %.4f over %zu variants; wrote %s\n", clean.accuracy,
                 ood_sum / static_cast<double>(corruptions.size()), corruptions.size(), f.out.c_str());
@@ -75,11 +95,14 @@ void run_eval(const EvalFlags& f) {
 void add_eval_command(CLI::App& app, int& exit_code) {
     auto flags = std::make_shared<EvalFlags>();
     auto* sub = app.add_subcommand("eval", "clean and out-of-distribution accuracy of a trained model");
-    sub->add_option("--ckpt", flags->ckpt, "model checkpoint (DIR/model.ckpt)")->required();
+    sub->add_option("--ckpt", flags->ckpt, "model checkpoint (DIR/model.ckpt) or model file (.npz)")->required();
     sub->add_option("--out", flags->out, "output JSON file")->required();
     sub->add_option("--data", flags->data, "data set (default: the one the model was trained on)");
     sub->add_option("--samples", flags->samples, "evaluate on the first N test samples");
     sub->add_option("--top-k", flags->top_k, "experts per input at inference (default: as trained)");
+    sub->add_option("--dump-logits", flags->dump_logits, "also write the test samples' logits [N, classes] to this .npy");
+    sub->add_option("--dump-input-grad", flags->dump_input_grad,
+                    "also write [N, input_dim] to this .npy: row i the gradient of sample i's cross-entropy loss at its label");
     sub->add_option("--seed", flags->seed, "seed of the noise corruptions")->capture_default_str();
     sub->add_option("--threads", flags->threads, "OpenMP threads (results do not depend on it)");
     sub->callback([flags, &exit_code] {

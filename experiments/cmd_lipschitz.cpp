@@ -149,7 +149,7 @@ void run(const LipschitzFlags& f) {
 void add_lipschitz_command(CLI::App& app, int& exit_code) {
     auto f = std::make_shared<LipschitzFlags>();
     auto* sub = app.add_subcommand("lipschitz", "upper and lower bounds on the model's Lipschitz constants");
-    sub->add_option("--ckpt", f->ckpt, "model checkpoint")->required();
+    sub->add_option("--ckpt", f->ckpt, "model checkpoint or model file (.npz)")->required();
     sub->add_option("--norm", f->norm, "input norm: linf or l2")->capture_default_str();
     sub->add_option("--out", f->out, "JSON output")->required();
     sub->add_option("--samples", f->samples, "test samples used for the lower bounds")->capture_default_str();

@@ -1,7 +1,7 @@
 // moelab train: train an MoE or dense classifier deterministically; checkpoint every epoch.
 //
-// Writes DIR/model.ckpt (parameters, optimizer state, configs, history), DIR/model.npz (parameters,
-// for NumPy/PyTorch) and DIR/metrics.json (test_accuracy and per-epoch entries), each atomically.
+// Writes DIR/model.ckpt (parameters, optimizer state, configs, history), DIR/model.npz (the self-describing
+// model file for NumPy/PyTorch: moe/model_file.hpp) and DIR/metrics.json (test_accuracy and per-epoch entries), each atomically.
 // --resume continues from DIR/model.ckpt, which must come from the same flags (only --epochs and
 // --stop-after may differ); the result is bitwise identical to an uninterrupted run.
 //
@@ -15,12 +15,12 @@
 #include <sstream>
 
 #include "engine/atomic_file.hpp"
-#include "engine/npz.hpp"
 #include "engine/parallel.hpp"
 #include "experiments/commands.hpp"
 #include "experiments/threads_flag.hpp"
 #include "experiments/data_spec.hpp"
 #include "experiments/json_config.hpp"
+#include "experiments/model_file_io.hpp"
 #include "experiments/mpi_session.hpp"
 #include "experiments/flag_values.hpp"
 #include "experiments/progress.hpp"
@@ -176,7 +176,7 @@ void run_train(TrainFlags& f) {
 
     TrainConfig run_config = f.t;
     const int final_epochs = f.t.epochs;
-    if (f.stop_after > 0 && f.stop_after < f.t.epochs) run_config.epochs = f.stop_after;
+    if (f.stop_after > 0 && f.stop_after < f.t.epochs) run_config.epochs = static_cast<int>(f.stop_after);
     std::unique_ptr<Progress> bar;
     TrainHooks hooks;
     hooks.exchange = exchange;
@@ -200,7 +200,7 @@ void run_train(TrainFlags& f) {
         TrainConfig saved_config = f.t;
         saved_config.epochs = final_epochs;
         save_model(ckpt, *model, &opt, saved_config, st, f.data);
-        write_npz(f.out + "/model.npz", collect(model->params()));
+        write_model_file(f.out + "/model.npz", *model, data_conventions(data, f.data));
         write_file_atomic(f.out + "/metrics.json", metrics_json(*model, st, f.data).dump(2) + "\n");
         write_manifest(f.out, st.epochs_done, {"model.ckpt", "model.npz", "metrics.json"});   // last: commits the epoch
     };

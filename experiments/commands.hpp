@@ -16,5 +16,6 @@ void add_lipschitz_command(CLI::App& app, int& exit_code);  // moelab lipschitz:
 void add_check_command(CLI::App& app, int& exit_code);      // moelab check: certified <= exact <= attack
 void add_repro_command(CLI::App& app, int& exit_code);      // moelab repro: the papers' claims, REPORT.md
 void add_sweep_command(CLI::App& app, int& exit_code);      // moelab sweep: a grid of runs, over MPI ranks
+void add_data_command(CLI::App& app, int& exit_code);       // moelab data: export a data set (.npz)
 
 }  // namespace moelab::cli

@@ -2,6 +2,7 @@
 
 #include <stdexcept>
 
+#include "experiments/model_file_io.hpp"
 #include "theory/dual.hpp"
 
 namespace moelab::cli {
@@ -21,7 +22,7 @@ SavedModel load_robust_model(const DualFlags& f, const Classifier& standard) {
     check_alpha(f.alpha);
     SavedModel r;
     try {
-        r = load_model(f.robust_ckpt);
+        r = load_checkpoint_or_model_file(f.robust_ckpt);
     } catch (const std::exception& e) {
         throw std::invalid_argument(std::string("--robust-ckpt: ") + e.what());
     }

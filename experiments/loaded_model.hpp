@@ -18,8 +18,10 @@ struct LoadedModel {
     const Classifier& model() const { return *saved.model; }
 };
 
-// Loads the checkpoint and the first `samples` test samples (kAllCount, experiments/flag_values.hpp: all) of `data_spec` (empty: the data the
-// model was trained on). Throws naming --ckpt, --data or --samples.
+// Loads the checkpoint, or a model file (an .npz, told by its magic: moe/model_file.hpp), and the first
+// `samples` test samples (kAllCount, experiments/flag_values.hpp: all) of `data_spec` (empty: the data the model
+// was trained on). Throws naming --ckpt, --data or --samples; a model file must agree with the data's input
+// scaling and domain.
 LoadedModel load_model_and_data(const std::string& ckpt, const std::string& data_spec, std::int64_t samples);
 
 }  // namespace moelab::cli

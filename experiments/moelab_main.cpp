@@ -32,6 +32,7 @@ int main(int argc, char** argv) {
     moelab::cli::add_check_command(app, exit_code);
     moelab::cli::add_repro_command(app, exit_code);
     moelab::cli::add_sweep_command(app, exit_code);
+    moelab::cli::add_data_command(app, exit_code);
     moelab::cli::add_seed_checks(app);
     try {
         moelab::cli::reject_unknown_command(app, argc, argv);

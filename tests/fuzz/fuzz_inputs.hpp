@@ -28,6 +28,7 @@
 #include "engine/idx.hpp"
 #include "engine/npz.hpp"
 #include "moe/model.hpp"
+#include "moe/model_file.hpp"
 #include "moe/model_io.hpp"
 #include "moe/train.hpp"
 #include "theory/exact.hpp"
@@ -109,7 +110,7 @@ inline std::vector<ParserCall> checkpoint_calls(const std::uint8_t* data, std::s
         std::memcpy(file.data() + body, &crc, 4);   // little-endian, as checkpoint.cpp stores it
     }
     write_bytes(path, reinterpret_cast<const std::uint8_t*>(file.data()), file.size());
-    if (mode & 1) return {{"read_npz", [path] { read_npz(path); }}};
+    if (mode & 1) return {{"read_npz", [path] { read_npz(path); }}, {"read_model_file", [path] { read_model_file(path); }}};
     return {{"read_checkpoint", [path] { read_checkpoint(path); }}};
 }
 
