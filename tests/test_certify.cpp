@@ -10,6 +10,7 @@
 #include "theory/crown.hpp"
 #include "theory/ibp.hpp"
 #include "theory/lipschitz.hpp"
+#include "theory/lipschitz_lower.hpp"
 #include "theory/smoothing.hpp"
 
 using namespace moelab;

@@ -1,5 +1,6 @@
 // The exact minimal L-infinity distance by MILP (exact.hpp): the model as plain affine maps, interval
 // bounds, the MILP encoding (Tjeng et al. 2019, plus top-1 routing) and the GLPK solve.
+#include "theory/attack.hpp"
 #include "theory/exact.hpp"
 
 #include <glpk.h>

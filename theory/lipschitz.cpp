@@ -8,7 +8,6 @@
 #include <stdexcept>
 
 #include "engine/ops.hpp"
-#include "theory/attack_internal.hpp"
 #include "theory/spectral_bounds.hpp"
 
 namespace moelab {
@@ -280,60 +279,6 @@ CertifiedRadii certify_lipschitz(const Network& net, const Tensor& x, const std:
     }
     if (naive) out.note = "naive: routing held fixed (unsound for hard routing)";
     return out;
-}
-
-LipschitzLower lipschitz_lower(const Classifier& model, const Tensor& points, Norm p, std::uint64_t seed) {
-    LipschitzLower low;
-    const std::int64_t B = points.rows(), d = points.cols(), C = model.config().classes;
-    const AttackModel m = classifier_attack_model(model, Box{});
-    const Rng rng = Rng(seed).split("lipschitz_lower");
-    for (int round = 0; round < 5; ++round) {
-        Tensor x = points;
-        if (round > 0)
-            for (std::int64_t i = 0; i < x.numel(); ++i) x[i] += rng.split(static_cast<std::uint64_t>(round)).uniform(static_cast<std::uint64_t>(i), -0.05, 0.05);
-        const Tensor z = attack_logits(m, x);
-        const auto pred = argmax_rows(z);
-        for (std::int64_t c = 0; c < C; ++c) {
-            Tensor seed_t(z.shape(), 0.0);
-            bool any = false;
-            for (std::int64_t b = 0; b < B; ++b) {
-                const std::int64_t top = pred[static_cast<std::size_t>(b)];
-                if (c == top) continue;
-                seed_t.at(b, top) = 1.0;
-                seed_t.at(b, c) = -1.0;
-                any = true;
-            }
-            if (!any) continue;
-            const Tensor g = attack_detail::input_gradient(m, x, seed_t);
-            for (std::int64_t b = 0; b < B; ++b) low.gradient = std::max(low.gradient, dual_norm(g.data() + b * d, d, p));
-        }
-    }
-    if (model.moe_layers().empty()) return low;
-    // Across routing boundaries: DeepFool on the router finds a point just past the boundary; step back a
-    // hair along the segment and compare the outputs on the two sides.
-    const AttackModel router = router_attack_model(model, Box{});
-    const std::vector<int> top = top1_experts(model, points);
-    MinimalOptions o;
-    o.norm = p;
-    const AttackResult r = deepfool(router, points, top, o);
-    for (std::int64_t b = 0; b < B; ++b) {
-        if (!r.success[static_cast<std::size_t>(b)] || !(r.distance[static_cast<std::size_t>(b)] > 0.0)) continue;
-        Tensor after(Shape{1, d}), before(Shape{1, d});
-        const double t = 1.0 - 1e-7;
-        for (std::int64_t i = 0; i < d; ++i) {
-            after[i] = r.x_adv.at(b, i);
-            before[i] = points.at(b, i) + t * (after[i] - points.at(b, i));
-        }
-        const Tensor za = attack_logits(m, after), zb = attack_logits(m, before);
-        std::vector<double> dz(static_cast<std::size_t>(C)), dx(static_cast<std::size_t>(d));
-        for (std::int64_t c = 0; c < C; ++c) dz[static_cast<std::size_t>(c)] = za[c] - zb[c];
-        for (std::int64_t i = 0; i < d; ++i) dx[static_cast<std::size_t>(i)] = after[i] - before[i];
-        const double step = vector_norm(dx.data(), d, p);
-        if (step <= 0.0) continue;
-        ++low.boundaries;
-        low.discontinuity = std::max(low.discontinuity, vector_norm(dz.data(), C, Norm::linf) / step);
-    }
-    return low;
 }
 
 }  // namespace moelab
