@@ -34,7 +34,7 @@ void softmax_rows(Tensor& z) {
 // layer product, which lipschitz_upper calls naive, is sound there.
 double sound_logit_constant(const Network& net, Norm p) {
     const LipschitzUpper u = lipschitz_upper(net, p);
-    if (net.model_level && net.top.experts_count() == 1) return u.logits;
+    if (net.model_level() && net.stages[0].moe.experts_count() == 1) return u.logits;
     // For l2 the bound is on ||dz||_2 >= ||dz||_inf: still a bound on the L-inf change.
     return u.sound ? u.logits : kNaN;
 }

@@ -50,7 +50,4 @@ struct CertifiedRadii {
 };
 CertifiedRadii certify_lipschitz(const Network& net, const Tensor& x, const std::vector<int>& y, Norm p, bool naive = false);
 
-// The model's logits computed from the Network's matrices (a check that network_of mirrors forward).
-Tensor network_logits(const Network& net, const Tensor& x);
-
 }  // namespace moelab
