@@ -71,6 +71,18 @@ void naive_output_moe(const MoEStage& moe, double L, Norm p, LipschitzUpper& u) 
     if (moe.gate == GateMode::soft) u.note = "soft routing: the gate's variation is not included; use the checker";
 }
 
+// The largest sum of |entries| along a row (rows = true) or a column of w.
+double max_line_abs_sum(const Tensor& w, bool rows) {
+    const std::int64_t lines = rows ? w.rows() : w.cols(), along = rows ? w.cols() : w.rows();
+    double best = 0.0;
+    for (std::int64_t l = 0; l < lines; ++l) {
+        double s = 0.0;
+        for (std::int64_t i = 0; i < along; ++i) s += std::abs(rows ? w.at(l, i) : w.at(i, l));
+        best = std::max(best, s);
+    }
+    return best;
+}
+
 }  // namespace
 
 double spectral_norm(const Tensor& w) {
@@ -83,25 +95,9 @@ double spectral_norm(const Tensor& w) {
     return s.empty() ? 0.0 : s.front();
 }
 
-double linf_operator_norm(const Tensor& w) {
-    double best = 0.0;
-    for (std::int64_t r = 0; r < w.rows(); ++r) {
-        double s = 0.0;
-        for (std::int64_t c = 0; c < w.cols(); ++c) s += std::abs(w.at(r, c));
-        best = std::max(best, s);
-    }
-    return best;
-}
+double linf_operator_norm(const Tensor& w) { return max_line_abs_sum(w, true); }
 
-double l1_operator_norm(const Tensor& w) {
-    double best = 0.0;
-    for (std::int64_t c = 0; c < w.cols(); ++c) {
-        double s = 0.0;
-        for (std::int64_t r = 0; r < w.rows(); ++r) s += std::abs(w.at(r, c));
-        best = std::max(best, s);
-    }
-    return best;
-}
+double l1_operator_norm(const Tensor& w) { return max_line_abs_sum(w, false); }
 
 double operator_norm(const Tensor& w, Norm p) {
     if (p == Norm::linf) return linf_operator_norm(w);
