@@ -1,5 +1,5 @@
 // moelab theory: lower bounds on a classifier's Lipschitz constants, by input gradients and across routing
-// boundaries (THEORY.md §2; claims C1 and C2). Upper bounds and the certificate: theory/lipschitz.hpp.
+// boundaries (claims C1 and C2). Upper bounds and the certificate: theory/lipschitz.hpp.
 //
 // On a linear region of a ReLU network (routing fixed) the gradient of F_y - F_j is that region's Jacobian
 // row difference, so its dual norm is a lower bound on the Lipschitz constant of F_y - F_j on any set
