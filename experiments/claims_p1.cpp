@@ -10,7 +10,7 @@
 #include "experiments/claims_common.hpp"
 #include "experiments/claims_drivers.hpp"
 #include "theory/lipschitz.hpp"
-#include "theory/local_lipschitz.hpp"
+#include "theory/lipschitz_lower.hpp"
 #include "theory/network.hpp"
 #include "theory/robustness.hpp"
 

@@ -26,6 +26,7 @@
 #include "experiments/loaded_model.hpp"
 #include "theory/exact_lipschitz.hpp"
 #include "theory/lipschitz.hpp"
+#include "theory/lipschitz_lower.hpp"
 
 namespace moelab::cli {
 

@@ -110,7 +110,7 @@ BOOST_AUTO_TEST_CASE(certificates_refuse_a_model_built_in_memory_with_an_infinit
     BOOST_CHECK_THROW(certify_smoothing(model, some_inputs(), {0, 1}, so), std::invalid_argument);
     // A Network edited after extraction is refused by the bound itself.
     Network bad = finite;
-    bad.head.w.data()[1] = kInf;
+    bad.stages.back().map.w.data()[1] = kInf;   // the head
     BOOST_CHECK_THROW(lipschitz_upper(bad, Norm::l2), std::invalid_argument);
     BOOST_CHECK_THROW(certify_lipschitz(bad, some_inputs(), {0, 1}, Norm::linf), std::invalid_argument);
 }
@@ -119,8 +119,8 @@ BOOST_AUTO_TEST_CASE(certificates_refuse_a_model_built_in_memory_with_an_infinit
 BOOST_AUTO_TEST_CASE(a_lipschitz_constant_that_overflows_is_refused_not_certified) {
     Classifier model(small_mlp());
     Network net = network_of(model);
-    for (std::int64_t i = 0; i < net.stem.w.numel(); ++i) net.stem.w.data()[i] = 1e200;
-    for (std::int64_t i = 0; i < net.head.w.numel(); ++i) net.head.w.data()[i] = 1e200 * static_cast<double>(i % 3);
+    for (std::int64_t i = 0; i < net.stages.front().map.w.numel(); ++i) net.stages.front().map.w.data()[i] = 1e200;
+    for (std::int64_t i = 0; i < net.stages.back().map.w.numel(); ++i) net.stages.back().map.w.data()[i] = 1e200 * static_cast<double>(i % 3);
     BOOST_CHECK_EXCEPTION(lipschitz_upper(net, Norm::linf), std::domain_error,
                           [](const std::exception& e) { return says(e, {"Lipschitz bound", "inf", "refusing to certify"}); });
 }

@@ -10,6 +10,7 @@
 #include "theory/crown.hpp"
 #include "theory/ibp.hpp"
 #include "theory/lipschitz.hpp"
+#include "theory/lipschitz_lower.hpp"
 #include "theory/smoothing.hpp"
 
 using namespace moelab;
@@ -96,7 +97,7 @@ BOOST_AUTO_TEST_CASE(a_linear_model_has_its_weight_norm_as_exact_constant_and_ce
     ModelConfig c = tiny(ModelKind::moe_model, 5, 1, 1, 0, GateMode::topk_then_softmax, 4);
     const Classifier model(c);
     const Network net = network_of(model);
-    const Tensor& W = net.top.experts[0][0].w;
+    const Tensor& W = net.stages[0].moe.experts[0][0].w;
     const Tensor x = random_tensor(Shape{30, 5}, 5, -2.0, 2.0);
     const auto y = predictions(model, x);
     for (Norm p : {Norm::l2, Norm::linf}) {
@@ -204,10 +205,10 @@ BOOST_AUTO_TEST_CASE(crown_through_a_layer_level_top1_block_is_sound_and_reduces
         NoGradGuard no_grad;
         const ModelOutput at_x = model.forward(Var(x));
         Network plain = net;
-        for (std::size_t b = 0, m = 0; b < plain.blocks.size(); ++b) {
-            if (!plain.blocks[b].is_moe) continue;
-            plain.blocks[b].is_moe = false;
-            plain.blocks[b].ffn = net.blocks[b].moe.experts[static_cast<std::size_t>(at_x.routings[m++].expert[0])];
+        for (std::size_t i = 0, m = 0; i < plain.stages.size(); ++i) {
+            if (plain.stages[i].kind != Stage::Kind::moe) continue;
+            plain.stages[i].kind = Stage::Kind::chain;
+            plain.stages[i].chain = net.stages[i].moe.experts[static_cast<std::size_t>(at_x.routings[m++].expert[0])];
         }
         const double r = 1e-9;
         const std::vector<double> moe = crown_margin_lower(net, x.data(), y, r, Box{});

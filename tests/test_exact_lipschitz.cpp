@@ -11,6 +11,7 @@
 #include "theory/exact.hpp"
 #include "theory/exact_lipschitz.hpp"
 #include "theory/lipschitz.hpp"
+#include "theory/lipschitz_lower.hpp"
 
 using namespace moelab;
 using moelab::testing::random_tensor;

@@ -18,12 +18,12 @@ namespace {
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
-LinearMap linear_map(std::int64_t out, std::int64_t in, std::vector<double> w, std::vector<double> b) {
-    return LinearMap{Tensor(Shape{out, in}, std::move(w)), Tensor(Shape{out}, std::move(b))};
+AffineMap affine_map(std::int64_t out, std::int64_t in, std::vector<double> w, std::vector<double> b) {
+    return AffineMap{Tensor(Shape{out, in}, std::move(w)), Tensor(Shape{out}, std::move(b))};
 }
 
 // The top-k set at x' differs from `chosen` (ties to the lower index), evaluated in double.
-bool routing_differs(const LinearMap& router, std::int64_t k, const std::vector<double>& x, const std::vector<std::int64_t>& chosen) {
+bool routing_differs(const AffineMap& router, std::int64_t k, const std::vector<double>& x, const std::vector<std::int64_t>& chosen) {
     std::vector<std::int64_t> now = selected_experts(router, k, x.data());
     std::vector<std::int64_t> was = chosen;
     std::sort(now.begin(), now.end());
@@ -33,7 +33,7 @@ bool routing_differs(const LinearMap& router, std::int64_t k, const std::vector<
 
 // Independent route-stability search: a linear score difference is largest on box ∩ ball at a vertex, so the
 // routing changes within radius t iff it differs at one of the 2^d vertices; bisection on t.
-double route_radius_by_vertices(const LinearMap& router, std::int64_t k, const std::vector<double>& x, Box box) {
+double route_radius_by_vertices(const AffineMap& router, std::int64_t k, const std::vector<double>& x, Box box) {
     const std::int64_t d = router.in();
     const std::vector<std::int64_t> chosen = selected_experts(router, k, x.data());
     auto changes_within = [&](double t) {
@@ -71,7 +71,7 @@ ModelConfig tiny_moe_model(std::int64_t E, std::int64_t k, GateMode gate, std::u
 
 // P2's F(x) = sum_i a_i(x) softmax(f_i(x)) on rows of x, with the model's routing (soft or hard top-k).
 Tensor probability_mixture(const Network& net, const Tensor& x) {
-    const MoEStage& m = net.top;
+    const MoEStage& m = net.stages.front().moe;
     const Tensor s = apply_chain(MapChain{m.router}, x);
     std::vector<Tensor> z;
     for (const auto& chain : m.experts) z.push_back(apply_chain(chain, x));
@@ -102,13 +102,15 @@ BOOST_AUTO_TEST_SUITE(p2_certificate)
 BOOST_AUTO_TEST_CASE(equation_8_matches_a_hand_computation_in_both_readings) {
     // d = 1, E = 2, two classes, soft routing: s = (x, -x), f_0 = (2x, 0), f_1 = (0, x); at x = 0.5, label 0.
     Network net;
-    net.model_level = true;
     net.input_dim = 1;
     net.classes = 2;
-    net.top.router = linear_map(2, 1, {1.0, -1.0}, {0.0, 0.0});
-    net.top.experts = {MapChain{linear_map(2, 1, {2.0, 0.0}, {0.0, 0.0})}, MapChain{linear_map(2, 1, {0.0, 1.0}, {0.0, 0.0})}};
-    net.top.k = 2;
-    net.top.gate = GateMode::soft;
+    Stage moe;
+    moe.kind = Stage::Kind::moe;
+    moe.moe.router = affine_map(2, 1, {1.0, -1.0}, {0.0, 0.0});
+    moe.moe.experts = {MapChain{affine_map(2, 1, {2.0, 0.0}, {0.0, 0.0})}, MapChain{affine_map(2, 1, {0.0, 1.0}, {0.0, 0.0})}};
+    moe.moe.k = 2;
+    moe.moe.gate = GateMode::soft;
+    net.stages.push_back(moe);
     const Tensor x(Shape{1, 1}, std::vector<double>{0.5});
     // a = softmax(0.5, -0.5); f_0 = softmax(1, 0), f_1 = softmax(0, 0.5); r_i = ||W_0 - W_1||_1 / 4 = 1/2;
     // L_0 = ||(2, 0)|| / 2 = 1, L_1 = 1/2 (half the logits' constant); M = 1.
@@ -139,7 +141,7 @@ BOOST_AUTO_TEST_CASE(a_non_finite_weight_or_missing_logit_bound_is_refused) {
     P2Options logits;
     logits.output = P2Output::logits;
     BOOST_CHECK_THROW(p2_equation8_radii(net, x, {0}, logits), std::invalid_argument);
-    net.top.experts[1][0].w.data()[0] = -std::numeric_limits<double>::infinity();
+    net.stages.front().moe.experts[1][0].w.data()[0] = -std::numeric_limits<double>::infinity();
     BOOST_CHECK_THROW(p2_equation8_radii(net, x, {0}, P2Options{}), std::invalid_argument);
 }
 
@@ -188,10 +190,10 @@ BOOST_AUTO_TEST_CASE(the_sound_reading_is_never_beaten_on_random_small_moes) {
                 // Inside the route-stable ball the routing cannot change: check it on the ball's vertices.
                 const double t = r.route_stable * (1.0 - 1e-12);
                 const std::vector<double> xb{x.at(b, 0), x.at(b, 1)};
-                const auto chosen = selected_experts(net.top.router, net.top.k, xb.data());
+                const auto chosen = selected_experts(net.stages.front().moe.router, net.stages.front().moe.k, xb.data());
                 for (int v = 0; v < 4; ++v) {
                     const std::vector<double> p{std::clamp(xb[0] + (v & 1 ? t : -t), 0.0, 1.0), std::clamp(xb[1] + (v & 2 ? t : -t), 0.0, 1.0)};
-                    BOOST_TEST(!routing_differs(net.top.router, net.top.k, p, chosen));
+                    BOOST_TEST(!routing_differs(net.stages.front().moe.router, net.stages.front().moe.k, p, chosen));
                 }
             }
         }
@@ -204,7 +206,7 @@ BOOST_AUTO_TEST_CASE(the_sound_reading_is_never_beaten_on_random_small_moes) {
 
 BOOST_AUTO_TEST_CASE(route_stable_radius_matches_a_hand_case_and_honours_ties) {
     // s_0 = x, s_1 = 0.3: expert 0 at x = 0.5 until x' < 0.3.
-    LinearMap r = linear_map(2, 1, {1.0, 0.0}, {0.0, 0.3});
+    AffineMap r = affine_map(2, 1, {1.0, 0.0}, {0.0, 0.3});
     const double x = 0.5;
     BOOST_TEST(route_stable_radius_linf(r, 1, &x, Box{0.0, 1.0}).radius == 0.2, boost::test_tools::tolerance(1e-15));
     BOOST_TEST(route_stable_radius_linf(r, 1, &x, Box{0.0, 1.0}).rival == 1);
@@ -214,7 +216,7 @@ BOOST_AUTO_TEST_CASE(route_stable_radius_matches_a_hand_case_and_honours_ties) {
     BOOST_TEST(route_stable_radius_linf(r, 1, &x, Box{0.0, 1.0}).radius == 0.0);
     // The same tie seen from expert 1's side: s_0 = 0.5 const, s_1 = x; expert 0 holds x = 0.5 by index, and
     // expert 1 needs s_1 > 0.5 strictly: reachable, distance 0.
-    LinearMap q = linear_map(2, 1, {0.0, 1.0}, {0.5, 0.0});
+    AffineMap q = affine_map(2, 1, {0.0, 1.0}, {0.5, 0.0});
     BOOST_TEST(route_stable_radius_linf(q, 1, &x, Box{0.0, 1.0}).radius == 0.0);
     BOOST_TEST(route_stable_radius_linf(q, 1, &x, Box{0.0, 0.5}).radius == kInf);   // the box stops it at the tie
 }
@@ -223,7 +225,7 @@ BOOST_AUTO_TEST_CASE(route_stable_radius_matches_a_vertex_search_and_the_unclipp
     std::int64_t finite = 0, clipped_larger = 0;
     for (std::uint64_t seed = 0; seed < 60; ++seed) {
         const std::int64_t d = 3, E = 4, k = seed % 2 ? 2 : 1;
-        const LinearMap r{random_tensor(Shape{E, d}, 10 * seed + 1), random_tensor(Shape{E}, 10 * seed + 2, -0.3, 0.3)};
+        const AffineMap r{random_tensor(Shape{E, d}, 10 * seed + 1), random_tensor(Shape{E}, 10 * seed + 2, -0.3, 0.3)};
         const Tensor xs = random_tensor(Shape{d}, 10 * seed + 3, 0.0, 1.0);
         const std::vector<double> x(xs.data(), xs.data() + d);
         const Box box{0.0, 1.0};

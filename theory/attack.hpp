@@ -26,20 +26,9 @@
 
 #include "engine/autograd.hpp"
 #include "moe/model.hpp"
+#include "theory/geometry.hpp"
 
 namespace moelab {
-
-enum class Norm { linf, l2 };
-Norm parse_norm(const std::string& name);   // "linf", "l2"; throws naming --norm
-std::string to_string(Norm norm);
-double vector_norm(const double* v, std::int64_t n, Norm norm);
-double dual_norm(const double* v, std::int64_t n, Norm norm);   // L1 for linf, L2 for l2
-
-struct Box {
-    double lo = -std::numeric_limits<double>::infinity();
-    double hi = std::numeric_limits<double>::infinity();
-};
-inline constexpr Box kImageBox{0.0, 1.0};
 
 struct AttackModel {
     std::function<Var(const Var& x)> logits;   // x [B, d] -> [B, C]

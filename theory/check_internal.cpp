@@ -17,6 +17,19 @@ std::string fmt(double v) {
     return s.str();
 }
 
+std::string quoted_list(const std::vector<std::string>& items) {
+    std::string s;
+    for (const auto& x : items) {
+        if (!s.empty()) s += "; ";
+        s += x;
+    }
+    return "\"" + s + "\"";
+}
+
+std::string beyond_attack(const std::string& what, double value, double attack, const std::string& attack_name) {
+    return what + " " + fmt(value) + " > attack " + fmt(attack) + " (" + attack_name + ")";
+}
+
 bool exceeds(double certified, double reference, double rel) {
     if (std::isnan(certified) || std::isnan(reference)) return false;
     return certified > reference + rel * std::max(1.0, std::abs(reference));

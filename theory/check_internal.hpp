@@ -1,9 +1,14 @@
 // moelab theory: what the two checkers (theory/checker.cpp, theory/dual_check.cpp) share; not public API.
 #pragma once
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
+#include <ostream>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "engine/dataset.hpp"
 #include "theory/attack.hpp"
@@ -28,5 +33,50 @@ struct AttackDistances {
 };
 AttackDistances best_attack_distances(const AttackModel& m, const Dataset& data, const std::vector<std::int64_t>& clean_pred,
                                       const CheckOptions& o);
+
+// A list of messages as one CSV field: joined by "; ", in double quotes.
+std::string quoted_list(const std::vector<std::string>& items);
+
+// "<what> <value> > attack <attack> (<attack_name>)": a radius beyond a verified attack's distance.
+std::string beyond_attack(const std::string& what, double value, double attack, const std::string& attack_name);
+
+// The columns every checker CSV row starts with: index, label, clean prediction, one certified radius per
+// method (header "certified_<method>").
+template <class Methods>
+void csv_header_start(std::ostream& out, const Methods& methods) {
+    out << "index,label,clean_pred";
+    for (const auto& m : methods) out << ",certified_" << m;
+}
+template <class Row>
+void csv_row_start(std::ostream& out, const Row& r) {
+    out << r.index << "," << r.label << "," << r.clean_pred;
+    for (double c : r.certified) out << "," << fmt(c);
+}
+
+// One certificate method's entry in a checker's summary, over rows with clean_pred, label and attack:
+// samples it covers (value not NaN), certified at a positive radius, and the median certified / attack
+// over correctly classified samples with a finite positive attack distance (null when there are none).
+// With `eps`, also the certified accuracy at eps (correct and certified beyond eps, over all rows).
+template <class Rows, class Value>
+nlohmann::json method_summary(const Rows& rows, Value&& value, bool sound, const double* eps = nullptr) {
+    std::int64_t covered = 0, positive = 0, at_eps = 0;
+    std::vector<double> ratio;
+    for (const auto& r : rows) {
+        const double c = value(r);
+        if (std::isnan(c)) continue;
+        ++covered;
+        positive += c > 0.0;
+        if (eps) at_eps += r.clean_pred == r.label && c > *eps;
+        if (r.clean_pred == r.label && std::isfinite(r.attack) && r.attack > 0.0) ratio.push_back(c / r.attack);
+    }
+    std::sort(ratio.begin(), ratio.end());
+    nlohmann::json entry = {{"samples_covered", covered}, {"certified_positive", positive}, {"sound", sound},
+                            {"median_tightness_certified_over_attack",
+                             ratio.empty() ? nlohmann::json() : nlohmann::json(ratio[ratio.size() / 2])}};
+    if (eps)
+        entry["certified_accuracy_at_eps"] =
+            static_cast<double>(at_eps) / static_cast<double>(std::max<std::size_t>(1, rows.size()));
+    return entry;
+}
 
 }  // namespace moelab::check_detail

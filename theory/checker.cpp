@@ -15,6 +15,7 @@ namespace moelab {
 
 using check_detail::exceeds;
 using check_detail::fmt;
+using check_detail::quoted_list;
 
 namespace {
 
@@ -22,19 +23,10 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 // P2's single-MoE bound, in the form of theory/p2_bounds.hpp: coverage, tightness, failures.
 nlohmann::json p2_summary(const CheckReport& report) {
-    std::vector<double> ratio;
-    std::int64_t covered = 0, positive = 0;
-    for (const CheckRow& r : report.rows) {
-        if (std::isnan(r.p2)) continue;
-        ++covered;
-        positive += r.p2 > 0.0;
-        if (r.clean_pred == r.label && std::isfinite(r.attack) && r.attack > 0.0) ratio.push_back(r.p2 / r.attack);
-    }
-    std::sort(ratio.begin(), ratio.end());
-    return {{"samples_covered", covered}, {"certified_positive", positive}, {"sound", false},
-            {"median_tightness_certified_over_attack", ratio.empty() ? nlohmann::json() : nlohmann::json(ratio[ratio.size() / 2])},
-            {"note", "P2's single-MoE bound in the form of theory/p2_bounds.hpp (not verified against the paper's text); "
-                     "p2_violations counts samples where attacks or the exact distance beat it"}};
+    nlohmann::json entry = check_detail::method_summary(report.rows, [](const CheckRow& r) { return r.p2; }, false);
+    entry["note"] = "P2's single-MoE bound in the form of theory/p2_bounds.hpp (not verified against the paper's text); "
+                    "p2_violations counts samples where attacks or the exact distance beat it";
+    return entry;
 }
 
 }  // namespace
@@ -94,15 +86,15 @@ CheckReport run_check(const Classifier& model, const Dataset& data, const CheckO
             const double c = row.certified[m];
             auto& sink = kCertMethods[m] == "naive" ? row.naive_violations : row.violations;
             if (exceeds(c, row.attack, 1e-9))
-                sink.push_back(kCertMethods[m] + " " + fmt(c) + " > attack " + fmt(row.attack) + " (" + row.attack_name + ")");
+                sink.push_back(check_detail::beyond_attack(kCertMethods[m], c, row.attack, row.attack_name));
             if (exceeds(c, row.exact, 1e-6)) sink.push_back(kCertMethods[m] + " " + fmt(c) + " > exact " + fmt(row.exact));
         }
         row.p2 = p2[ui];
         if (exceeds(row.p2, row.attack, 1e-9))
-            row.p2_violations.push_back("p2 " + fmt(row.p2) + " > attack " + fmt(row.attack) + " (" + row.attack_name + ")");
+            row.p2_violations.push_back(check_detail::beyond_attack("p2", row.p2, row.attack, row.attack_name));
         if (exceeds(row.p2, row.exact, 1e-6)) row.p2_violations.push_back("p2 " + fmt(row.p2) + " > exact " + fmt(row.exact));
         if (exceeds(row.exact, row.attack, 1e-6))
-            row.violations.push_back("exact " + fmt(row.exact) + " > attack " + fmt(row.attack) + " (" + row.attack_name + ")");
+            row.violations.push_back(check_detail::beyond_attack("exact", row.exact, row.attack, row.attack_name));
         rep.violations += !row.violations.empty();
         rep.naive_violations += !row.naive_violations.empty();
         rep.p2_violations += !row.p2_violations.empty();
@@ -114,23 +106,13 @@ CheckReport run_check(const Classifier& model, const Dataset& data, const CheckO
 
 std::string to_csv(const CheckReport& report) {
     std::ostringstream out;
-    out << "index,label,clean_pred";
-    for (const auto& m : kCertMethods) out << ",certified_" << m;
+    check_detail::csv_header_start(out, kCertMethods);
     out << ",exact,exact_status,exact_lower,attack,attack_name,smoothing_l2,violations,naive_violations,certified_p2_form,p2_violations\n";
-    auto join = [](const std::vector<std::string>& v) {
-        std::string s;
-        for (const auto& x : v) {
-            if (!s.empty()) s += "; ";
-            s += x;
-        }
-        return "\"" + s + "\"";
-    };
     for (const CheckRow& r : report.rows) {
-        out << r.index << "," << r.label << "," << r.clean_pred;
-        for (double c : r.certified) out << "," << fmt(c);
+        check_detail::csv_row_start(out, r);
         out << "," << fmt(r.exact) << "," << r.exact_status << "," << fmt(r.exact_lower) << "," << fmt(r.attack) << ","
-            << r.attack_name << "," << fmt(r.smoothing) << "," << join(r.violations) << "," << join(r.naive_violations) << "," << fmt(r.p2) << ","
-            << join(r.p2_violations) << "\n";
+            << r.attack_name << "," << fmt(r.smoothing) << "," << quoted_list(r.violations) << "," << quoted_list(r.naive_violations) << ","
+            << fmt(r.p2) << "," << quoted_list(r.p2_violations) << "\n";
     }
     return out.str();
 }
@@ -138,21 +120,9 @@ std::string to_csv(const CheckReport& report) {
 nlohmann::json summary_json(const CheckReport& report, const CheckOptions& o) {
     using nlohmann::json;
     json methods = json::object();
-    for (std::size_t m = 0; m < kCertMethods.size(); ++m) {
-        std::vector<double> ratio;
-        std::int64_t covered = 0, positive = 0;
-        for (const CheckRow& r : report.rows) {
-            const double c = r.certified[m];
-            if (std::isnan(c)) continue;
-            ++covered;
-            positive += c > 0.0;
-            if (r.clean_pred == r.label && std::isfinite(r.attack) && r.attack > 0.0) ratio.push_back(c / r.attack);
-        }
-        std::sort(ratio.begin(), ratio.end());
-        json entry = {{"samples_covered", covered}, {"certified_positive", positive}, {"sound", kCertMethods[m] != "naive"},
-                      {"median_tightness_certified_over_attack", ratio.empty() ? json() : json(ratio[ratio.size() / 2])}};
-        methods[kCertMethods[m]] = entry;
-    }
+    for (std::size_t m = 0; m < kCertMethods.size(); ++m)
+        methods[kCertMethods[m]] = check_detail::method_summary(
+            report.rows, [m](const CheckRow& r) { return r.certified[m]; }, kCertMethods[m] != "naive");
     std::int64_t optimal = 0, exact_vs_attack = 0;
     std::vector<double> gap;
     for (const CheckRow& r : report.rows) {

@@ -11,45 +11,42 @@ namespace moelab {
 
 namespace {
 
-struct Layer {
-    const LinearMap* map;
+struct Step {
+    const AffineMap* map;
     bool relu_after;
 };
-using Plan = std::vector<Layer>;
+using Plan = std::vector<Step>;
 
 // A top-1 MoE block whose gate is exactly 1 (top-1 with topk-softmax gates, or one expert) computes its
 // chosen expert's chain: with the choice fixed the network is a plain ReLU network.
 bool gate_is_one(const MoEStage& m) { return m.k == 1 && (m.gate == GateMode::topk_then_softmax || m.experts_count() == 1); }
 
-// The maps of a layer-level network in order, with where a ReLU follows (Classifier::forward's structure:
-// relu(stem), blocks with ReLU inside and between them, no ReLU before the head), MoE block b replaced by
-// its expert choice[b]. Only the first `blocks` blocks (all by default), and the head only with all of them.
-Plan plan_of(const Network& net, const std::vector<std::int64_t>& choice = {}, std::size_t blocks = SIZE_MAX) {
+// The affine maps of the first `end` stages in order, with where a ReLU follows, MoE stage k replaced by its
+// expert choice[k].
+Plan plan_of(const Network& net, const std::vector<std::int64_t>& choice, std::size_t end) {
     Plan p;
-    p.push_back({&net.stem, true});
-    const std::size_t n = std::min(blocks, net.blocks.size());
-    for (std::size_t b = 0; b < n; ++b) {
-        const Block& blk = net.blocks[b];
-        const MapChain& c = blk.is_moe ? blk.moe.experts[static_cast<std::size_t>(choice[b])] : blk.ffn;
+    std::size_t k = 0;
+    const auto push_chain = [&](const MapChain& c) {
         for (std::size_t i = 0; i < c.size(); ++i) {
-            const bool last_of_block = i + 1 == c.size();
-            const bool last_block = b + 1 == net.blocks.size();
-            p.push_back({&c[i], !last_of_block || !last_block});
+            if (i > 0) p.back().relu_after = true;
+            p.push_back({&c[i], false});
+        }
+    };
+    for (std::size_t i = 0; i < end; ++i) {
+        const Stage& s = net.stages[i];
+        switch (s.kind) {
+            case Stage::Kind::affine: p.push_back({&s.map, false}); break;
+            case Stage::Kind::relu: if (!p.empty()) p.back().relu_after = true; break;
+            case Stage::Kind::chain: push_chain(s.chain); break;
+            case Stage::Kind::moe: push_chain(s.moe.experts[static_cast<std::size_t>(choice[k++])]); break;
         }
     }
-    if (n == net.blocks.size()) p.push_back({&net.head, false});
-    return p;
-}
-
-Plan plan_of_chain(const MapChain& c) {
-    Plan p;
-    for (std::size_t i = 0; i < c.size(); ++i) p.push_back({&c[i], i + 1 < c.size()});
     return p;
 }
 
 // Interval bounds of m's output over the box [lo, hi] (centre and radius form, widened by a relative 1e-12
 // for the rounding of these sums).
-std::pair<std::vector<double>, std::vector<double>> map_bounds(const LinearMap& m, const std::vector<double>& lo,
+std::pair<std::vector<double>, std::vector<double>> map_bounds(const AffineMap& m, const std::vector<double>& lo,
                                                                const std::vector<double>& hi) {
     const std::int64_t n = m.in(), o = m.out();
     std::vector<double> l(static_cast<std::size_t>(o)), u(static_cast<std::size_t>(o));
@@ -82,7 +79,7 @@ std::vector<std::int64_t> reachable_experts(const MoEStage& m, const std::vector
 std::vector<std::pair<std::vector<double>, std::vector<double>>> preactivation_bounds(
     const Plan& plan, std::vector<double> lo, std::vector<double> hi) {
     std::vector<std::pair<std::vector<double>, std::vector<double>>> out;
-    for (const Layer& layer : plan) {
+    for (const Step& layer : plan) {
         auto [l, u] = map_bounds(*layer.map, lo, hi);
         out.emplace_back(l, u);
         if (layer.relu_after) {
@@ -104,7 +101,7 @@ std::vector<double> backward_lower(const Plan& plan, const std::vector<std::vect
         std::vector<double> lam = c;   // over the output of the current layer (pre-activation)
         double constant = 0.0;
         for (std::size_t li = plan.size(); li-- > 0;) {
-            const LinearMap& m = *plan[li].map;
+            const AffineMap& m = *plan[li].map;
             // Through the affine map: lam . (W a + b) = (lam W) . a + lam . b
             const std::int64_t n = m.in(), o = m.out();
             std::vector<double> next(static_cast<std::size_t>(n), 0.0);
@@ -143,27 +140,36 @@ std::vector<double> backward_lower(const Plan& plan, const std::vector<std::vect
     return result;
 }
 
-// Every combination of experts (one per MoE block) that interval bounds cannot rule out inside the box
+// Every combination of experts (one per MoE stage) that interval bounds cannot rule out inside the box
 // [xlo, xhi], each as the plain ReLU network it makes. A point's own routing is always among them: its
-// block-b expert wins the scores at its block-b input, which lies in the bounds computed along its own
-// earlier choices. False when there would be more than kMaxCells (then nothing is certified).
+// stage-k expert wins the scores at its stage-k input, which lies in the bounds computed along its own
+// earlier choices. False when there would be more than `max_cells` (then nothing is certified).
 constexpr std::size_t kMaxCells = 256;
-bool reachable_plans(const Network& net, const std::vector<double>& xlo, const std::vector<double>& xhi, std::size_t b,
-                     std::vector<std::int64_t>& choice, std::vector<Plan>& out) {
-    while (b < net.blocks.size() && !net.blocks[b].is_moe) ++b;
-    if (b == net.blocks.size()) {
-        if (out.size() == kMaxCells) return false;
-        out.push_back(plan_of(net, choice));
+bool reachable_plans(const Network& net, const std::vector<double>& xlo, const std::vector<double>& xhi, std::size_t stage,
+                     std::size_t max_cells, std::vector<std::int64_t>& choice, std::vector<Plan>& out) {
+    while (stage < net.stages.size() && net.stages[stage].kind != Stage::Kind::moe) ++stage;
+    if (stage == net.stages.size()) {
+        if (out.size() == max_cells) return false;
+        out.push_back(plan_of(net, choice, stage));
         return true;
     }
-    // The block's input: after the ReLU that follows the stem or the previous block.
-    const auto bounds = preactivation_bounds(plan_of(net, choice, b), xlo, xhi);
-    std::vector<double> lo = bounds.back().first, hi = bounds.back().second;
-    for (auto& v : lo) v = std::max(0.0, v);
-    for (auto& v : hi) v = std::max(0.0, v);
-    for (std::int64_t e : reachable_experts(net.blocks[b].moe, lo, hi)) {
-        choice[b] = e;
-        if (!reachable_plans(net, xlo, xhi, b + 1, choice, out)) return false;
+    // The MoE stage's input: the box itself, or the bounds of the maps before it (after their ReLU).
+    std::vector<double> lo = xlo, hi = xhi;
+    const Plan before = plan_of(net, choice, stage);
+    if (!before.empty()) {
+        const auto bounds = preactivation_bounds(before, xlo, xhi);
+        lo = bounds.back().first;
+        hi = bounds.back().second;
+        if (before.back().relu_after) {
+            for (auto& v : lo) v = std::max(0.0, v);
+            for (auto& v : hi) v = std::max(0.0, v);
+        }
+    }
+    for (std::int64_t e : reachable_experts(net.stages[stage].moe, lo, hi)) {
+        choice.push_back(e);
+        const bool ok = reachable_plans(net, xlo, xhi, stage + 1, max_cells, choice, out);
+        choice.pop_back();
+        if (!ok) return false;
     }
     return true;
 }
@@ -183,11 +189,16 @@ std::vector<std::vector<double>> margin_objectives(std::int64_t C, int y) {
 }  // namespace
 
 std::string crown_support(const Network& net) {
-    if (net.model_level) return net.top.k == 1 ? "" : "crown covers top-1 model-level MoEs; use ibp for top-k > 1";
-    for (const auto& b : net.blocks)
-        if (b.is_moe && !gate_is_one(b.moe))
+    for (std::size_t i = 0; i < net.stages.size(); ++i) {
+        const Stage& s = net.stages[i];
+        if (s.kind != Stage::Kind::moe) continue;
+        // An MoE ending the network only scales its expert's logits by a positive gate; one inside it must
+        // pass its expert's output on unscaled.
+        if (i + 1 == net.stages.size() && s.moe.k != 1) return "crown covers top-1 model-level MoEs; use ibp for top-k > 1";
+        if (i + 1 < net.stages.size() && !gate_is_one(s.moe))
             return "crown passes through a layer-level MoE block only when it routes top-1 with gate 1 "
                    "(--top-k 1 --gate topk-softmax); use ibp";
+    }
     return "";
 }
 
@@ -198,25 +209,22 @@ std::vector<double> crown_margin_lower(const Network& net, const double* x, int 
         xlo[static_cast<std::size_t>(i)] = std::max(x[i] - r, domain.lo);
         xhi[static_cast<std::size_t>(i)] = std::min(x[i] + r, domain.hi);
     }
-    std::vector<double> lower(static_cast<std::size_t>(C), 0.0);
-    const auto objectives = margin_objectives(C, y);
-    auto scatter = [&](const std::vector<double>& v, std::vector<double>& into) {
-        std::size_t t = 0;
-        for (std::int64_t j = 0; j < C; ++j)
-            if (j != y) into[static_cast<std::size_t>(j)] = std::min(into[static_cast<std::size_t>(j)], v[t++]);
-    };
-    std::fill(lower.begin(), lower.end(), std::numeric_limits<double>::infinity());
-    if (!net.model_level) {
-        // Every routing the box allows (one plan without MoE blocks) must keep y.
-        std::vector<Plan> plans;
-        std::vector<std::int64_t> choice(net.blocks.size(), 0);
-        if (!reachable_plans(net, xlo, xhi, 0, choice, plans)) std::fill(lower.begin(), lower.end(), -std::numeric_limits<double>::infinity());
-        else
-            for (const Plan& plan : plans) scatter(backward_lower(plan, objectives, xlo, xhi), lower);
+    std::vector<double> lower(static_cast<std::size_t>(C), std::numeric_limits<double>::infinity());
+    // Every routing the box allows (one plan without MoE) must keep y. A model-level MoE's cells are its
+    // experts, one backward pass each: not capped.
+    std::vector<Plan> plans;
+    std::vector<std::int64_t> choice;
+    const std::size_t max_cells = net.model_level() ? SIZE_MAX : kMaxCells;
+    if (!reachable_plans(net, xlo, xhi, 0, max_cells, choice, plans)) {
+        std::fill(lower.begin(), lower.end(), -std::numeric_limits<double>::infinity());
     } else {
-        // Top-1 model-level MoE: every expert that can win the routing somewhere in the box must keep y.
-        for (std::int64_t e : reachable_experts(net.top, xlo, xhi))
-            scatter(backward_lower(plan_of_chain(net.top.experts[static_cast<std::size_t>(e)]), objectives, xlo, xhi), lower);
+        const auto objectives = margin_objectives(C, y);
+        for (const Plan& plan : plans) {
+            const std::vector<double> v = backward_lower(plan, objectives, xlo, xhi);
+            std::size_t t = 0;
+            for (std::int64_t j = 0; j < C; ++j)
+                if (j != y) lower[static_cast<std::size_t>(j)] = std::min(lower[static_cast<std::size_t>(j)], v[t++]);
+        }
     }
     lower[static_cast<std::size_t>(y)] = 0.0;
     return lower;

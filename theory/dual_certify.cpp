@@ -34,7 +34,7 @@ void softmax_rows(Tensor& z) {
 // layer product, which lipschitz_upper calls naive, is sound there.
 double sound_logit_constant(const Network& net, Norm p) {
     const LipschitzUpper u = lipschitz_upper(net, p);
-    if (net.model_level && net.top.experts_count() == 1) return u.logits;
+    if (net.model_level() && net.stages[0].moe.experts_count() == 1) return u.logits;
     // For l2 the bound is on ||dz||_2 >= ||dz||_inf: still a bound on the L-inf change.
     return u.sound ? u.logits : kNaN;
 }
@@ -79,6 +79,35 @@ std::vector<double> largest_radius(std::size_t B, Ok&& ok, int iters) {
     for (std::size_t b = 0; b < B; ++b)
         if (!at_zero[b]) lo[b] = 0.0;
     return lo;
+}
+
+// dual-ibp: interval bounds through both models, then through softmax; the largest radius per row at which
+// every lower bound of F_D,y - F_D,j is positive (0 where F_D misclassifies: `correct`).
+std::vector<double> dual_ibp_radii(const Network& standard, const Network& robust, double alpha, const Tensor& x,
+                                   const std::vector<int>& y, const std::vector<std::uint8_t>& correct, Box domain) {
+    const std::int64_t B = x.rows(), C = standard.classes;
+    const auto uB = static_cast<std::size_t>(B);
+    auto ibp_ok = [&](const std::vector<double>& r) {
+        const LogitBounds zs = ibp_logit_bounds(standard, x, r, domain), zr = ibp_logit_bounds(robust, x, r, domain);
+        std::vector<std::uint8_t> ok(uB, 0);
+        std::vector<double> sl(static_cast<std::size_t>(C)), sh(sl), rl(sl), rh(sl);
+        for (std::int64_t b = 0; b < B; ++b) {
+            const auto ub = static_cast<std::size_t>(b);
+            if (!correct[ub]) continue;
+            softmax_bounds(zs.lo.data() + b * C, zs.hi.data() + b * C, C, sl.data(), sh.data());
+            softmax_bounds(zr.lo.data() + b * C, zr.hi.data() + b * C, C, rl.data(), rh.data());
+            const auto yb = static_cast<std::size_t>(y[ub]);
+            bool all = true;
+            for (std::size_t j = 0; j < static_cast<std::size_t>(C) && all; ++j) {
+                if (j == yb) continue;
+                const double low = (1.0 - alpha) * (sl[yb] - sh[j]) + alpha * (rl[yb] - rh[j]);
+                all = low > 0.0;
+            }
+            ok[ub] = all;
+        }
+        return ok;
+    };
+    return largest_radius(uB, ibp_ok, 40);
 }
 
 }  // namespace
@@ -166,28 +195,7 @@ DualRadii certify_dual(const Network& standard, const Network& robust, double al
             out.radius[1][ub] = correct[ub] ? r : 0.0;
         }
     }
-    // dual-ibp: interval bounds through both models, then through softmax.
-    auto ibp_ok = [&](const std::vector<double>& r) {
-        const LogitBounds zs = ibp_logit_bounds(standard, x, r, domain), zr = ibp_logit_bounds(robust, x, r, domain);
-        std::vector<std::uint8_t> ok(uB, 0);
-        std::vector<double> sl(static_cast<std::size_t>(C)), sh(sl), rl(sl), rh(sl);
-        for (std::int64_t b = 0; b < B; ++b) {
-            const auto ub = static_cast<std::size_t>(b);
-            if (!correct[ub]) continue;
-            softmax_bounds(zs.lo.data() + b * C, zs.hi.data() + b * C, C, sl.data(), sh.data());
-            softmax_bounds(zr.lo.data() + b * C, zr.hi.data() + b * C, C, rl.data(), rh.data());
-            const auto yb = static_cast<std::size_t>(y[ub]);
-            bool all = true;
-            for (std::size_t j = 0; j < static_cast<std::size_t>(C) && all; ++j) {
-                if (j == yb) continue;
-                const double low = (1.0 - alpha) * (sl[yb] - sh[j]) + alpha * (rl[yb] - rh[j]);
-                all = low > 0.0;
-            }
-            ok[ub] = all;
-        }
-        return ok;
-    };
-    out.radius[2] = largest_radius(uB, ibp_ok, 40);
+    out.radius[2] = dual_ibp_radii(standard, robust, alpha, x, y, correct, domain);
     out.best.assign(uB, 0.0);
     for (std::size_t b = 0; b < uB; ++b)
         for (const auto& m : out.radius)

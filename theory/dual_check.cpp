@@ -18,12 +18,6 @@ namespace {
 // certified <= attack with 1e-9 relative tolerance (both float64 computations).
 bool exceeds(double certified, double attack) { return check_detail::exceeds(certified, attack, 1e-9); }
 
-double median(std::vector<double> v) {
-    if (v.empty()) return std::nan("");
-    std::sort(v.begin(), v.end());
-    return v[v.size() / 2];
-}
-
 }  // namespace
 
 DualCheckReport run_dual_check(const Classifier& standard, const Classifier& robust, double alpha, const Dataset& data,
@@ -52,10 +46,9 @@ DualCheckReport run_dual_check(const Classifier& standard, const Classifier& rob
         row.attack_name = attack.name[ui];
         for (std::size_t m = 0; m < kDualMethods.size(); ++m)
             if (exceeds(row.certified[m], row.attack))
-                row.violations.push_back(kDualMethods[m] + " " + fmt(row.certified[m]) + " > attack " + fmt(row.attack) + " (" +
-                                         row.attack_name + ")");
+                row.violations.push_back(check_detail::beyond_attack(kDualMethods[m], row.certified[m], row.attack, row.attack_name));
         if (exceeds(row.p2, row.attack))
-            row.p2_violations.push_back("p2 " + fmt(row.p2) + " > attack " + fmt(row.attack) + " (" + row.attack_name + ")");
+            row.p2_violations.push_back(check_detail::beyond_attack("p2", row.p2, row.attack, row.attack_name));
         rep.violations += !row.violations.empty();
         rep.p2_violations += !row.p2_violations.empty();
         if (progress) progress(i + 1, n);
@@ -66,19 +59,12 @@ DualCheckReport run_dual_check(const Classifier& standard, const Classifier& rob
 
 std::string to_csv(const DualCheckReport& report) {
     std::ostringstream out;
-    out << "index,label,clean_pred";
-    for (const auto& m : kDualMethods) out << ",certified_" << m;
+    check_detail::csv_header_start(out, kDualMethods);
     out << ",certified_best,p2_form,attack,attack_name,violations,p2_violations\n";
-    auto join = [](const std::vector<std::string>& v) {
-        std::string s;
-        for (const auto& x : v) s += (s.empty() ? "" : "; ") + x;
-        return "\"" + s + "\"";
-    };
     for (const DualCheckRow& r : report.rows) {
-        out << r.index << "," << r.label << "," << r.clean_pred;
-        for (double c : r.certified) out << "," << fmt(c);
+        check_detail::csv_row_start(out, r);
         out << "," << fmt(r.best) << "," << fmt(r.p2) << "," << fmt(r.attack) << "," << r.attack_name << ","
-            << join(r.violations) << "," << join(r.p2_violations) << "\n";
+            << check_detail::quoted_list(r.violations) << "," << check_detail::quoted_list(r.p2_violations) << "\n";
     }
     return out.str();
 }
@@ -86,22 +72,7 @@ std::string to_csv(const DualCheckReport& report) {
 nlohmann::json summary_json(const DualCheckReport& report, const CheckOptions& o, double eps) {
     using nlohmann::json;
     const auto n = static_cast<double>(std::max<std::size_t>(1, report.rows.size()));
-    auto method_entry = [&](auto&& value, bool sound) {
-        std::int64_t covered = 0, positive = 0, at_eps = 0;
-        std::vector<double> ratio;
-        for (const DualCheckRow& r : report.rows) {
-            const double c = value(r);
-            if (std::isnan(c)) continue;
-            ++covered;
-            positive += c > 0.0;
-            at_eps += r.clean_pred == r.label && c > eps;
-            if (r.clean_pred == r.label && std::isfinite(r.attack) && r.attack > 0.0) ratio.push_back(c / r.attack);
-        }
-        const double med = median(ratio);
-        return json{{"samples_covered", covered}, {"certified_positive", positive},
-                    {"certified_accuracy_at_eps", static_cast<double>(at_eps) / n},
-                    {"sound", sound}, {"median_tightness_certified_over_attack", std::isnan(med) ? json() : json(med)}};
-    };
+    auto method_entry = [&](auto&& value, bool sound) { return check_detail::method_summary(report.rows, value, sound, &eps); };
     json methods = json::object();
     for (std::size_t m = 0; m < kDualMethods.size(); ++m)
         methods[kDualMethods[m]] = method_entry([m](const DualCheckRow& r) { return r.certified[m]; }, true);

@@ -17,49 +17,24 @@ namespace {
 
 using namespace milp;
 
-using Route = std::vector<std::int64_t>;   // the chosen expert of each MoE stage, in network order
+// ---- the model with the routing held fixed -----------------------------------------------------------
 
-// ---- the model with the routing held fixed (plain forward) -----------------------------------------
-
-// The logits at x with each MoE stage forced to route[k] (gate 1: only supported models get here).
-std::vector<double> logits_on_route(const PwlNetwork& net, std::vector<double> x, const Route& route) {
-    std::size_t k = 0;
-    for (const Stage& s : net) {
-        if (s.kind == Stage::Kind::affine) x = apply_affine(s.map, x);
-        else if (s.kind == Stage::Kind::relu) x = relu_of(std::move(x));
-        else x = apply_chain(s.moe.experts[static_cast<std::size_t>(route[k++])], x);
-    }
-    return x;
-}
-
-// The routing the model takes at x (ties: lower index, as topk()).
-Route route_at(const PwlNetwork& net, std::vector<double> x) {
-    Route route;
-    for (const Stage& s : net) {
-        if (s.kind == Stage::Kind::affine) x = apply_affine(s.map, x);
-        else if (s.kind == Stage::Kind::relu) x = relu_of(std::move(x));
-        else {
-            const std::size_t i = top1_expert(apply_affine(s.moe.router, x));
-            route.push_back(static_cast<std::int64_t>(i));
-            x = apply_chain(s.moe.experts[i], x);
-        }
-    }
-    return route;
-}
-
-double margin_on_route(const PwlNetwork& net, const std::vector<double>& x, const Route& route, int a, int b) {
-    const std::vector<double> z = logits_on_route(net, x, route);
+double margin_on_route(const Network& net, const std::vector<double>& x, const Route& route, int a, int b) {
+    const std::vector<double> z = forward_point(net, x, &route).logits;
     return z[static_cast<std::size_t>(a)] - z[static_cast<std::size_t>(b)];
 }
 
+// The routing the model takes at x (ties: lower index, as topk()).
+Route route_at(const Network& net, const std::vector<double>& x) { return forward_point(net, x).route; }
+
 // Every combination of one expert per MoE stage ({} for a network without MoE).
-std::vector<Route> all_routes(const PwlNetwork& net) {
+std::vector<Route> all_routes(const Network& net) {
     std::vector<Route> routes{Route{}};
-    for (const Stage& s : net) {
-        if (s.kind != Stage::Kind::top1_moe) continue;
+    for (const Stage& s : net.stages) {
+        if (s.kind != Stage::Kind::moe) continue;
         std::vector<Route> next;
         for (const Route& r : routes)
-            for (std::int64_t i = 0; i < static_cast<std::int64_t>(s.moe.experts.size()); ++i) {
+            for (std::int64_t i = 0; i < s.moe.experts_count(); ++i) {
                 Route e = r;
                 e.push_back(i);
                 next.push_back(std::move(e));
@@ -87,25 +62,8 @@ struct CellMilp {
 
 // g_in = W^T g_out: one column per input unit, bounds by interval arithmetic over g_out's box.
 Activations backward_affine(Milp& milp, const Activations& g, const AffineMap& f) {
-    Activations out;
-    for (std::int64_t c = 0; c < f.in; ++c) {
-        const auto w = [&](std::int64_t r) { return f.weight(r, c); };
-        const double lo = linear_lower(f.out, w, 0.0, g.lo, g.hi);
-        const double hi = -linear_lower(f.out, [&](std::int64_t r) { return -w(r); }, 0.0, g.lo, g.hi);
-        const int col = milp.add_column(lo, hi);
-        std::vector<int> cols{col};
-        std::vector<double> coefs{1.0};
-        for (std::int64_t r = 0; r < f.out; ++r)
-            if (w(r) != 0.0) {
-                cols.push_back(g.col[static_cast<std::size_t>(r)]);
-                coefs.push_back(-w(r));
-            }
-        milp.add_row(std::move(cols), std::move(coefs), 0.0, 0.0);
-        out.col.push_back(col);
-        out.lo.push_back(lo);
-        out.hi.push_back(hi);
-    }
-    return out;
+    return encode_linear(
+        milp, g, f.in(), [&](std::int64_t c, std::int64_t r) { return f.weight(r, c); }, [](std::int64_t) { return 0.0; });
 }
 
 // g_in = a g_out for a binary phase a and g_out in [gl, gu]: exact with four rows (the product of a bounded
@@ -165,7 +123,7 @@ void objective_l1(CellMilp& cell, const Activations& g) {
 
 // Columns 0..d-1 are the input x. With `interior`, no gradient: the problem instead maximises the routing
 // slack t (s_i - s_j >= t for every chosen i and rival j), for a witness point strictly inside the cell.
-CellMilp build_cell(const PwlNetwork& net, const Route& route, int a, int b, const InputBox& box, bool interior = false) {
+CellMilp build_cell(const Network& net, const Route& route, int a, int b, const InputBox& box, bool interior = false) {
     CellMilp cell;
     Milp& milp = cell.milp;
     Activations h;
@@ -186,15 +144,23 @@ CellMilp build_cell(const PwlNetwork& net, const Route& route, int a, int b, con
         h = encode_relu(milp, h, &t.phase);
         tape.push_back(std::move(t));
     };
+    const auto forward_chain = [&](const MapChain& chain) {
+        for (std::size_t l = 0; l < chain.size(); ++l) {
+            if (l > 0) forward_relu();
+            forward_affine(chain[l]);
+        }
+    };
     std::size_t k = 0;
-    for (const Stage& s : net) {
+    for (const Stage& s : net.stages) {
         if (s.kind == Stage::Kind::affine) {
             forward_affine(s.map);
         } else if (s.kind == Stage::Kind::relu) {
             forward_relu();
+        } else if (s.kind == Stage::Kind::chain) {
+            forward_chain(s.chain);
         } else {
             const std::int64_t i = route[k++];
-            const auto E = static_cast<std::int64_t>(s.moe.experts.size());
+            const std::int64_t E = s.moe.experts_count();
             std::vector<std::int64_t> open;   // experts j whose s_i >= s_j is not implied by the bounds
             for (std::int64_t j = 0; j < E; ++j) {
                 if (j == i) continue;
@@ -211,11 +177,7 @@ CellMilp build_cell(const PwlNetwork& net, const Route& route, int a, int b, con
                 const int si = scores.col[static_cast<std::size_t>(i)];
                 for (std::int64_t j : open) router_rows.emplace_back(si, scores.col[static_cast<std::size_t>(j)]);
             }
-            const AffineChain& chain = s.moe.experts[static_cast<std::size_t>(i)];
-            for (std::size_t l = 0; l < chain.size(); ++l) {
-                if (l > 0) forward_relu();
-                forward_affine(chain[l]);
-            }
+            forward_chain(s.moe.experts[static_cast<std::size_t>(i)]);
         }
     }
     if (interior) {
@@ -288,7 +250,7 @@ Tensor row_tensor(const std::vector<double>& v) { return Tensor(Shape{1, static_
 
 // Bisection on the segment p -> q (whose routes differ) for a routing boundary point; returns the margin
 // jump there, |f_left(b) - f_right(b)| with both routes' formulas evaluated at the same point b.
-double jump_between(const PwlNetwork& net, const std::vector<double>& p, const std::vector<double>& q, int a, int b,
+double jump_between(const Network& net, const std::vector<double>& p, const std::vector<double>& q, int a, int b,
                     std::vector<double>& boundary) {
     const Route rp = route_at(net, p);
     if (rp == route_at(net, q)) return 0.0;
@@ -374,40 +336,35 @@ std::string exact_lipschitz_support(const Classifier& model) {
     return "";
 }
 
-ExactLipschitzResult exact_lipschitz_pair_linf(const Classifier& model, int class_a, int class_b, const InputBox& region,
-                                               const ExactLipschitzOptions& o) {
-    const ModelConfig& c = model.config();
+namespace {
+
+// ---- exact_lipschitz_pair_linf, step by step ---------------------------------------------------------------
+
+void validate_pair(const ModelConfig& c, int class_a, int class_b, const InputBox& region, const ExactLipschitzOptions& o) {
     if (class_a < 0 || class_b < 0 || class_a >= c.classes || class_b >= c.classes || class_a == class_b)
         throw std::invalid_argument("exact_lipschitz_pair_linf: classes (" + std::to_string(class_a) + ", " +
                                     std::to_string(class_b) + ") must be two different classes in [0, " +
                                     std::to_string(c.classes) + ")");
     if (!(o.time_limit_s > 0.0)) throw std::invalid_argument("exact_lipschitz_pair_linf: time_limit_s must be positive");
     check_region(region, c.input_dim);
-    ExactLipschitzResult res;
-    res.class_a = class_a;
-    res.class_b = class_b;
-    res.note = exact_lipschitz_support(model);
-    if (!res.note.empty()) return res;
+}
 
-    const PwlNetwork net = pwl_network_of(model);
-    const std::vector<Route> routes = all_routes(net);
-    if (static_cast<std::int64_t>(routes.size()) > o.max_cells) {
-        res.note = std::to_string(routes.size()) + " routing cells exceed max_cells = " + std::to_string(o.max_cells);
-        return res;
-    }
-    const auto d = region.lo.size();
-    std::ostringstream note;
+// Every routing cell interval bounds cannot rule out, solved; the non-empty ones returned. Records the
+// binaries and whether routing is fixed by the intervals alone in res.
+std::vector<CellResult> solve_cells(const Network& net, const std::vector<Route>& routes, const InputBox& region,
+                                    const ExactLipschitzOptions& o, bool& all_proven, ExactLipschitzResult& res,
+                                    std::ostringstream& note) {
     std::vector<CellResult> cells;
-    bool all_proven = true, fixed = true;
+    bool fixed = true;
     std::int64_t candidates = 0;   // cells interval bounds cannot rule out
     for (const Route& route : routes) {
-        const CellMilp cell = build_cell(net, route, class_a, class_b, region);
+        const CellMilp cell = build_cell(net, route, res.class_a, res.class_b, region);
         if (cell.empty) continue;
         ++candidates;
         fixed = fixed && cell.fixed_by_intervals;
         res.relu_binaries = std::max<std::int64_t>(res.relu_binaries, cell.milp.relu_binaries);
         res.sign_binaries = std::max(res.sign_binaries, cell.sign_binaries);
-        CellResult r = solve_cell(cell, d, o.time_limit_s - res.seconds, res.seconds, note);
+        CellResult r = solve_cell(cell, region.lo.size(), o.time_limit_s - res.seconds, res.seconds, note);
         if (r.empty) continue;
         r.route = route;
         all_proven = all_proven && r.proven;
@@ -415,21 +372,18 @@ ExactLipschitzResult exact_lipschitz_pair_linf(const Classifier& model, int clas
     }
     res.routing_fixed_by_intervals = candidates == 1 && fixed;
     res.cells = static_cast<std::int64_t>(cells.size());
-    note << res.relu_binaries << " ReLU and " << res.sign_binaries << " sign binaries (largest cell); ";
-    if (cells.empty()) {   // a non-empty box always holds some cell: only numerical trouble gets here
-        res.status = ExactLipschitzStatus::bounds_only;
-        res.note = note.str() + "every routing cell reported infeasible (numerical trouble): nothing proven";
-        return res;
-    }
+    return cells;
+}
+
+// per_cell_* as the max over the cells, and argmax. The gradient norm at the region's centre is a lower
+// bound of its cell's constant that does not depend on the solver: when a time limit strikes before GLPK
+// finds an incumbent, the lower bound is that instead of 0.
+void combine_cells(const Classifier& model, const std::vector<CellResult>& cells, const std::vector<double>& centre,
+                   ExactLipschitzResult& res) {
     double best = -1.0;
     res.per_cell_lower = 0.0;
     res.per_cell_upper = 0.0;
-    // The gradient norm at the region's centre is a lower bound of its cell's constant that does not
-    // depend on the solver: when a time limit strikes before GLPK finds an incumbent, the lower bound is
-    // that instead of 0.
-    std::vector<double> centre(d);
-    for (std::size_t i = 0; i < d; ++i) centre[i] = 0.5 * (region.lo[i] + region.hi[i]);
-    const double centre_norm = margin_gradient_l1(model, centre, class_a, class_b);
+    const double centre_norm = margin_gradient_l1(model, centre, res.class_a, res.class_b);
     if (centre_norm > 0.0) {
         res.per_cell_lower = centre_norm;
         best = centre_norm;
@@ -443,6 +397,65 @@ ExactLipschitzResult exact_lipschitz_pair_linf(const Classifier& model, int clas
             res.argmax = row_tensor(r.argmax);
         }
     }
+}
+
+// Several cells: looks for a jump of the margin at a routing boundary between cell witnesses: each
+// cell's point of largest routing slack (strictly inside when the cell has an interior), and the centre.
+// Records the largest jump found (res.jump, res.jump_point).
+void find_jump(const Network& net, const std::vector<CellResult>& cells, const InputBox& region,
+               const std::vector<double>& centre, const ExactLipschitzOptions& o, ExactLipschitzResult& res) {
+    const int a = res.class_a, b = res.class_b;
+    const auto d = static_cast<std::ptrdiff_t>(region.lo.size());
+    std::vector<std::vector<double>> witnesses;
+    for (const CellResult& r : cells) {
+        const double left = o.time_limit_s - res.seconds;
+        if (left <= 0.0) break;
+        const MilpSolution s = solve_milp(build_cell(net, r.route, a, b, region, true).milp, left);
+        res.seconds += s.seconds;
+        if (s.mip_status == GLP_OPT || s.mip_status == GLP_FEAS) witnesses.emplace_back(s.values.begin(), s.values.begin() + d);
+    }
+    witnesses.push_back(centre);
+    for (std::size_t p = 0; p < witnesses.size(); ++p)
+        for (std::size_t q = p + 1; q < witnesses.size(); ++q) {
+            std::vector<double> boundary;
+            const double jump = jump_between(net, witnesses[p], witnesses[q], a, b, boundary);
+            const double scale = std::max(1.0, std::abs(margin_on_route(net, witnesses[p], route_at(net, witnesses[p]), a, b)));
+            if (jump > 1e-7 * scale && jump > res.jump) {
+                res.jump = jump;
+                res.jump_point = row_tensor(boundary);
+            }
+        }
+}
+
+}  // namespace
+
+ExactLipschitzResult exact_lipschitz_pair_linf(const Classifier& model, int class_a, int class_b, const InputBox& region,
+                                               const ExactLipschitzOptions& o) {
+    validate_pair(model.config(), class_a, class_b, region, o);
+    ExactLipschitzResult res;
+    res.class_a = class_a;
+    res.class_b = class_b;
+    res.note = exact_lipschitz_support(model);
+    if (!res.note.empty()) return res;
+
+    const Network net = network_of(model);
+    const std::vector<Route> routes = all_routes(net);
+    if (static_cast<std::int64_t>(routes.size()) > o.max_cells) {
+        res.note = std::to_string(routes.size()) + " routing cells exceed max_cells = " + std::to_string(o.max_cells);
+        return res;
+    }
+    std::ostringstream note;
+    bool all_proven = true;
+    const std::vector<CellResult> cells = solve_cells(net, routes, region, o, all_proven, res, note);
+    note << res.relu_binaries << " ReLU and " << res.sign_binaries << " sign binaries (largest cell); ";
+    if (cells.empty()) {   // a non-empty box always holds some cell: only numerical trouble gets here
+        res.status = ExactLipschitzStatus::bounds_only;
+        res.note = note.str() + "every routing cell reported infeasible (numerical trouble): nothing proven";
+        return res;
+    }
+    std::vector<double> centre(region.lo.size());
+    for (std::size_t i = 0; i < centre.size(); ++i) centre[i] = 0.5 * (region.lo[i] + region.hi[i]);
+    combine_cells(model, cells, centre, res);
     if (cells.size() == 1) {   // routing cannot change in the region: the per-cell constant is the constant
         res.lower = res.per_cell_lower;
         res.upper = res.per_cell_upper;
@@ -450,29 +463,7 @@ ExactLipschitzResult exact_lipschitz_pair_linf(const Classifier& model, int clas
         res.note = note.str();
         return res;
     }
-    // Several cells: look for a jump of the margin at a routing boundary between cell witnesses: each
-    // cell's point of largest routing slack (strictly inside when the cell has an interior), and the centre.
-    std::vector<std::vector<double>> witnesses;
-    for (const CellResult& r : cells) {
-        const double left = o.time_limit_s - res.seconds;
-        if (left <= 0.0) break;
-        const MilpSolution s = solve_milp(build_cell(net, r.route, class_a, class_b, region, true).milp, left);
-        res.seconds += s.seconds;
-        if (s.mip_status == GLP_OPT || s.mip_status == GLP_FEAS)
-            witnesses.emplace_back(s.values.begin(), s.values.begin() + static_cast<std::ptrdiff_t>(d));
-    }
-    witnesses.push_back(centre);
-    for (std::size_t p = 0; p < witnesses.size(); ++p)
-        for (std::size_t q = p + 1; q < witnesses.size(); ++q) {
-            std::vector<double> boundary;
-            const double jump = jump_between(net, witnesses[p], witnesses[q], class_a, class_b, boundary);
-            const double scale =
-                std::max(1.0, std::abs(margin_on_route(net, witnesses[p], route_at(net, witnesses[p]), class_a, class_b)));
-            if (jump > 1e-7 * scale && jump > res.jump) {
-                res.jump = jump;
-                res.jump_point = row_tensor(boundary);
-            }
-        }
+    find_jump(net, cells, region, centre, o, res);
     if (res.jump > 0.0) {
         res.status = ExactLipschitzStatus::discontinuous;
         res.lower = res.upper = kInf;

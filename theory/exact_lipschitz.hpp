@@ -53,7 +53,7 @@
 
 #include "engine/tensor.hpp"
 #include "moe/model.hpp"
-#include "theory/attack.hpp"
+#include "theory/geometry.hpp"
 
 namespace moelab {
 

@@ -1,5 +1,6 @@
 // The exact minimal L-infinity distance by MILP (exact.hpp): the model as plain affine maps, interval
 // bounds, the MILP encoding (Tjeng et al. 2019, plus top-1 routing) and the GLPK solve.
+#include "theory/attack.hpp"
 #include "theory/exact.hpp"
 
 #include <glpk.h>
@@ -30,7 +31,7 @@ struct Margins {
     double router = 0.0, classes = 0.0;
 };
 
-Activations encode_chain(Milp& milp, Activations x, const AffineChain& chain, LastAffine* last) {
+Activations encode_chain(Milp& milp, Activations x, const MapChain& chain, LastAffine* last) {
     for (std::size_t l = 0; l < chain.size(); ++l) {
         if (l > 0) x = encode_relu(milp, x);
         if (last && l + 1 == chain.size()) *last = {&chain[l], x};
@@ -41,7 +42,7 @@ Activations encode_chain(Milp& milp, Activations x, const AffineChain& chain, La
 
 // Top-1 routing: binary a_i per reachable expert, sum a_i = 1, s_i - s_j >= m - (1 - a_i) M_ij, and the
 // output z = f_i(x) of the chosen expert by big-M on z_c - f_{i,c}.
-Activations encode_top1_moe(Milp& milp, const Activations& in, const Top1MoE& moe, double margin, LastAffine* last) {
+Activations encode_top1_moe(Milp& milp, const Activations& in, const MoEStage& moe, double margin, LastAffine* last) {
     const auto E = static_cast<std::int64_t>(moe.experts.size());
     // lower[i][j]: lower bound of s_i - s_j over the input box.
     std::vector<std::vector<double>> lower(static_cast<std::size_t>(E), std::vector<double>(static_cast<std::size_t>(E), 0.0));
@@ -119,16 +120,19 @@ Activations encode_top1_moe(Milp& milp, const Activations& in, const Top1MoE& mo
     return z;
 }
 
-Activations encode_network(Milp& milp, Activations x, const PwlNetwork& net, double router_margin, LastAffine* last) {
-    for (const Stage& s : net) {
-        if (s.kind == Stage::Kind::affine) {
-            *last = {&s.map, x};
-            x = encode_affine(milp, x, s.map);
-        } else if (s.kind == Stage::Kind::relu) {
-            *last = {};
-            x = encode_relu(milp, x);
-        } else {
-            x = encode_top1_moe(milp, x, s.moe, router_margin, last);
+Activations encode_network(Milp& milp, Activations x, const Network& net, double router_margin, LastAffine* last) {
+    for (const Stage& s : net.stages) {
+        switch (s.kind) {
+            case Stage::Kind::affine:
+                *last = {&s.map, x};
+                x = encode_affine(milp, x, s.map);
+                break;
+            case Stage::Kind::relu:
+                *last = {};
+                x = encode_relu(milp, x);
+                break;
+            case Stage::Kind::chain: x = encode_chain(milp, std::move(x), s.chain, last); break;
+            case Stage::Kind::moe: x = encode_top1_moe(milp, x, s.moe, router_margin, last); break;
         }
     }
     return x;
@@ -172,7 +176,7 @@ void encode_misclassification(Milp& milp, const Activations& z, const LastAffine
 
 // The whole problem: inputs x' in [x - R, x + R] clipped to the domain, t >= |x'_i - x_i|, minimise t.
 // Columns 0..d-1 are x', column d is t.
-Milp build_milp(const PwlNetwork& net, const std::vector<double>& x, std::int64_t label, double R, const Box& domain,
+Milp build_milp(const Network& net, const std::vector<double>& x, std::int64_t label, double R, const Box& domain,
                 const Margins& margins) {
     Milp milp;
     milp.gomory_cuts = true;   // milp_internal.cpp: a 5-10x shorter branch and bound on W6
@@ -248,8 +252,11 @@ std::string exact_support(const Classifier& model) {
     return "";
 }
 
-ExactResult exact_min_distance_linf(const Classifier& model, const Tensor& x, int label, const ExactOptions& o) {
-    const ModelConfig& c = model.config();
+namespace {
+
+// ---- exact_min_distance_linf, step by step -------------------------------------------------------------
+
+void validate_inputs(const ModelConfig& c, const Tensor& x, int label, const ExactOptions& o) {
     if (x.shape().rank() != 2 || x.rows() != 1 || x.cols() != c.input_dim)
         throw std::invalid_argument("exact_min_distance_linf: x must be [1, " + std::to_string(c.input_dim) + "], got " +
                                     x.shape().str());
@@ -265,38 +272,30 @@ ExactResult exact_min_distance_linf(const Classifier& model, const Tensor& x, in
         if (!(x[i] >= o.domain.lo && x[i] <= o.domain.hi))
             throw std::invalid_argument("exact_min_distance_linf: x[" + std::to_string(i) + "] = " + std::to_string(x[i]) +
                                         " lies outside the domain");
+}
 
+bool said_infeasible(const MilpSolution& s) {
+    return s.glpk_return == GLP_ENOPFS || (s.glpk_return == 0 && s.mip_status == GLP_NOFEAS);
+}
+
+// The state of one sample's search: the best verified adversarial point so far (res.x_adv, res.upper), the
+// proven lower bound, the search radius R and the note.
+struct Search {
+    const Classifier& model;
+    const Tensor& x;
+    int label;
+    const ExactOptions& o;
     ExactResult res;
-    res.note = exact_support(model);
-    if (!res.note.empty()) return res;   // unsupported
+    std::ostringstream note;
+    double R = 0.0;
 
-    const PwlNetwork net = pwl_network_of(model);
-    const Tensor clean = model_logits(model, x);
-    const PlainForward plain = run_network(net, x.vec());
-    // The extraction must reproduce the model, or every number below would be about another function.
-    const double scale = std::max(1.0, max_abs(clean));
-    for (std::int64_t j = 0; j < clean.cols(); ++j)
-        if (std::abs(plain.logits[static_cast<std::size_t>(j)] - clean[j]) > 1e-8 * scale) {
-            res.note = "internal: the extracted piecewise-linear network disagrees with Classifier::forward at x";
-            return res;
-        }
-    if (argmax_rows(clean)[0] != label) {   // already misclassified: d* = 0
-        res.status = ExactStatus::optimal;
-        res.lower = res.upper = 0.0;
-        res.x_adv = x;
-        res.note = "x is misclassified";
-        return res;
-    }
-
-    const auto d = static_cast<std::size_t>(c.input_dim);
-    auto distance_to_x = [&](const Tensor& p) {
+    double distance_to_x(const Tensor& p) const {
         double s = 0.0;
         for (std::int64_t i = 0; i < p.numel(); ++i) s = std::max(s, std::abs(p[i] - x[i]));
         return s;
-    };
-    std::ostringstream note;
+    }
     // Keeps p as x_adv when a fresh forward pass misclassifies it and it is closer than the current one.
-    auto offer = [&](const Tensor& p) {
+    bool offer(const Tensor& p) {
         if (!misclassified(model_logits(model, p), label)) return false;
         const double dist = distance_to_x(p);
         if (dist < res.upper) {
@@ -304,102 +303,133 @@ ExactResult exact_min_distance_linf(const Classifier& model, const Tensor& x, in
             res.upper = dist;
         }
         return true;
-    };
-
-    // 0. An upper bound from DeepFool (L-inf), verified here: with a point at distance U in hand the MILP
-    // need only search the ball of radius U (slightly widened, so that the margin re-solve below has room)
-    // instead of the cap, and the interval bounds, hence every big-M, shrink with the ball.
-    {
-        MinimalOptions attack;
-        attack.norm = Norm::linf;
-        const AttackResult r = deepfool(classifier_attack_model(model, o.domain), x, {label}, attack);
-        if (r.success[0] && distance_to_x(r.x_adv) <= o.radius_cap) offer(r.x_adv);
     }
-    const double R = std::min(o.radius_cap, res.upper * (1.0 + 1e-3));
-    if (R < o.radius_cap) note << "DeepFool point at " << res.upper << " limits the search radius to " << R << "; ";
-    auto point_of = [&](const MilpSolution& s) {   // the solver's x', clipped into the ball and the domain
-        Tensor p(Shape{1, c.input_dim});
-        for (std::size_t i = 0; i < d; ++i)
-            p[static_cast<std::int64_t>(i)] =
-                std::clamp(s.values[i], std::max(x.vec()[i] - R, o.domain.lo), std::min(x.vec()[i] + R, o.domain.hi));
+    // The solver's x', clipped into the ball and the domain.
+    Tensor point_of(const MilpSolution& s) const {
+        Tensor p(Shape{1, x.cols()});
+        for (std::int64_t i = 0; i < x.cols(); ++i)
+            p[i] = std::clamp(s.values[static_cast<std::size_t>(i)], std::max(x[i] - R, o.domain.lo), std::min(x[i] + R, o.domain.hi));
         return p;
-    };
-    auto finish = [&](bool proven_optimal) {
+    }
+    bool attack_is_tight() const { return !res.x_adv.empty() && res.upper - res.lower <= 1e-6 * std::max(1.0, res.upper); }
+    // Optimal only when GLPK proved the closed problem optimal and a verified point attains it.
+    ExactResult finish(bool proven_optimal) {
         res.lower = std::min(res.lower, res.upper);
-        // Optimal only when GLPK proved the closed problem optimal and a verified point attains it.
-        const bool tight = !res.x_adv.empty() && res.upper - res.lower <= 1e-6 * std::max(1.0, res.upper);
+        const bool tight = attack_is_tight();
         res.status = proven_optimal && tight ? ExactStatus::optimal : ExactStatus::bounds_only;
         if (res.status == ExactStatus::bounds_only && proven_optimal && !res.x_adv.empty())
             note << "verified point is " << res.upper - res.lower << " beyond the proven lower bound; ";
         res.note = note.str();
         return res;
-    };
-
-    // 1. The closed problem (no margins): its optimum is d*.
-    const Milp milp = build_milp(net, x.vec(), label, R, o.domain, Margins{});
-    note << milp.relu_binaries << " ReLU and " << milp.routing_binaries << " routing binaries; ";
-    const bool attack_point = !res.x_adv.empty();
-    MilpSolution first;
-    if (!milp.infeasible) {
-        first = solve_milp(milp, o.time_limit_s);
-        res.seconds = first.seconds;
-        // GLPK's scaling can make a feasible problem look infeasible (found by the exact-Lipschitz solver,
-        // milp_internal.hpp): "no adversarial example within the radius" is a claim, so confirm it without the
-        // presolver and the scaling before reporting beyond_cap.
-        const bool said_infeasible = first.glpk_return == GLP_ENOPFS || (first.glpk_return == 0 && first.mip_status == GLP_NOFEAS);
-        if (said_infeasible && o.time_limit_s - first.seconds > 0.0) {
-            first = solve_milp(milp, o.time_limit_s - first.seconds, false);
-            res.seconds += first.seconds;
-        }
     }
-    if (milp.infeasible || first.glpk_return == GLP_ENOPFS || (first.glpk_return == 0 && first.mip_status == GLP_NOFEAS)) {
-        note << (milp.infeasible ? "interval bounds rule out every other class within the radius"
-                                 : "no adversarial example within the radius (" + glpk_return_name(first.glpk_return) + ")");
-        if (attack_point) {   // contradicts the verified DeepFool point: numerical trouble, keep only what is proven
-            note << ", contradicting the verified DeepFool point: numerical trouble; ";
-            return finish(false);
+};
+
+// An upper bound from DeepFool (L-inf), verified: with a point at distance U in hand the MILP need only
+// search the ball of radius U (slightly widened, so that the margin re-solve has room) instead of the
+// cap, and the interval bounds, hence every big-M, shrink with the ball.
+void attack_first(Search& s) {
+    MinimalOptions attack;
+    attack.norm = Norm::linf;
+    const AttackResult r = deepfool(classifier_attack_model(s.model, s.o.domain), s.x, {s.label}, attack);
+    if (r.success[0] && s.distance_to_x(r.x_adv) <= s.o.radius_cap) s.offer(r.x_adv);
+    s.R = std::min(s.o.radius_cap, s.res.upper * (1.0 + 1e-3));
+    if (s.R < s.o.radius_cap) s.note << "DeepFool point at " << s.res.upper << " limits the search radius to " << s.R << "; ";
+}
+
+// The closed problem (no margins), whose optimum is d*. GLPK's scaling can make a feasible problem look
+// infeasible (found by the exact-Lipschitz solver, milp_internal.hpp): "no adversarial example within the
+// radius" is a claim, so it is confirmed without the presolver and the scaling.
+MilpSolution solve_closed(Search& s, const Milp& milp) {
+    MilpSolution first = solve_milp(milp, s.o.time_limit_s);
+    s.res.seconds = first.seconds;
+    if (said_infeasible(first) && s.o.time_limit_s - first.seconds > 0.0) {
+        first = solve_milp(milp, s.o.time_limit_s - first.seconds, false);
+        s.res.seconds += first.seconds;
+    }
+    return first;
+}
+
+// The closed problem's minimiser failed verification: solve again with a strictness margin inside the
+// routing cell and past the class boundary, for a verified point just beyond d*. The margin starts near
+// rounding and grows only while GLPK's ~1e-7 tolerances leave the point on the wrong side. Not needed
+// when the DeepFool point already sits within tolerance of the proven bound.
+void resolve_with_margins(Search& s, const Network& net, double scale_of_scores, bool verified) {
+    const bool attack_is_tight = s.attack_is_tight();
+    for (double relative_margin : {1e-9, 1e-7, 1e-5}) {
+        const double remaining = s.o.time_limit_s - s.res.seconds;
+        if (verified || attack_is_tight || remaining <= 0.0) break;
+        const double margin = relative_margin * scale_of_scores;
+        const Milp strict = build_milp(net, s.x.vec(), s.label, s.R, s.o.domain, Margins{margin, margin});
+        if (strict.infeasible) break;
+        const MilpSolution second = solve_milp(strict, remaining);
+        s.res.seconds += second.seconds;
+        s.note << "re-solved with margin " << margin << " (" << glpk_return_name(second.glpk_return) << ")";
+        if (second.mip_status == GLP_OPT || second.mip_status == GLP_FEAS) verified = s.offer(s.point_of(second));
+        s.note << (verified ? ": verified; " : ": not misclassified either; ");
+    }
+}
+
+}  // namespace
+
+ExactResult exact_min_distance_linf(const Classifier& model, const Tensor& x, int label, const ExactOptions& o) {
+    validate_inputs(model.config(), x, label, o);
+    Search s{model, x, label, o, {}, {}, 0.0};
+    s.res.note = exact_support(model);
+    if (!s.res.note.empty()) return s.res;   // unsupported
+
+    const Network net = network_of(model);
+    const Tensor clean = model_logits(model, x);
+    const PointForward plain = forward_point(net, x.vec());
+    // The extraction must reproduce the model, or every number below would be about another function.
+    const double scale = std::max(1.0, max_abs(clean));
+    for (std::int64_t j = 0; j < clean.cols(); ++j)
+        if (std::abs(plain.logits[static_cast<std::size_t>(j)] - clean[j]) > 1e-8 * scale) {
+            s.res.note = "internal: the extracted piecewise-linear network disagrees with Classifier::forward at x";
+            return s.res;
         }
-        res.status = ExactStatus::beyond_cap;
-        res.lower = R;
-        res.note = note.str();
-        return res;
+    if (argmax_rows(clean)[0] != label) {   // already misclassified: d* = 0
+        s.res.status = ExactStatus::optimal;
+        s.res.lower = s.res.upper = 0.0;
+        s.res.x_adv = x;
+        s.res.note = "x is misclassified";
+        return s.res;
+    }
+    attack_first(s);
+
+    const Milp milp = build_milp(net, x.vec(), label, s.R, o.domain, Margins{});
+    s.note << milp.relu_binaries << " ReLU and " << milp.routing_binaries << " routing binaries; ";
+    const bool attack_point = !s.res.x_adv.empty();
+    MilpSolution first;
+    if (!milp.infeasible) first = solve_closed(s, milp);
+    if (milp.infeasible || said_infeasible(first)) {
+        s.note << (milp.infeasible ? "interval bounds rule out every other class within the radius"
+                                   : "no adversarial example within the radius (" + glpk_return_name(first.glpk_return) + ")");
+        if (attack_point) {   // contradicts the verified DeepFool point: numerical trouble, keep only what is proven
+            s.note << ", contradicting the verified DeepFool point: numerical trouble; ";
+            return s.finish(false);
+        }
+        s.res.status = ExactStatus::beyond_cap;
+        s.res.lower = s.R;
+        s.res.note = s.note.str();
+        return s.res;
     }
     const bool proven_optimal = first.glpk_return == 0 && first.mip_status == GLP_OPT;
     const bool has_point = first.mip_status == GLP_OPT || first.mip_status == GLP_FEAS;
     if (proven_optimal) {
-        res.lower = std::max(0.0, first.objective);
+        s.res.lower = std::max(0.0, first.objective);
     } else {
-        res.lower = std::max(0.0, first.best_bound);
-        note << "solver stopped: " << glpk_return_name(first.glpk_return)
-             << "; lower bound = best open node bound of the branch and bound (glp_ios_best_node); ";
+        s.res.lower = std::max(0.0, first.best_bound);
+        s.note << "solver stopped: " << glpk_return_name(first.glpk_return)
+               << "; lower bound = best open node bound of the branch and bound (glp_ios_best_node); ";
     }
-    bool verified = false;
     if (has_point) {
-        verified = offer(point_of(first));
+        const bool verified = s.offer(s.point_of(first));
         if (!verified)
-            note << "the MILP minimiser at distance " << first.objective
-                 << " is not misclassified by a fresh forward pass (a routing or class tie-break); ";
+            s.note << "the MILP minimiser at distance " << first.objective
+                   << " is not misclassified by a fresh forward pass (a routing or class tie-break); ";
+        resolve_with_margins(s, net, std::max({1.0, max_abs(clean), plain.router_scale}), verified);
     }
-
-    // 2. The minimiser failed verification: solve again with a strictness margin inside the routing cell
-    // and past the class boundary, for a verified point just beyond d*. The margin starts near rounding
-    // and grows only while GLPK's ~1e-7 tolerances leave the point on the wrong side. Not needed when the
-    // DeepFool point already sits within tolerance of the proven bound.
-    const double scale_of_scores = std::max({1.0, max_abs(clean), plain.router_scale});
-    const bool attack_is_tight = !res.x_adv.empty() && res.upper - res.lower <= 1e-6 * std::max(1.0, res.upper);
-    for (double relative_margin : {1e-9, 1e-7, 1e-5}) {
-        const double remaining = o.time_limit_s - res.seconds;
-        if (!has_point || verified || attack_is_tight || remaining <= 0.0) break;
-        const double margin = relative_margin * scale_of_scores;
-        const Milp strict = build_milp(net, x.vec(), label, R, o.domain, Margins{margin, margin});
-        if (strict.infeasible) break;
-        const MilpSolution second = solve_milp(strict, remaining);
-        res.seconds += second.seconds;
-        note << "re-solved with margin " << margin << " (" << glpk_return_name(second.glpk_return) << ")";
-        if (second.mip_status == GLP_OPT || second.mip_status == GLP_FEAS) verified = offer(point_of(second));
-        note << (verified ? ": verified; " : ": not misclassified either; ");
-    }
-    return finish(proven_optimal);
+    return s.finish(proven_optimal);
 }
 
 }  // namespace moelab

@@ -12,7 +12,7 @@ namespace {
 constexpr const char* kWhere = "weights";
 constexpr const char* kWhy = "; no certificate is computed for such a model";
 
-void check_map(const LinearMap& m, const std::string& name) {
+void check_map(const AffineMap& m, const std::string& name) {
     try {
         require_finite(m.w, name + ".weight", kWhere);
         require_finite(m.b, name + ".bias", kWhere);
@@ -43,19 +43,13 @@ void require_finite_weights(const Classifier& model) {
 }
 
 void require_finite_network(const Network& net) {
-    if (net.model_level) {
-        check_moe(net.top, "moe");
-        return;
+    for (std::size_t i = 0; i < net.stages.size(); ++i) {
+        const Stage& st = net.stages[i];
+        const std::string name = "stage" + std::to_string(i);
+        if (st.kind == Stage::Kind::affine) check_map(st.map, name);
+        if (st.kind == Stage::Kind::chain) check_chain(st.chain, name);
+        if (st.kind == Stage::Kind::moe) check_moe(st.moe, name);
     }
-    check_map(net.stem, "stem");
-    for (std::size_t i = 0; i < net.blocks.size(); ++i) {
-        const std::string name = "block" + std::to_string(i);
-        if (net.blocks[i].is_moe)
-            check_moe(net.blocks[i].moe, name);
-        else
-            check_chain(net.blocks[i].ffn, name);
-    }
-    check_map(net.head, "head");
 }
 
 void require_finite_bound(double v, const std::string& what) {

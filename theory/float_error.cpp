@@ -22,7 +22,7 @@ double slack(std::int64_t n) { return 1.0 + 4.0 * static_cast<double>(n + 2) * k
 
 // One affine map y = W a + b on a row known up to per-coordinate errors e_a:
 // |fl(W a^ + b) - (W a + b)| <= gamma_{n+1} (|W| |a^| + |b|) + |W| e_a.
-BoundedValues affine_with_error(const LinearMap& m, const BoundedValues& a) {
+BoundedValues affine_with_error(const AffineMap& m, const BoundedValues& a) {
     const std::int64_t n = m.in(), out = m.out();
     BoundedValues y;
     y.value.resize(static_cast<std::size_t>(out));

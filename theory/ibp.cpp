@@ -16,7 +16,7 @@ struct Boxes {
     Tensor lo, hi;
 };
 
-Boxes affine(const LinearMap& m, const Boxes& in) {
+Boxes affine(const AffineMap& m, const Boxes& in) {
     const std::int64_t B = in.lo.rows(), n = m.in(), out = m.out();
     Tensor mid(Shape{B, n}), rad(Shape{B, n});
     for (std::int64_t i = 0; i < mid.numel(); ++i) {
@@ -139,28 +139,30 @@ Boxes input_boxes(const Tensor& x, const std::vector<double>& r, Box domain) {
     return v;
 }
 
-Boxes features(const Network& net, const Boxes& in) {
-    Boxes h = affine(net.stem, in);
-    relu(h);
-    for (std::size_t b = 0; b < net.blocks.size(); ++b) {
-        if (b > 0) relu(h);
-        h = net.blocks[b].is_moe ? moe(net.blocks[b].moe, h) : chain(net.blocks[b].ffn, h);
+// Bounds after the first `end` stages.
+Boxes through(const Network& net, std::size_t end, Boxes v) {
+    for (std::size_t i = 0; i < end; ++i) {
+        const Stage& s = net.stages[i];
+        switch (s.kind) {
+            case Stage::Kind::affine: v = affine(s.map, v); break;
+            case Stage::Kind::relu: relu(v); break;
+            case Stage::Kind::chain: v = chain(s.chain, std::move(v)); break;
+            case Stage::Kind::moe: v = moe(s.moe, v); break;
+        }
     }
-    return h;
+    return v;
 }
 
 }  // namespace
 
 IntervalVec ibp_logits(const Network& net, const double* x, double r, Box domain) {
     const Tensor xt(Shape{1, net.input_dim}, std::vector<double>(x, x + net.input_dim));
-    const Boxes in = input_boxes(xt, {r}, domain);
-    const Boxes z = net.model_level ? moe(net.top, in) : affine(net.head, features(net, in));
+    const Boxes z = through(net, net.stages.size(), input_boxes(xt, {r}, domain));
     return {std::vector<double>(z.lo.data(), z.lo.data() + z.lo.numel()), std::vector<double>(z.hi.data(), z.hi.data() + z.hi.numel())};
 }
 
 LogitBounds ibp_logit_bounds(const Network& net, const Tensor& x, const std::vector<double>& r, Box domain) {
-    const Boxes in = input_boxes(x, r, domain);
-    const Boxes z = net.model_level ? moe(net.top, in) : affine(net.head, features(net, in));
+    const Boxes z = through(net, net.stages.size(), input_boxes(x, r, domain));
     return {z.lo, z.hi};
 }
 
@@ -169,8 +171,9 @@ Tensor ibp_margin_lower(const Network& net, const Tensor& x, const std::vector<i
     const std::int64_t B = x.rows(), C = net.classes;
     Tensor lower(Shape{B, C}, 0.0);
     const Boxes in = input_boxes(x, r, domain);
-    if (net.model_level) {
-        const Boxes z = moe(net.top, in);
+    const Stage& last = net.stages.back();
+    if (last.kind != Stage::Kind::affine) {
+        const Boxes z = through(net, net.stages.size(), in);
         for (std::int64_t b = 0; b < B; ++b) {
             const int yb = y[static_cast<std::size_t>(b)];
             for (std::int64_t j = 0; j < C; ++j)
@@ -178,16 +181,17 @@ Tensor ibp_margin_lower(const Network& net, const Tensor& x, const std::vector<i
         }
         return lower;
     }
-    // Through the linear head, bound (w_y - w_j) . h + (b_y - b_j) directly: tighter than lo_y - hi_j.
-    const Boxes h = features(net, in);
-    const std::int64_t n = net.head.in();
+    // Through a last affine map, bound (w_y - w_j) . h + (b_y - b_j) directly: tighter than lo_y - hi_j.
+    const AffineMap& head = last.map;
+    const Boxes h = through(net, net.stages.size() - 1, in);
+    const std::int64_t n = head.in();
     parallel_for(B, 8, [&](std::int64_t b) {
         const int yb = y[static_cast<std::size_t>(b)];
         for (std::int64_t j = 0; j < C; ++j) {
             if (j == yb) continue;
-            double c = net.head.b[yb] - net.head.b[j], rad = 0.0;
+            double c = head.b[yb] - head.b[j], rad = 0.0;
             for (std::int64_t i = 0; i < n; ++i) {
-                const double w = net.head.w.at(yb, i) - net.head.w.at(j, i);
+                const double w = head.w.at(yb, i) - head.w.at(j, i);
                 c += w * 0.5 * (h.lo.at(b, i) + h.hi.at(b, i));
                 rad += std::abs(w) * 0.5 * (h.hi.at(b, i) - h.lo.at(b, i));
             }

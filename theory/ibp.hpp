@@ -16,7 +16,7 @@
 
 #include <vector>
 
-#include "theory/attack.hpp"
+#include "theory/geometry.hpp"
 #include "theory/network.hpp"
 
 namespace moelab {

@@ -5,10 +5,9 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <optional>
 #include <stdexcept>
 
-#include "engine/ops.hpp"
-#include "theory/attack_internal.hpp"
 #include "theory/finite_guard.hpp"
 #include "theory/spectral_bounds.hpp"
 
@@ -32,73 +31,58 @@ double prefix_norm(const MapChain& chain, Norm p) {
     return L;
 }
 
-Tensor apply(const LinearMap& m, const Tensor& x) {
-    NoGradGuard no_grad;
-    return linear(Var(x), Var(m.w), Var(m.b)).value();
+// pair(a, c) = scale * ||w_a - w_c||_dual for the rows of the last map w.
+Tensor pair_constants(const Tensor& w, double scale, std::int64_t C, Norm p) {
+    Tensor pair(Shape{C, C}, 0.0);
+    for (std::int64_t a = 0; a < C; ++a)
+        for (std::int64_t c = 0; c < C; ++c)
+            if (a != c) pair.at(a, c) = scale * row_diff_dual(w, a, c, p);
+    return pair;
 }
 
-void relu_inplace(Tensor& t) {
-    for (std::int64_t i = 0; i < t.numel(); ++i) t[i] = std::max(0.0, t[i]);
-}
-
-Tensor run_chain(const MapChain& chain, Tensor x) {
-    for (std::size_t i = 0; i < chain.size(); ++i) {
-        if (i > 0) relu_inplace(x);
-        x = apply(chain[i], x);
+// The Lipschitz-margin radius of one row of logits z: min over c != label of (z_label - z_c) / pair(label, c)
+// (0 when misclassified).
+template <class Pair>
+double margin_radius(const double* z, int label, std::int64_t C, Pair&& pair) {
+    double r = kInf;
+    for (std::int64_t c = 0; c < C; ++c) {
+        if (c == label) continue;
+        const double m = z[label] - z[c];
+        if (!std::isfinite(m)) return std::numeric_limits<double>::quiet_NaN();   // overflowed logits: refuse
+        if (m <= 0.0) return 0.0;
+        const double L = pair(label, c);
+        r = std::min(r, L > 0.0 ? m / L : kInf);
     }
-    return x;
+    return r;
 }
 
-// The k selected experts of one row of router scores, highest first, ties to the lower index.
-std::vector<std::int64_t> top_k_of(const double* s, std::int64_t E, std::int64_t k) {
-    std::vector<std::int64_t> order(static_cast<std::size_t>(E));
-    for (std::int64_t i = 0; i < E; ++i) order[static_cast<std::size_t>(i)] = i;
-    std::stable_sort(order.begin(), order.end(), [&](std::int64_t a, std::int64_t b) { return s[a] > s[b]; });
-    order.resize(static_cast<std::size_t>(k));
-    return order;
-}
-
-Tensor run_moe(const MoEStage& m, const Tensor& x) {
-    const Tensor s = apply(m.router, x);
-    const std::int64_t B = x.rows(), E = m.experts_count();
-    std::vector<Tensor> outs;
-    for (const auto& chain : m.experts) outs.push_back(run_chain(chain, x));
-    const std::int64_t out_dim = outs.front().cols();
-    Tensor y(Shape{B, out_dim}, 0.0);
-    for (std::int64_t b = 0; b < B; ++b) {
-        const double* sb = s.data() + b * E;
-        const auto sel = top_k_of(sb, E, m.k);
-        double mx = sb[0];
-        for (std::int64_t i = 1; i < E; ++i) mx = std::max(mx, sb[i]);
-        double z_all = 0.0, z_sel = 0.0;
-        for (std::int64_t i = 0; i < E; ++i) z_all += std::exp(sb[i] - mx);
-        for (auto i : sel) z_sel += std::exp(sb[i] - mx);
-        std::vector<std::int64_t> ascending = sel;
-        std::sort(ascending.begin(), ascending.end());
-        for (auto i : ascending) {
-            const double g = std::exp(sb[i] - mx) / (m.gate == GateMode::topk_then_softmax ? z_sel : z_all);
-            for (std::int64_t c = 0; c < out_dim; ++c) y.at(b, c) += g * outs[static_cast<std::size_t>(i)].at(b, c);
-        }
+// The MoE stage ends the network (model-level): each expert's own constant, gate <= 1 held fixed, after the
+// stages before it (constant L).
+void naive_output_moe(const MoEStage& moe, double L, Norm p, LipschitzUpper& u) {
+    u.sound = false;
+    u.method = "naive-fixed-routing";
+    u.note = "hard top-k routing is discontinuous: this bound holds only where routing does not change";
+    const std::int64_t C = u.pair.rows();
+    for (const auto& chain : moe.experts) {
+        const double pre = prefix_norm(chain, p);
+        u.logits = std::max(u.logits, L * chain_norm(chain, p));
+        for (std::int64_t a = 0; a < C; ++a)
+            for (std::int64_t b = 0; b < C; ++b)
+                if (a != b) u.pair.at(a, b) = std::max(u.pair.at(a, b), L * (pre * row_diff_dual(chain.back().w, a, b, p)));
     }
-    return y;
+    if (moe.gate == GateMode::soft) u.note = "soft routing: the gate's variation is not included; use the checker";
 }
 
-// Features entering the head (layer-level models).
-Tensor trunk(const Network& net, const Tensor& x) {
-    Tensor h = apply(net.stem, x);
-    relu_inplace(h);
-    for (std::size_t b = 0; b < net.blocks.size(); ++b) {
-        if (b > 0) relu_inplace(h);
-        h = net.blocks[b].is_moe ? run_moe(net.blocks[b].moe, h) : run_chain(net.blocks[b].ffn, h);
+// The largest sum of |entries| along a row (rows = true) or a column of w.
+double max_line_abs_sum(const Tensor& w, bool rows) {
+    const std::int64_t lines = rows ? w.rows() : w.cols(), along = rows ? w.cols() : w.rows();
+    double best = 0.0;
+    for (std::int64_t l = 0; l < lines; ++l) {
+        double s = 0.0;
+        for (std::int64_t i = 0; i < along; ++i) s += std::abs(rows ? w.at(l, i) : w.at(i, l));
+        best = std::max(best, s);
     }
-    return h;
-}
-
-bool has_moe(const Network& net) {
-    if (net.model_level) return true;
-    for (const auto& b : net.blocks)
-        if (b.is_moe) return true;
-    return false;
+    return best;
 }
 
 }  // namespace
@@ -113,25 +97,9 @@ double spectral_norm(const Tensor& w) {
     return s.empty() ? 0.0 : s.front();
 }
 
-double linf_operator_norm(const Tensor& w) {
-    double best = 0.0;
-    for (std::int64_t r = 0; r < w.rows(); ++r) {
-        double s = 0.0;
-        for (std::int64_t c = 0; c < w.cols(); ++c) s += std::abs(w.at(r, c));
-        best = std::max(best, s);
-    }
-    return best;
-}
+double linf_operator_norm(const Tensor& w) { return max_line_abs_sum(w, true); }
 
-double l1_operator_norm(const Tensor& w) {
-    double best = 0.0;
-    for (std::int64_t c = 0; c < w.cols(); ++c) {
-        double s = 0.0;
-        for (std::int64_t r = 0; r < w.rows(); ++r) s += std::abs(w.at(r, c));
-        best = std::max(best, s);
-    }
-    return best;
-}
+double l1_operator_norm(const Tensor& w) { return max_line_abs_sum(w, false); }
 
 double operator_norm(const Tensor& w, Norm p) {
     if (p == Norm::linf) return linf_operator_norm(w);
@@ -147,11 +115,6 @@ double chain_norm(const MapChain& chain, Norm p) {
     return L;
 }
 
-Tensor network_logits(const Network& net, const Tensor& x) {
-    if (net.model_level) return run_moe(net.top, x);
-    return apply(net.head, trunk(net, x));
-}
-
 namespace {
 
 // A product of finite norms can still overflow to inf (or inf * 0 give NaN): such a constant is no bound.
@@ -165,189 +128,136 @@ const LipschitzUpper& checked(const LipschitzUpper& u) {
 
 LipschitzUpper lipschitz_upper(const Network& net, Norm p) {
     require_finite_network(net);
-    const std::int64_t C = net.classes;
     LipschitzUpper u;
-    u.pair = Tensor(Shape{C, C}, 0.0);
-    if (net.model_level) {
-        // Naive: each expert's own constant, gate <= 1 held fixed.
-        u.sound = false;
-        u.method = "naive-fixed-routing";
-        u.note = "hard top-k routing is discontinuous: this bound holds only where routing does not change";
-        for (const auto& chain : net.top.experts) {
-            const double pre = prefix_norm(chain, p);
-            u.logits = std::max(u.logits, chain_norm(chain, p));
-            for (std::int64_t a = 0; a < C; ++a)
-                for (std::int64_t b = 0; b < C; ++b)
-                    if (a != b) u.pair.at(a, b) = std::max(u.pair.at(a, b), pre * row_diff_dual(chain.back().w, a, b, p));
-        }
-        if (net.top.gate == GateMode::soft) u.note = "soft routing: the gate's variation is not included; use the checker";
-        return checked(u);
-    }
-    double L = operator_norm(net.stem.w, p);
-    for (const auto& blk : net.blocks) {
-        if (!blk.is_moe) {
-            L *= chain_norm(blk.ffn, p);
-            continue;
-        }
+    u.pair = Tensor(Shape{net.classes, net.classes}, 0.0);
+    // L: the product of the p -> p constants of every stage before the last (ReLU: 1; an MoE: its worst
+    // expert, which holds only while routing does not change).
+    double L = 1.0;
+    for (std::size_t i = 0; i + 1 < net.stages.size(); ++i) {
+        const Stage& s = net.stages[i];
+        if (s.kind == Stage::Kind::affine) L *= operator_norm(s.map.w, p);
+        if (s.kind == Stage::Kind::chain) L *= chain_norm(s.chain, p);
+        if (s.kind != Stage::Kind::moe) continue;
         double worst = 0.0;
-        for (const auto& chain : blk.moe.experts) worst = std::max(worst, chain_norm(chain, p));
+        for (const auto& chain : s.moe.experts) worst = std::max(worst, chain_norm(chain, p));
         L *= worst;
         u.sound = false;
     }
+    const Stage& last = net.stages.back();
+    if (last.kind == Stage::Kind::moe) {
+        naive_output_moe(last.moe, L, p, u);
+        return checked(u);
+    }
     u.method = u.sound ? "layer-product" : "naive-fixed-routing";
     if (!u.sound) u.note = "hard top-k routing is discontinuous: this bound holds only where routing and gates do not change";
-    u.logits = L * operator_norm(net.head.w, p);
-    for (std::int64_t a = 0; a < C; ++a)
-        for (std::int64_t b = 0; b < C; ++b)
-            if (a != b) u.pair.at(a, b) = L * row_diff_dual(net.head.w, a, b, p);
+    u.logits = L * operator_norm(last.map.w, p);
+    u.pair = pair_constants(last.map.w, L, net.classes, p);
     return checked(u);
 }
+
+namespace {
+
+// The top-1 MoEs the routing-aware certificate covers, whose prediction inside a routing cell is one expert
+// path's: model-level (any gate: the positive gate scales all class scores alike), or stem, ReLU, one MoE
+// block with top-1 and the gate renormalised over the one chosen expert (g = 1), head.
+struct RoutedNetwork {
+    const AffineMap* stem = nullptr;   // null: model-level
+    const MoEStage* moe = nullptr;
+    const AffineMap* head = nullptr;
+};
+
+std::optional<RoutedNetwork> routed_network(const Network& net) {
+    const auto& st = net.stages;
+    if (net.model_level()) {
+        if (st[0].moe.k != 1) return std::nullopt;
+        return RoutedNetwork{nullptr, &st[0].moe, nullptr};
+    }
+    const bool layer_ok = st.size() == 4 && st[2].kind == Stage::Kind::moe && st[2].moe.k == 1 &&
+                          st[2].moe.gate == GateMode::topk_then_softmax;
+    if (!layer_ok) return std::nullopt;
+    return RoutedNetwork{&st[0].map, &st[2].moe, &st[3].map};
+}
+
+// Per expert path (the network with the MoE replaced by expert e): its logits on every row and its pair
+// constants; and the router scores with the constant of the map before the router.
+struct ExpertPaths {
+    Tensor scores;                            // [B, E]
+    std::vector<Tensor> logits, pairs;        // per expert: [B, C], [C, C]
+    double stem_norm = 1.0;
+};
+
+ExpertPaths expert_paths(const RoutedNetwork& rn, const Tensor& x, std::int64_t C, Norm p) {
+    ExpertPaths out;
+    out.stem_norm = rn.stem ? operator_norm(rn.stem->w, p) : 1.0;
+    Tensor h = x;
+    if (rn.stem) {
+        h = apply_affine(*rn.stem, x);
+        for (std::int64_t i = 0; i < h.numel(); ++i) h[i] = std::max(0.0, h[i]);
+    }
+    out.scores = apply_affine(rn.moe->router, h);
+    for (const auto& chain : rn.moe->experts) {
+        Tensor z = apply_chain(chain, h);
+        if (rn.head) {
+            z = apply_affine(*rn.head, z);
+            out.pairs.push_back(pair_constants(rn.head->w, out.stem_norm * chain_norm(chain, p), C, p));
+        } else {
+            out.pairs.push_back(pair_constants(chain.back().w, prefix_norm(chain, p), C, p));
+        }
+        out.logits.push_back(std::move(z));
+    }
+    return out;
+}
+
+// r* = min_j max(rho_j, cert_j) over experts j other than the chosen i: expert j can be chosen only at
+// distance >= rho_j, where its router score can have caught up with the chosen one's; cert_j is expert j's
+// own Lipschitz-margin radius. `naive`: cert_i alone (routing held fixed).
+double routing_aware_radius(const ExpertPaths& paths, const MoEStage& moe, std::int64_t b, int label, std::int64_t C, Norm p,
+                            bool naive) {
+    const std::int64_t E = moe.experts_count();
+    const double* sb = paths.scores.data() + b * E;
+    const std::int64_t i = std::max_element(sb, sb + E) - sb;   // top-1, ties to the lower index
+    auto cert = [&](std::int64_t j) {
+        const Tensor& pr = paths.pairs[static_cast<std::size_t>(j)];
+        return margin_radius(paths.logits[static_cast<std::size_t>(j)].data() + b * C, label, C,
+                             [&](std::int64_t a, std::int64_t c) { return pr.at(a, c); });
+    };
+    const double own = cert(i);
+    if (naive || own <= 0.0) return own;
+    double r = own;
+    for (std::int64_t j = 0; j < E; ++j) {
+        if (j == i) continue;
+        const double LR = paths.stem_norm * row_diff_dual(moe.router.w, i, j, p);
+        const double gap = sb[i] - sb[j];
+        const double rho = LR > 0.0 ? gap / LR : (gap > 0.0 ? kInf : 0.0);
+        r = std::min(r, std::max(rho, cert(j)));
+    }
+    return r;
+}
+
+}  // namespace
 
 CertifiedRadii certify_lipschitz(const Network& net, const Tensor& x, const std::vector<int>& y, Norm p, bool naive) {
     const std::int64_t B = x.rows(), C = net.classes;
     CertifiedRadii out;
     out.radius.assign(static_cast<std::size_t>(B), std::numeric_limits<double>::quiet_NaN());
-    auto margin_radius = [&](const double* z, int label, auto&& pair) {
-        double r = kInf;
-        for (std::int64_t c = 0; c < C; ++c) {
-            if (c == label) continue;
-            const double m = z[label] - z[c];
-            if (!std::isfinite(m)) return std::numeric_limits<double>::quiet_NaN();   // overflowed logits: refuse
-            if (m <= 0.0) return 0.0;
-            const double L = pair(label, c);
-            r = std::min(r, L > 0.0 ? m / L : kInf);
-        }
-        return r;
-    };
-    if (!has_moe(net)) {
+    if (!net.has_moe()) {
         const LipschitzUpper u = lipschitz_upper(net, p);
         const Tensor z = network_logits(net, x);
         for (std::int64_t b = 0; b < B; ++b)
-            out.radius[static_cast<std::size_t>(b)] =
-                margin_radius(z.data() + b * C, y[static_cast<std::size_t>(b)], [&](std::int64_t a, std::int64_t c) { return u.pair.at(a, c); });
+            out.radius[static_cast<std::size_t>(b)] = margin_radius(z.data() + b * C, y[static_cast<std::size_t>(b)], C,
+                                                                    [&](std::int64_t a, std::int64_t c) { return u.pair.at(a, c); });
         return out;
     }
-    // Top-1 MoEs whose prediction inside a routing cell is one expert path's: model-level (any gate: the
-    // positive gate scales all class scores alike) or one layer-level MoE block with top-1 and the gate
-    // renormalised over the one chosen expert (g = 1).
-    const bool layer_ok = !net.model_level && net.blocks.size() == 1 && net.blocks[0].is_moe && net.blocks[0].moe.k == 1 &&
-                          net.blocks[0].moe.gate == GateMode::topk_then_softmax;
-    const bool model_ok = net.model_level && net.top.k == 1;
-    if (!layer_ok && !model_ok) {
+    const std::optional<RoutedNetwork> rn = routed_network(net);
+    if (!rn) {
         out.note = "lipschitz certificate covers top-1 model-level MoEs and one top-1 topk-softmax MoE block; use ibp";
         return out;
     }
-    const MoEStage& moe = model_ok ? net.top : net.blocks[0].moe;
-    const std::int64_t E = moe.experts_count();
-    const double stem_norm = model_ok ? 1.0 : operator_norm(net.stem.w, p);
-    Tensor h = x;
-    if (!model_ok) {
-        h = apply(net.stem, x);
-        relu_inplace(h);
-    }
-    const Tensor s = apply(moe.router, h);
-    std::vector<Tensor> path_logits;
-    std::vector<Tensor> path_pairs;   // [C, C] per expert
-    for (const auto& chain : moe.experts) {
-        Tensor z = run_chain(chain, h);
-        Tensor pair(Shape{C, C}, 0.0);
-        if (model_ok) {
-            const double pre = prefix_norm(chain, p);
-            for (std::int64_t a = 0; a < C; ++a)
-                for (std::int64_t c = 0; c < C; ++c)
-                    if (a != c) pair.at(a, c) = pre * row_diff_dual(chain.back().w, a, c, p);
-        } else {
-            z = apply(net.head, z);
-            const double pre = stem_norm * chain_norm(chain, p);
-            for (std::int64_t a = 0; a < C; ++a)
-                for (std::int64_t c = 0; c < C; ++c)
-                    if (a != c) pair.at(a, c) = pre * row_diff_dual(net.head.w, a, c, p);
-        }
-        path_logits.push_back(std::move(z));
-        path_pairs.push_back(std::move(pair));
-    }
-    for (std::int64_t b = 0; b < B; ++b) {
-        const int label = y[static_cast<std::size_t>(b)];
-        const double* sb = s.data() + b * E;
-        const std::int64_t i = top_k_of(sb, E, 1).front();
-        auto cert = [&](std::int64_t j) {
-            const Tensor& pr = path_pairs[static_cast<std::size_t>(j)];
-            return margin_radius(path_logits[static_cast<std::size_t>(j)].data() + b * C, label,
-                                 [&](std::int64_t a, std::int64_t c) { return pr.at(a, c); });
-        };
-        const double own = cert(i);
-        if (naive || own <= 0.0) {
-            out.radius[static_cast<std::size_t>(b)] = own;
-            continue;
-        }
-        // r* = min_j max(rho_j, cert_j): expert j can be chosen only at distance >= rho_j, where its router
-        // score can have caught up with the chosen one's.
-        double r = own;
-        for (std::int64_t j = 0; j < E; ++j) {
-            if (j == i) continue;
-            const double LR = stem_norm * row_diff_dual(moe.router.w, i, j, p);
-            const double gap = sb[i] - sb[j];
-            const double rho = LR > 0.0 ? gap / LR : (gap > 0.0 ? kInf : 0.0);
-            r = std::min(r, std::max(rho, cert(j)));
-        }
-        out.radius[static_cast<std::size_t>(b)] = r;
-    }
+    const ExpertPaths paths = expert_paths(*rn, x, C, p);
+    for (std::int64_t b = 0; b < B; ++b)
+        out.radius[static_cast<std::size_t>(b)] = routing_aware_radius(paths, *rn->moe, b, y[static_cast<std::size_t>(b)], C, p, naive);
     if (naive) out.note = "naive: routing held fixed (unsound for hard routing)";
     return out;
-}
-
-LipschitzLower lipschitz_lower(const Classifier& model, const Tensor& points, Norm p, std::uint64_t seed) {
-    LipschitzLower low;
-    const std::int64_t B = points.rows(), d = points.cols(), C = model.config().classes;
-    const AttackModel m = classifier_attack_model(model, Box{});
-    const Rng rng = Rng(seed).split("lipschitz_lower");
-    for (int round = 0; round < 5; ++round) {
-        Tensor x = points;
-        if (round > 0)
-            for (std::int64_t i = 0; i < x.numel(); ++i) x[i] += rng.split(static_cast<std::uint64_t>(round)).uniform(static_cast<std::uint64_t>(i), -0.05, 0.05);
-        const Tensor z = attack_logits(m, x);
-        const auto pred = argmax_rows(z);
-        for (std::int64_t c = 0; c < C; ++c) {
-            Tensor seed_t(z.shape(), 0.0);
-            bool any = false;
-            for (std::int64_t b = 0; b < B; ++b) {
-                const std::int64_t top = pred[static_cast<std::size_t>(b)];
-                if (c == top) continue;
-                seed_t.at(b, top) = 1.0;
-                seed_t.at(b, c) = -1.0;
-                any = true;
-            }
-            if (!any) continue;
-            const Tensor g = attack_detail::input_gradient(m, x, seed_t);
-            for (std::int64_t b = 0; b < B; ++b) low.gradient = std::max(low.gradient, dual_norm(g.data() + b * d, d, p));
-        }
-    }
-    if (model.moe_layers().empty()) return low;
-    // Across routing boundaries: DeepFool on the router finds a point just past the boundary; step back a
-    // hair along the segment and compare the outputs on the two sides.
-    const AttackModel router = router_attack_model(model, Box{});
-    const std::vector<int> top = top1_experts(model, points);
-    MinimalOptions o;
-    o.norm = p;
-    const AttackResult r = deepfool(router, points, top, o);
-    for (std::int64_t b = 0; b < B; ++b) {
-        if (!r.success[static_cast<std::size_t>(b)] || !(r.distance[static_cast<std::size_t>(b)] > 0.0)) continue;
-        Tensor after(Shape{1, d}), before(Shape{1, d});
-        const double t = 1.0 - 1e-7;
-        for (std::int64_t i = 0; i < d; ++i) {
-            after[i] = r.x_adv.at(b, i);
-            before[i] = points.at(b, i) + t * (after[i] - points.at(b, i));
-        }
-        const Tensor za = attack_logits(m, after), zb = attack_logits(m, before);
-        std::vector<double> dz(static_cast<std::size_t>(C)), dx(static_cast<std::size_t>(d));
-        for (std::int64_t c = 0; c < C; ++c) dz[static_cast<std::size_t>(c)] = za[c] - zb[c];
-        for (std::int64_t i = 0; i < d; ++i) dx[static_cast<std::size_t>(i)] = after[i] - before[i];
-        const double step = vector_norm(dx.data(), d, p);
-        if (step <= 0.0) continue;
-        ++low.boundaries;
-        low.discontinuity = std::max(low.discontinuity, vector_norm(dz.data(), C, Norm::linf) / step);
-    }
-    return low;
 }
 
 }  // namespace moelab

@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include "theory/attack.hpp"
+#include "theory/geometry.hpp"
 #include "theory/network.hpp"
 
 namespace moelab {
@@ -39,15 +39,7 @@ struct LipschitzUpper {
 };
 LipschitzUpper lipschitz_upper(const Network& net, Norm p);
 
-// Lower bounds: the largest ||grad (F_y - F_j)||_dual over the given points and random points around them
-// (a lower bound on L_yj for any model: the gradient is the Jacobian on a linear region), and, for
-// hard-routing MoEs, the largest |F(x') - F(x)|_p_dual-ratio found across a routing boundary.
-struct LipschitzLower {
-    double gradient = 0.0;        // max over points and class pairs of ||grad (F_y - F_j)||_dual
-    double discontinuity = 0.0;   // max ||F(b+) - F(b-)||_inf / ||b+ - b-||_p across routing boundaries found
-    std::int64_t boundaries = 0;  // routing boundaries probed
-};
-LipschitzLower lipschitz_lower(const Classifier& model, const Tensor& points, Norm p, std::uint64_t seed = 1);
+// Lower bounds: theory/lipschitz_lower.hpp.
 
 // Certified radii (THEORY.md §3) of the label y at each row of x: no ||delta||_p < r changes the prediction
 // away from y (0 when x is already misclassified). NaN where the method does not cover the model (the
@@ -57,8 +49,5 @@ struct CertifiedRadii {
     std::string note;
 };
 CertifiedRadii certify_lipschitz(const Network& net, const Tensor& x, const std::vector<int>& y, Norm p, bool naive = false);
-
-// The model's logits computed from the Network's matrices (a check that network_of mirrors forward).
-Tensor network_logits(const Network& net, const Tensor& x);
 
 }  // namespace moelab

@@ -1,8 +1,6 @@
-// The MILP plumbing shared by the exact solvers (milp_internal.hpp): model extraction, plain forward,
-// interval bounds, the ReLU encoding and the GLPK solve.
+// The MILP plumbing shared by the exact solvers (milp_internal.hpp): interval bounds, the ReLU encoding
+// and the GLPK solve.
 #include "theory/milp_internal.hpp"
-
-#include "theory/finite_guard.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -13,153 +11,18 @@ namespace {
 // Binaries from which GLPK generates Gomory cuts (solve_milp says why).
 constexpr long kGomoryCutsFromBinaries = 16;
 
-AffineMap affine_of(const Linear& layer) {
-    AffineMap f;
-    f.in = layer.in;
-    f.out = layer.out;
-    f.w = layer.weight.value().vec();
-    f.b = layer.bias.defined() ? layer.bias.value().vec() : std::vector<double>(static_cast<std::size_t>(f.out), 0.0);
-    return f;
-}
-
-AffineMap affine_of(const ParamRegistry& params, const std::string& name, std::int64_t in, std::int64_t out) {
-    Linear l;
-    l.weight = params.get(name + ".weight");
-    l.bias = params.get(name + ".bias");
-    l.in = in;
-    l.out = out;
-    return affine_of(l);
-}
-
-AffineChain chain_of(const MLP& mlp) {
-    AffineChain c;
-    for (const Linear& l : mlp.layers) c.push_back(affine_of(l));
-    return c;
-}
-
-Stage affine_stage(AffineMap f) {
-    Stage s;
-    s.kind = Stage::Kind::affine;
-    s.map = std::move(f);
-    return s;
-}
-Stage relu_stage() { return Stage{}; }
-Stage moe_stage(const MoELayer& layer, GateMode gate) {
-    Stage s;
-    s.kind = Stage::Kind::top1_moe;
-    s.moe.router = affine_of(layer.router.proj);
-    for (const MLP& e : layer.experts) s.moe.experts.push_back(chain_of(e));
-    s.moe.gate = gate;
-    return s;
-}
-
 }  // namespace
-
-// Mirrors Classifier::forward (moe/model.cpp): stem, ReLU, blocks with a ReLU between consecutive ones, head.
-PwlNetwork pwl_network_of(const Classifier& model) {
-    require_finite_weights(model);   // GLPK aborts on a non-finite coefficient; a proof needs finite weights
-    const ModelConfig& c = model.config();
-    PwlNetwork net;
-    if (c.kind == ModelKind::moe_model) {
-        net.push_back(moe_stage(model.moe_layers().at(0), c.gate));
-        return net;
-    }
-    net.push_back(affine_stage(affine_of(model.params(), "stem", c.input_dim, c.width)));
-    net.push_back(relu_stage());
-    std::size_t next_moe = 0;
-    for (std::int64_t b = 0; b < c.depth; ++b) {
-        if (b > 0) net.push_back(relu_stage());
-        if (c.is_moe_block(b)) {
-            net.push_back(moe_stage(model.moe_layers().at(next_moe++), c.gate));
-        } else {
-            const std::string ffn = "blocks." + std::to_string(b) + ".ffn";
-            net.push_back(affine_stage(affine_of(model.params(), ffn + ".fc1", c.width, c.hidden)));
-            net.push_back(relu_stage());
-            net.push_back(affine_stage(affine_of(model.params(), ffn + ".fc2", c.hidden, c.width)));
-        }
-    }
-    net.push_back(affine_stage(affine_of(model.params(), "head", c.width, c.classes)));
-    return net;
-}
-
-std::vector<double> apply_affine(const AffineMap& f, const std::vector<double>& x) {
-    std::vector<double> y(f.b);
-    for (std::int64_t r = 0; r < f.out; ++r)
-        for (std::int64_t c = 0; c < f.in; ++c) y[static_cast<std::size_t>(r)] += f.weight(r, c) * x[static_cast<std::size_t>(c)];
-    return y;
-}
-
-std::vector<double> relu_of(std::vector<double> v) {
-    for (double& e : v) e = std::max(e, 0.0);
-    return v;
-}
-
-std::vector<double> apply_chain(const AffineChain& chain, std::vector<double> x) {
-    for (std::size_t l = 0; l < chain.size(); ++l) x = apply_affine(chain[l], l > 0 ? relu_of(std::move(x)) : x);
-    return x;
-}
-
-std::size_t top1_expert(const std::vector<double>& scores) {
-    std::size_t best = 0;   // ties go to the lower index, as topk() in engine/ops_index.cpp
-    for (std::size_t i = 1; i < scores.size(); ++i)
-        if (scores[i] > scores[best]) best = i;
-    return best;
-}
-
-PlainForward run_network(const PwlNetwork& net, std::vector<double> x) {
-    PlainForward out;
-    for (const Stage& s : net) {
-        if (s.kind == Stage::Kind::affine) {
-            x = apply_affine(s.map, x);
-        } else if (s.kind == Stage::Kind::relu) {
-            x = relu_of(std::move(x));
-        } else {
-            const std::vector<double> scores = apply_affine(s.moe.router, x);
-            for (double v : scores) out.router_scale = std::max(out.router_scale, std::abs(v));
-            const std::size_t i = top1_expert(scores);
-            double gate = 1.0;   // topk-softmax over one expert, or one expert in any mode
-            if (s.moe.gate == GateMode::softmax_then_topk) {
-                double sum = 0.0;
-                for (double v : scores) sum += std::exp(v - scores[i]);
-                gate = 1.0 / sum;
-            }
-            x = apply_chain(s.moe.experts[i], x);
-            for (double& v : x) v *= gate;
-        }
-    }
-    out.logits = std::move(x);
-    return out;
-}
 
 // Lower bound of (row i - row j) x + b_i - b_j: tighter than the difference of the rows' own intervals.
 double difference_lower(const AffineMap& f, std::int64_t i, std::int64_t j, const std::vector<double>& lo,
                         const std::vector<double>& hi) {
     return linear_lower(
-        f.in, [&](std::int64_t c) { return f.weight(i, c) - f.weight(j, c); },
-        f.b[static_cast<std::size_t>(i)] - f.b[static_cast<std::size_t>(j)], lo, hi);
+        f.in(), [&](std::int64_t c) { return f.weight(i, c) - f.weight(j, c); }, f.b[i] - f.b[j], lo, hi);
 }
 
 Activations encode_affine(Milp& milp, const Activations& in, const AffineMap& f) {
-    Activations out;
-    for (std::int64_t r = 0; r < f.out; ++r) {
-        const auto w = [&](std::int64_t c) { return f.weight(r, c); };
-        const double b = f.b[static_cast<std::size_t>(r)];
-        const double lo = linear_lower(f.in, w, b, in.lo, in.hi);
-        const double hi = -linear_lower(f.in, [&](std::int64_t c) { return -w(c); }, -b, in.lo, in.hi);
-        const int y = milp.add_column(lo, hi);
-        std::vector<int> cols{y};
-        std::vector<double> coefs{1.0};
-        for (std::int64_t c = 0; c < f.in; ++c)
-            if (w(c) != 0.0) {
-                cols.push_back(in.col[static_cast<std::size_t>(c)]);
-                coefs.push_back(-w(c));
-            }
-        milp.add_row(std::move(cols), std::move(coefs), b, b);   // y - W x = b
-        out.col.push_back(y);
-        out.lo.push_back(lo);
-        out.hi.push_back(hi);
-    }
-    return out;
+    return encode_linear(
+        milp, in, f.out(), [&](std::int64_t r, std::int64_t c) { return f.weight(r, c); }, [&](std::int64_t r) { return f.b[r]; });
 }
 
 // Tjeng et al. 2019, eq. (5): stable units need no binary; an unstable one gets y >= z, y >= 0,

@@ -1,6 +1,6 @@
 // moelab theory, internal: the MILP plumbing shared by the exact solvers (exact_milp.cpp: minimal
-// adversarial distance; exact_lipschitz.cpp: exact Lipschitz constants). Not a public API: the model as
-// plain affine stages, its plain forward pass, interval bounds over a box, the MILP as plain data with the
+// adversarial distance; exact_lipschitz.cpp: exact Lipschitz constants), which encode the model in the
+// form of theory/network.hpp. Not a public API: interval bounds over a box, the MILP as plain data with the
 // Tjeng et al. (2019) ReLU encoding, and one GLPK solve (minimisation, single-threaded, deterministic).
 #pragma once
 
@@ -12,57 +12,11 @@
 #include <string>
 #include <vector>
 
-#include "moe/model.hpp"
+#include "theory/network.hpp"
 
 namespace moelab::milp {
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
-
-// ---- the model as plain data -----------------------------------------------------------------
-
-// y = W x + b with W [out, in] row-major (the Linear layer's own layout).
-struct AffineMap {
-    std::int64_t in = 0, out = 0;
-    std::vector<double> w, b;
-    double weight(std::int64_t r, std::int64_t c) const { return w[static_cast<std::size_t>(r * in + c)]; }
-};
-
-// An expert is an MLP: affine layers with a ReLU between consecutive ones (none after the last).
-using AffineChain = std::vector<AffineMap>;
-
-// A top-1 MoE: the expert with the highest router score (ties: lower index) computes the output.
-struct Top1MoE {
-    AffineMap router;
-    std::vector<AffineChain> experts;
-    GateMode gate = GateMode::topk_then_softmax;   // only for the plain forward (moe-model's output scale)
-};
-
-struct Stage {
-    enum class Kind { affine, relu, top1_moe } kind = Kind::relu;
-    AffineMap map;   // affine
-    Top1MoE moe;     // top1_moe
-};
-// The decision function as a sequence of stages; its output ranks classes exactly as the model's logits.
-using PwlNetwork = std::vector<Stage>;
-
-// Mirrors Classifier::forward (moe/model.cpp): stem, ReLU, blocks with a ReLU between consecutive ones, head;
-// a moe-model is one top-1 MoE stage.
-PwlNetwork pwl_network_of(const Classifier& model);
-
-// ---- plain forward (to check the extraction against Classifier::forward) -------------------------
-
-std::vector<double> apply_affine(const AffineMap& f, const std::vector<double>& x);
-std::vector<double> relu_of(std::vector<double> v);
-std::vector<double> apply_chain(const AffineChain& chain, std::vector<double> x);
-std::size_t top1_expert(const std::vector<double>& scores);   // ties go to the lower index
-
-// The network's output at x with the gate applied (so it equals the model's logits), and the largest
-// router score magnitude seen (the scale of the routing margin).
-struct PlainForward {
-    std::vector<double> logits;
-    double router_scale = 0.0;
-};
-PlainForward run_network(const PwlNetwork& net, std::vector<double> x);
 
 // ---- interval bounds (IBP over a box) ----------------------------------------------------------
 
@@ -122,6 +76,33 @@ struct Activations {
     std::vector<double> lo, hi;
     std::size_t size() const { return col.size(); }
 };
+
+// y_o = sum_i coef(o, i) x_i + bias(o) for o < outputs: one column per output with its interval bounds
+// over x's box, and the row y_o - sum_i coef(o, i) x_i = bias(o).
+template <class Coef, class Bias>
+Activations encode_linear(Milp& milp, const Activations& in, std::int64_t outputs, Coef coef, Bias bias) {
+    const auto n = static_cast<std::int64_t>(in.size());
+    Activations out;
+    for (std::int64_t o = 0; o < outputs; ++o) {
+        const auto w = [&](std::int64_t i) { return coef(o, i); };
+        const double b = bias(o);
+        const double lo = linear_lower(n, w, b, in.lo, in.hi);
+        const double hi = -linear_lower(n, [&](std::int64_t i) { return -w(i); }, -b, in.lo, in.hi);
+        const int y = milp.add_column(lo, hi);
+        std::vector<int> cols{y};
+        std::vector<double> coefs{1.0};
+        for (std::int64_t i = 0; i < n; ++i)
+            if (w(i) != 0.0) {
+                cols.push_back(in.col[static_cast<std::size_t>(i)]);
+                coefs.push_back(-w(i));
+            }
+        milp.add_row(std::move(cols), std::move(coefs), b, b);
+        out.col.push_back(y);
+        out.lo.push_back(lo);
+        out.hi.push_back(hi);
+    }
+    return out;
+}
 
 // y = W x + b: one column per output unit with its interval bounds.
 Activations encode_affine(Milp& milp, const Activations& in, const AffineMap& f);

@@ -14,11 +14,7 @@ namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-bool has_layer_moe(const Network& net) {
-    for (const auto& b : net.blocks)
-        if (b.is_moe) return true;
-    return false;
-}
+bool has_layer_moe(const Network& net) { return net.has_moe() && !net.model_level(); }
 
 // M(z) = z_y - max_{j != y} z_j over one row.
 double margin(const double* z, std::int64_t C, int y) {
@@ -38,11 +34,11 @@ P2Constants p2_constants(const Network& net, const Tensor& x, Norm p) {
         c.note = "P2's bounds are about model-level MoEs (experts are classifiers); layer-level MoE blocks are not covered";
         return c;
     }
-    if (!net.model_level) {
+    if (!net.model_level()) {
         c.expert_lipschitz = lipschitz_upper(net, p).logits;   // sound: no routing
         return c;
     }
-    const MoEStage& m = net.top;
+    const MoEStage& m = net.stages[0].moe;
     for (const auto& chain : m.experts) c.expert_lipschitz = std::max(c.expert_lipschitz, chain_norm(chain, p));
     double router_row = 0.0;
     for (std::int64_t i = 0; i < m.router.w.rows(); ++i)

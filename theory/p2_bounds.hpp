@@ -39,7 +39,7 @@
 #include <string>
 #include <vector>
 
-#include "theory/attack.hpp"
+#include "theory/geometry.hpp"
 #include "theory/network.hpp"
 
 namespace moelab {

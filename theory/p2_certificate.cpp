@@ -36,7 +36,7 @@ void validate(const MoEStage& m, const Tensor& x, const std::vector<int>& y, con
 }
 
 // Upper bounds, rounded upward, of ||W_i - W_j||_1 for every pair of router rows.
-std::vector<double> router_pair_norms(const LinearMap& router) {
+std::vector<double> router_pair_norms(const AffineMap& router) {
     const std::int64_t E = router.out(), d = router.in();
     std::vector<double> q(static_cast<std::size_t>(E * E), 0.0);
     for (std::int64_t i = 0; i < E; ++i)
@@ -164,12 +164,12 @@ const char* to_string(RadiusStatus status) {
 std::vector<P2Radius> p2_equation8_radii(const Network& net, const Tensor& x, const std::vector<int>& y,
                                          const P2Options& options) {
     const auto B = static_cast<std::size_t>(x.rows());
-    if (!net.model_level) {
+    if (!net.model_level()) {
         P2Radius none;
         none.note = "Equation (8) is about model-level MoEs (experts are whole classifiers, the router reads the input)";
         return std::vector<P2Radius>(B, none);
     }
-    const MoEStage& m = net.top;
+    const MoEStage& m = net.stages.front().moe;
     validate(m, x, y, options);
     const std::vector<double> pair_norm = router_pair_norms(m.router);
     std::vector<double> expert_l;

@@ -23,7 +23,7 @@ double round_down(const Rational& q) {
     return d;
 }
 
-void check_inputs(const LinearMap& router, std::int64_t k, const double* x, Box box) {
+void check_inputs(const AffineMap& router, std::int64_t k, const double* x, Box box) {
     const std::int64_t E = router.out(), d = router.in();
     if (k < 1 || k > E) throw std::invalid_argument("route stability: k = " + std::to_string(k) + " not in [1, " + std::to_string(E) + "]");
     if (!(box.lo <= box.hi)) throw std::invalid_argument("route stability: empty input box");
@@ -42,7 +42,7 @@ void check_inputs(const LinearMap& router, std::int64_t k, const double* x, Box 
 //     h(t) = g(x) + sum_c |w_c| min(t, room_c),   room_c = hi - x_c if w_c > 0, x_c - lo if w_c < 0,
 // concave and non-decreasing in t. j beats i where g > 0, or g = 0 and j < i (ties go to the lower index).
 // Returns nullopt-like (false) when no such t exists.
-bool overtaking_distance(const LinearMap& router, std::int64_t i, std::int64_t j, const double* x, Box box, Rational& t) {
+bool overtaking_distance(const AffineMap& router, std::int64_t i, std::int64_t j, const double* x, Box box, Rational& t) {
     const std::int64_t d = router.in();
     const double* wi = router.w.data() + i * d;
     const double* wj = router.w.data() + j * d;
@@ -81,7 +81,7 @@ bool overtaking_distance(const LinearMap& router, std::int64_t i, std::int64_t j
 
 }  // namespace
 
-std::vector<std::int64_t> selected_experts(const LinearMap& router, std::int64_t k, const double* x) {
+std::vector<std::int64_t> selected_experts(const AffineMap& router, std::int64_t k, const double* x) {
     const std::int64_t E = router.out(), d = router.in();
     std::vector<double> s(static_cast<std::size_t>(E));
     for (std::int64_t e = 0; e < E; ++e) {
@@ -98,7 +98,7 @@ std::vector<std::int64_t> selected_experts(const LinearMap& router, std::int64_t
     return order;
 }
 
-RouteStability route_stable_radius_linf(const LinearMap& router, std::int64_t k, const double* x, Box box) {
+RouteStability route_stable_radius_linf(const AffineMap& router, std::int64_t k, const double* x, Box box) {
     check_inputs(router, k, x, box);
     const std::int64_t E = router.out();
     const std::vector<std::int64_t> chosen = selected_experts(router, k, x);
@@ -119,7 +119,7 @@ RouteStability route_stable_radius_linf(const LinearMap& router, std::int64_t k,
     return out;
 }
 
-double route_stable_radius_linf_unclipped(const LinearMap& router, std::int64_t k, const double* x) {
+double route_stable_radius_linf_unclipped(const AffineMap& router, std::int64_t k, const double* x) {
     const std::int64_t E = router.out(), d = router.in();
     const std::vector<std::int64_t> chosen = selected_experts(router, k, x);
     std::vector<bool> in_set(static_cast<std::size_t>(E), false);

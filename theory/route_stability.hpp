@@ -23,13 +23,13 @@ struct RouteStability {
 // Exact: the computation runs in rational arithmetic on the router's float64 weights and x, and the radius is
 // rounded down to a double (never above the exact distance of the real-arithmetic router). The box clips each
 // coordinate's reach. `x` (router.in() values) must lie in the box; k in [1, experts].
-RouteStability route_stable_radius_linf(const LinearMap& router, std::int64_t k, const double* x, Box box);
+RouteStability route_stable_radius_linf(const AffineMap& router, std::int64_t k, const double* x, Box box);
 
 // The same distance without the box: min over selected i, unselected j of (s_i - s_j)(x) / ||W_i - W_j||_1,
 // in floating point. Equal to the exact one when the box does not bind; a lower bound of it otherwise.
-double route_stable_radius_linf_unclipped(const LinearMap& router, std::int64_t k, const double* x);
+double route_stable_radius_linf_unclipped(const AffineMap& router, std::int64_t k, const double* x);
 
 // The selected experts of s(x) = W x + b (ties to the lower index), in rank order.
-std::vector<std::int64_t> selected_experts(const LinearMap& router, std::int64_t k, const double* x);
+std::vector<std::int64_t> selected_experts(const AffineMap& router, std::int64_t k, const double* x);
 
 }  // namespace moelab

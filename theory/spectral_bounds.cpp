@@ -40,6 +40,34 @@ std::vector<double> square_scaled(const std::vector<double>& s, std::int64_t n, 
     return p;
 }
 
+// Upper bound on sigma_max from the levels M_0, M_1, ... so far (see the header).
+double squaring_upper_bound(const std::vector<std::vector<double>>& levels, const std::vector<int>& exps, std::int64_t n,
+                            double gram_err) {
+    const std::size_t K = levels.size() - 1;
+    double U = frobenius_upper(levels[K]);   // >= ||M_K||_2 >= lambda_max(M_K)
+    for (std::size_t lvl = K; lvl-- > 0;) {
+        const double fk = frobenius_upper(levels[lvl]);
+        const double err = gamma(static_cast<double>(n) + 2) * fk * fk * kUp;
+        U = std::sqrt((std::ldexp(U, exps[lvl + 1]) + err) * kUp) * kUp;   // >= lambda_max(M_lvl)
+    }
+    const double lambda = (std::ldexp(U, exps[0]) + gram_err) * kUp;   // >= lambda_max(Gram)
+    return std::sqrt(lambda) * kUp;
+}
+
+// ||fl(W v) - W v||_2 <= gamma_n || |W| |v| ||_2 <= gamma_n ||W||_F ||v||_2, so the exact ||W v|| is at least
+// the computed one minus that, and sigma_max >= ||W v|| / ||v||. v lives on the Gram matrix's (smaller)
+// side: for a wide W the row side, ||W^T v||; else ||W v||. wf >= ||W||_F.
+double power_lower_bound(const Tensor& w, const std::vector<double>& v, double wf) {
+    const std::int64_t m = w.rows(), k = w.cols();
+    const bool wide = m < k;
+    const std::int64_t n = wide ? m : k, other = wide ? k : m;
+    std::vector<double> wv(static_cast<std::size_t>(other), 0.0);
+    gemm(wide, false, other, 1, n, 1.0, w.data(), k, v.data(), 1, 0.0, wv.data(), 1);
+    const double den = frobenius_upper(v);
+    const double num = frobenius(wv) * (1.0 - gamma(static_cast<double>(other) + 2)) - gamma(static_cast<double>(n) + 2) * wf * den * kUp;
+    return den > 0.0 && num > 0.0 ? num / den * (1.0 - 4.0 * kU) : 0.0;
+}
+
 }  // namespace
 
 SpectralBounds spectral_norm_bounds(const Tensor& w, double tol, int max_rounds) {
@@ -76,32 +104,10 @@ SpectralBounds spectral_norm_bounds(const Tensor& w, double tol, int max_rounds)
         levels.push_back(g);
         exps.push_back(e0);
     }
-    // Upper bound on sigma_max from the levels so far (see the header).
-    auto upper_bound = [&]() {
-        const std::size_t K = levels.size() - 1;
-        double U = frobenius_upper(levels[K]);   // >= ||M_K||_2 >= lambda_max(M_K)
-        for (std::size_t lvl = K; lvl-- > 0;) {
-            const double fk = frobenius_upper(levels[lvl]);
-            const double err = gamma(static_cast<double>(n) + 2) * fk * fk * kUp;
-            U = std::sqrt((std::ldexp(U, exps[lvl + 1]) + err) * kUp) * kUp;   // >= lambda_max(M_lvl)
-        }
-        const double lambda = (std::ldexp(U, exps[0]) + gram_err) * kUp;   // >= lambda_max(Gram)
-        return std::sqrt(lambda) * kUp;
-    };
     // Power iteration on the Gram matrix from a fixed start (all ones plus a ramp, so no eigenvector is
     // orthogonal to it by symmetry), lower bound from ||W v|| / ||v|| on the original side.
     std::vector<double> v(static_cast<std::size_t>(n)), av(static_cast<std::size_t>(n));
     for (std::int64_t i = 0; i < n; ++i) v[static_cast<std::size_t>(i)] = 1.0 + 1e-3 * static_cast<double>(i);
-    // ||fl(W v) - W v||_2 <= gamma_n || |W| |v| ||_2 <= gamma_n ||W||_F ||v||_2, so the exact ||W v|| is at least
-    // the computed one minus that, and sigma_max >= ||W v|| / ||v||.
-    auto lower_bound = [&]() {
-        // wide: v lives on the row side, ||W^T v||; else ||W v||.
-        std::vector<double> wv(static_cast<std::size_t>(other), 0.0);
-        gemm(wide, false, other, 1, n, 1.0, w.data(), k, v.data(), 1, 0.0, wv.data(), 1);
-        const double den = frobenius_upper(v);
-        const double num = frobenius(wv) * (1.0 - gamma(static_cast<double>(other) + 2)) - gamma(static_cast<double>(n) + 2) * wf * den * kUp;
-        return den > 0.0 && num > 0.0 ? num / den * (1.0 - 4.0 * kU) : 0.0;
-    };
     for (int round = 0; round < max_rounds; ++round) {
         for (int s = 0; s < 8; ++s) {
             gemm(false, false, n, 1, n, 1.0, gram.data(), n, v.data(), 1, 0.0, av.data(), 1);
@@ -116,8 +122,8 @@ SpectralBounds spectral_norm_bounds(const Tensor& w, double tol, int max_rounds)
             exps.push_back(e);
         }
         out.squarings = static_cast<int>(levels.size()) - 1;
-        out.lower = lower_bound();
-        out.upper = upper_bound();
+        out.lower = power_lower_bound(w, v, wf);
+        out.upper = squaring_upper_bound(levels, exps, n, gram_err);
         if (out.upper <= out.lower * (1.0 + tol)) {
             out.converged = true;
             break;
