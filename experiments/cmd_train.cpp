@@ -15,17 +15,17 @@
 #include <sstream>
 
 #include "engine/atomic_file.hpp"
+#include "engine/bounded_read.hpp"
 #include "engine/npz.hpp"
 #include "engine/parallel.hpp"
 #include "experiments/commands.hpp"
-#include "experiments/threads_flag.hpp"
 #include "experiments/data_spec.hpp"
+#include "experiments/flag_values.hpp"
 #include "experiments/json_config.hpp"
 #include "experiments/mpi_session.hpp"
-#include "experiments/flag_values.hpp"
 #include "experiments/progress.hpp"
 #include "experiments/run_lock.hpp"
-#include "engine/bounded_read.hpp"
+#include "experiments/threads_flag.hpp"
 #include "moe/model_io.hpp"
 #include "moe/model_size.hpp"
 
@@ -176,7 +176,7 @@ void run_train(TrainFlags& f) {
 
     TrainConfig run_config = f.t;
     const int final_epochs = f.t.epochs;
-    if (f.stop_after > 0 && f.stop_after < f.t.epochs) run_config.epochs = f.stop_after;
+    if (f.stop_after > 0 && f.stop_after < f.t.epochs) run_config.epochs = static_cast<int>(f.stop_after);
     std::unique_ptr<Progress> bar;
     TrainHooks hooks;
     hooks.exchange = exchange;

@@ -34,7 +34,7 @@ namespace {
 
 // Every parameter is stored in the file, so a model needing more values than the file holds is refused
 // before it is built (metadata of "experts": 1e8 once made eval allocate past 6 GB).
-void require_params_in_file(const ModelConfig& config, const Checkpoint& ck, const std::string& path) {
+void require_params_in_file(const ModelConfig& config, const Checkpoint& ck) {
     config.validate();
     double stored = 0.0;
     for (const auto& t : ck.tensors) stored += static_cast<double>(t.tensor.numel());
@@ -62,7 +62,7 @@ SavedModel load_model(const std::string& path) {
                                  " is not supported (expected 1)");
     try {
         const ModelConfig config = model_config_from_json(meta.at("model"));
-        require_params_in_file(config, s.checkpoint, path);
+        require_params_in_file(config, s.checkpoint);
         s.model = std::make_unique<Classifier>(config);
         s.train = train_config_from_json(meta.at("train"));
         s.data_spec = meta.at("data").get<std::string>();

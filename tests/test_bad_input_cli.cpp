@@ -114,7 +114,7 @@ BOOST_AUTO_TEST_CASE(an_output_that_is_an_input_is_refused_and_the_input_survive
     const std::string before = moelab::read_file(ckpt);
     fs::create_hard_link(ckpt, dir / "link.ckpt");
     for (const std::string& out : {ckpt, model + "/./model.ckpt", (dir / "link.ckpt").string()})
-        for (const std::string& cmd : {"eval --samples 5", "attack --attack fgsm --samples 5", "certify --method ibp --samples 5",
+        for (const std::string cmd : {"eval --samples 5", "attack --attack fgsm --samples 5", "certify --method ibp --samples 5",
                                        "lipschitz --samples 5"}) {
             BOOST_TEST_CONTEXT(cmd << " --out " << out) {
                 expect_error(run(cmd + " --ckpt " + ckpt + " --out " + out, dir), {"--out", "is the input --ckpt"});
