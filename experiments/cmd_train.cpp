@@ -15,17 +15,17 @@
 #include <sstream>
 
 #include "engine/atomic_file.hpp"
+#include "engine/bounded_read.hpp"
 #include "engine/parallel.hpp"
 #include "experiments/commands.hpp"
-#include "experiments/threads_flag.hpp"
 #include "experiments/data_spec.hpp"
+#include "experiments/flag_values.hpp"
 #include "experiments/json_config.hpp"
 #include "experiments/model_file_io.hpp"
 #include "experiments/mpi_session.hpp"
-#include "experiments/flag_values.hpp"
 #include "experiments/progress.hpp"
 #include "experiments/run_lock.hpp"
-#include "engine/bounded_read.hpp"
+#include "experiments/threads_flag.hpp"
 #include "moe/model_io.hpp"
 #include "moe/model_size.hpp"
 
