@@ -161,7 +161,11 @@ ModelFile read_model_file(const std::string& path) {
         throw std::runtime_error(path + ": the model config needs " + std::to_string(wanted) + " parameters, the file holds " +
                                  std::to_string(held));
     require_finite(archive.tensors, path);
-    out.model = std::make_unique<Classifier>(config);
+    try {
+        out.model = std::make_unique<Classifier>(config);
+    } catch (const std::invalid_argument& e) {   // a config validate() lets through but the layers refuse
+        throw std::runtime_error(path + ": entry '" + std::string(kModelFileMetaEntry) + "': " + e.what());
+    }
     Checkpoint params;
     params.tensors = archive.tensors;
     load_params(params, out.model->params(), path);

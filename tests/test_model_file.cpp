@@ -130,6 +130,12 @@ BOOST_AUTO_TEST_CASE(other_versions_sizes_and_conventions_are_refused_naming_the
     m = good;
     m["conventions"]["class_names"] = {"only one"};
     refused(m, {path, "class_names"});
+    // A config that validates but whose dense blocks have no hidden width (the layers refuse it): named too.
+    m = good;
+    m["model"] = {{"kind", "moe"}, {"input_dim", 2}, {"classes", 2}, {"width", 2}, {"depth", 2}, {"hidden", 0},
+                  {"experts", 1}, {"top_k", 1}, {"moe_blocks", {1}}};
+    write_with_meta(path, {{"x", Tensor(Shape{23}, 0.0)}}, m);   // 23: the parameters those sizes would count
+    BOOST_CHECK_EXCEPTION(read_model_file(path), std::runtime_error, error_with({path, "__moelab__", "sizes must be positive"}));
     // Without the JSON entry, the file does not describe itself.
     write_npz(path, tensors);
     BOOST_CHECK_EXCEPTION(read_model_file(path), std::runtime_error, error_with({path, "__moelab__"}));

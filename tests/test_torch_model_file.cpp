@@ -147,6 +147,10 @@ BOOST_AUTO_TEST_CASE(a_model_trained_in_pytorch_passes_moelab_check_and_its_dump
     const auto summary = nlohmann::json::parse(read_file(d + "/chk/summary.json"));
     BOOST_TEST(summary.at("violations").get<int>() == 0);
     BOOST_TEST(summary.at("samples").get<int>() == 12);
+    // Top-1 routing with gate 1 is piecewise linear: CROWN and the exact MILP apply, so certificates were
+    // checked against exact distances, not only against attacks.
+    BOOST_TEST(summary.at("exact_optimal").get<int>() > 0);
+    BOOST_TEST(summary.at("methods").at("crown").at("certified_positive").get<int>() > 0);
     o = cli_run::run("eval --ckpt " + model + " --data " + data + " --samples 12 --out " + d + "/eval.json --dump-logits " + d +
                          "/logits.npy --dump-input-grad " + d + "/grad.npy",
                      dir);

@@ -5,7 +5,7 @@
                                         DIR/x.npz's (x, y) to DIR/out_<i>.npz and save it again as DIR/saved_<i>.npz
                                         (twice: the bytes must be equal); every DIR/bad_*.npz must be refused with
                                         a ValueError naming the file
-  torch_model_file.py train DIR         train a small MoE in PyTorch on DIR/train.npz (from `moelab data --export`),
+  torch_model_file.py train DIR         train a small MoE (top-1, gate 1) in PyTorch on DIR/train.npz (from `moelab data --export`),
                                         save it as DIR/torch_model.npz, its logits and input gradients on
                                         DIR/test.npz to DIR/torch_out.npz
 Exit code 3 when torch is not installed.
@@ -58,7 +58,7 @@ def train(d):
     tr, te = np.load(os.path.join(d, "train.npz")), np.load(os.path.join(d, "test.npz"))
     x, y = torch.from_numpy(tr["x"]), torch.from_numpy(tr["y"])
     config = moelab_torch.model_config(kind="moe", input_dim=x.shape[1], classes=int(y.max()) + 1, width=8, hidden=6,
-                                       experts=2, top_k=1)
+                                       experts=2, top_k=1, gate="topk-softmax")
     model = moelab_torch.MoelabModel(config)
     opt = torch.optim.Adam(model.parameters(), lr=0.02)
     model.train()
