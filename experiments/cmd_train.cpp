@@ -15,6 +15,7 @@
 #include <sstream>
 
 #include "engine/atomic_file.hpp"
+#include "engine/bounded_read.hpp"
 #include "engine/parallel.hpp"
 #include "experiments/commands.hpp"
 #include "experiments/data_spec.hpp"
