@@ -30,7 +30,7 @@ namespace {
 
 struct TrainFlags {
     std::string data = "fashion-mnist", model = "moe", gate = "softmax-topk", optimizer = "adam",
-                lb_convention = "top1", match = "", parallel = "none", out;
+                lb_convention = "top1", schedule = "constant", match = "", parallel = "none", out;
     ModelConfig m;
     TrainConfig t;
     std::int64_t train_limit = -1, test_limit = -1;
@@ -87,80 +87,77 @@ void report_exchange(const TrainState& state, const ShardExchange& ex, std::int6
                  1e3 * st.seconds / calls, train_seconds > 0 ? 100.0 * st.seconds / train_seconds : 0.0, train_seconds);
 }
 
-void run_train(TrainFlags& f) {
+// The named choices parsed and the training flags checked, before any data is read.
+void resolve_flags(TrainFlags& f) {
     if (f.threads < 0) throw std::invalid_argument("--threads: must be >= 1, got " + std::to_string(f.threads));
     if (f.threads > 0) set_threads(f.threads);
     f.m.kind = parse_model_kind(f.model);
     f.m.gate = parse_gate_mode(f.gate);
     f.t.optimizer.kind = parse_optimizer_kind(f.optimizer);
     f.t.lb_convention = parse_balance_convention(f.lb_convention);
+    f.t.schedule = parse_lr_schedule(f.schedule);
     f.m.seed = f.t.seed;
     if (!f.match.empty()) {
         if (f.m.kind != ModelKind::mlp) throw std::invalid_argument("--match: only applies to --model mlp");
         ModelConfig moe = f.m;
         moe.kind = ModelKind::moe;
-        f.m = dense_baseline(moe, f.match);
+        f.m = dense_baseline(moe, parse_baseline_match(f.match));
     }
     f.t.validate();
-    const ShardExchange exchange = data_parallel_exchange(f);
-    const bool writer = exchange.rank == 0;   // rank 0 alone writes files and shows progress
-    const DataSplits data = load_data(f.data, f.train_limit, f.test_limit);
-    f.m.input_dim = data.train.dim();
-    f.m.classes = data.train.num_classes;
-    f.m.validate();
+}
 
-    if (writer) std::filesystem::create_directories(f.out);
-    const std::string ckpt = f.out + "/model.ckpt";
+struct Session {
     std::unique_ptr<Classifier> model;
     TrainState state;
     std::unique_ptr<Optimizer> optimizer;
-    if (f.resume) {
-        SavedModel saved = load_model(ckpt);
-        if (to_json(saved.model->config()) != to_json(f.m))
-            throw std::invalid_argument("--resume: " + ckpt + " holds model " + to_json(saved.model->config()).dump() +
-                                        ", the flags ask for " + to_json(f.m).dump());
-        TrainConfig a = saved.train, b = f.t;
-        a.epochs = b.epochs = 0;
-        if (to_json(a) != to_json(b))
-            throw std::invalid_argument("--resume: " + ckpt + " was trained with " + to_json(saved.train).dump() +
-                                        ", the flags ask for " + to_json(f.t).dump());
-        if (saved.data_spec != f.data)
-            throw std::invalid_argument("--resume: " + ckpt + " was trained on '" + saved.data_spec + "', not '" +
-                                        f.data + "'");
-        model = std::move(saved.model);
-        state = saved.state;
-        optimizer = std::make_unique<Optimizer>(model->params(), f.t.optimizer);
-        load_optimizer_state(saved, *optimizer, ckpt);
-        if (writer)
-            std::fprintf(stderr, "resuming %s after epoch %d (step %ld)\n", ckpt.c_str(), state.epochs_done, state.step);
-    } else {
-        model = std::make_unique<Classifier>(f.m);
-        optimizer = std::make_unique<Optimizer>(model->params(), f.t.optimizer);
-    }
-    if (writer)
-        std::fprintf(stderr, "training %s (%lld parameters) on %s: %lld train / %lld test samples, %d threads%s\n",
-                     to_string(f.m.kind).c_str(), static_cast<long long>(model->params().numel()), f.data.c_str(),
-                     static_cast<long long>(data.train.size()), static_cast<long long>(data.test.size()), max_threads(),
-                     exchange.ranks > 1 ? (", " + std::to_string(exchange.ranks) + " MPI processes x " +
-                                           std::to_string(f.t.micro_shards / exchange.ranks) + " micro-shards").c_str()
-                                        : "");
+};
 
-    TrainConfig run_config = f.t;
+// A new model, or with --resume the checkpoint's, which must have been trained with the same flags.
+Session start_or_resume(const TrainFlags& f, const std::string& ckpt, bool writer) {
+    Session s;
+    if (!f.resume) {
+        s.model = std::make_unique<Classifier>(f.m);
+        s.optimizer = std::make_unique<Optimizer>(s.model->params(), f.t.optimizer);
+        return s;
+    }
+    SavedModel saved = load_model(ckpt);
+    if (to_json(saved.model->config()) != to_json(f.m))
+        throw std::invalid_argument("--resume: " + ckpt + " holds model " + to_json(saved.model->config()).dump() +
+                                    ", the flags ask for " + to_json(f.m).dump());
+    TrainConfig a = saved.train, b = f.t;
+    a.epochs = b.epochs = 0;
+    if (to_json(a) != to_json(b))
+        throw std::invalid_argument("--resume: " + ckpt + " was trained with " + to_json(saved.train).dump() +
+                                    ", the flags ask for " + to_json(f.t).dump());
+    if (saved.data_spec != f.data)
+        throw std::invalid_argument("--resume: " + ckpt + " was trained on '" + saved.data_spec + "', not '" +
+                                    f.data + "'");
+    s.model = std::move(saved.model);
+    s.state = saved.state;
+    s.optimizer = std::make_unique<Optimizer>(s.model->params(), f.t.optimizer);
+    load_optimizer_state(saved, *s.optimizer, ckpt);
+    if (writer)
+        std::fprintf(stderr, "resuming %s after epoch %d (step %ld)\n", ckpt.c_str(), s.state.epochs_done, s.state.step);
+    return s;
+}
+
+// The progress bar per step and, after each epoch, the checkpoint, the weights and the metrics (rank 0).
+TrainHooks writing_hooks(const TrainFlags& f, const std::string& ckpt, Session& s, std::unique_ptr<Progress>& bar,
+                         const ShardExchange& exchange) {
+    const bool writer = exchange.rank == 0;
     const int final_epochs = f.t.epochs;
-    if (f.stop_after > 0 && f.stop_after < f.t.epochs) run_config.epochs = f.stop_after;
-    std::unique_ptr<Progress> bar;
     TrainHooks hooks;
     hooks.exchange = exchange;
-    hooks.on_step = [&](long s, long total, double loss) {
+    hooks.on_step = [&s, &bar, writer, final_epochs](long step, long total, double loss) {
         if (!writer) return;
-        if (s == 1) bar = std::make_unique<Progress>("epoch " + std::to_string(state.epochs_done + 1) + "/" +
-                                                         std::to_string(final_epochs), total);
+        if (step == 1) bar = std::make_unique<Progress>("epoch " + std::to_string(s.state.epochs_done + 1) + "/" +
+                                                            std::to_string(final_epochs), total);
         std::ostringstream note;
         note.precision(4);
         note << "loss " << loss;
-        bar->update(s, note.str());
+        bar->update(step, note.str());
     };
-    hooks.on_epoch = [&](const TrainState& st, const Optimizer& opt) {
+    hooks.on_epoch = [&f, &s, &bar, ckpt, writer, final_epochs](const TrainState& st, const Optimizer& opt) {
         if (!writer) return;
         const EpochMetrics& m = st.history.back();
         std::ostringstream note;
@@ -170,32 +167,57 @@ void run_train(TrainFlags& f) {
         // Same flags, the run's real target: a resumed run compares equal.
         TrainConfig saved_config = f.t;
         saved_config.epochs = final_epochs;
-        save_model(ckpt, *model, &opt, saved_config, st, f.data);
-        write_npz(f.out + "/model.npz", collect(model->params()));
-        write_file_atomic(f.out + "/metrics.json", metrics_json(*model, st, f.data).dump(2) + "\n");
+        save_model(ckpt, *s.model, &opt, saved_config, st, f.data);
+        write_npz(f.out + "/model.npz", collect(s.model->params()));
+        write_file_atomic(f.out + "/metrics.json", metrics_json(*s.model, st, f.data).dump(2) + "\n");
     };
+    return hooks;
+}
+
+void run_train(TrainFlags& f) {
+    resolve_flags(f);
+    const ShardExchange exchange = data_parallel_exchange(f);
+    const bool writer = exchange.rank == 0;   // rank 0 alone writes files and shows progress
+    const DataSplits data = load_data(f.data, f.train_limit, f.test_limit);
+    f.m.input_dim = data.train.dim();
+    f.m.classes = data.train.num_classes;
+    f.m.validate();
+
+    if (writer) std::filesystem::create_directories(f.out);
+    const std::string ckpt = f.out + "/model.ckpt";
+    Session s = start_or_resume(f, ckpt, writer);
+    if (writer)
+        std::fprintf(stderr, "training %s (%lld parameters) on %s: %lld train / %lld test samples, %d threads%s\n",
+                     to_string(f.m.kind).c_str(), static_cast<long long>(s.model->params().numel()), f.data.c_str(),
+                     static_cast<long long>(data.train.size()), static_cast<long long>(data.test.size()), max_threads(),
+                     exchange.ranks > 1 ? (", " + std::to_string(exchange.ranks) + " MPI processes x " +
+                                           std::to_string(f.t.micro_shards / exchange.ranks) + " micro-shards").c_str()
+                                        : "");
+
     // The schedule is computed against the final epoch count even when stopping early.
-    run_config.epochs = final_epochs;
-    if (f.stop_after > 0 && f.stop_after < final_epochs) {
+    const TrainConfig run_config = f.t;
+    std::unique_ptr<Progress> bar;
+    const TrainHooks hooks = writing_hooks(f, ckpt, s, bar, exchange);
+    if (f.stop_after > 0 && f.stop_after < f.t.epochs) {
         TrainHooks stopping = hooks;
         stopping.on_epoch = [&](const TrainState& st, const Optimizer& opt) {
             hooks.on_epoch(st, opt);
             if (st.epochs_done >= f.stop_after) throw std::runtime_error("stop-after");
         };
         try {
-            train(*model, *optimizer, data.train, data.test, run_config, state, stopping);
+            train(*s.model, *s.optimizer, data.train, data.test, run_config, s.state, stopping);
         } catch (const std::runtime_error& e) {
             if (std::string(e.what()) != "stop-after") throw;
-            if (writer) std::fprintf(stderr, "stopped after epoch %d as asked; continue with --resume\n", state.epochs_done);
+            if (writer) std::fprintf(stderr, "stopped after epoch %d as asked; continue with --resume\n", s.state.epochs_done);
             return;
         }
     } else {
-        train(*model, *optimizer, data.train, data.test, run_config, state, hooks);
+        train(*s.model, *s.optimizer, data.train, data.test, run_config, s.state, hooks);
     }
     if (!writer) return;
-    if (exchange.ranks > 1) report_exchange(state, exchange, model->params().numel());
+    if (exchange.ranks > 1) report_exchange(s.state, exchange, s.model->params().numel());
     std::printf("test_accuracy %.4f after %d epochs; wrote %s/{model.ckpt,model.npz,metrics.json}\n",
-                state.history.back().test_accuracy, state.epochs_done, f.out.c_str());
+                s.state.history.back().test_accuracy, s.state.epochs_done, f.out.c_str());
 }
 
 }  // namespace
@@ -228,7 +250,7 @@ void add_train_command(CLI::App& app, int& exit_code) {
     sub->add_option("--lr", f.t.optimizer.lr, "learning rate")->capture_default_str();
     sub->add_option("--momentum", f.t.optimizer.momentum, "SGD momentum")->capture_default_str();
     sub->add_option("--weight-decay", f.t.optimizer.weight_decay, "weight decay")->capture_default_str();
-    sub->add_option("--schedule", f.t.schedule, "constant, cosine or step")->capture_default_str();
+    sub->add_option("--schedule", f.schedule, "constant, cosine or step")->capture_default_str();
     sub->add_option("--seed", f.t.seed, "seed for initialisation, shuffling, dropout and noise")->capture_default_str();
     sub->add_option("--lb-weight", f.t.lb_weight, "Switch load-balancing loss weight")->capture_default_str();
     sub->add_option("--z-weight", f.t.z_weight, "router z-loss weight")->capture_default_str();

@@ -2,6 +2,7 @@
 
 #include <stdexcept>
 
+#include "experiments/config_keys.hpp"
 #include "theory/dual.hpp"
 
 namespace moelab::cli {
@@ -23,7 +24,7 @@ SavedModel load_robust_model(const DualFlags& f, const Classifier& standard) {
     try {
         r = load_model(f.robust_ckpt);
     } catch (const std::exception& e) {
-        throw std::invalid_argument(std::string("--robust-ckpt: ") + e.what());
+        throw std::invalid_argument(std::string("--robust-ckpt: ") + user_message(e));
     }
     const ModelConfig &a = standard.config(), &b = r.model->config();
     if (a.input_dim != b.input_dim || a.classes != b.classes)

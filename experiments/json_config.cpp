@@ -6,6 +6,8 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "experiments/config_keys.hpp"
+
 namespace moelab::cli {
 
 std::string JsonOrTomlConfig::to_config(const CLI::App* app, bool default_also, bool write_description,
@@ -30,7 +32,7 @@ std::vector<CLI::ConfigItem> JsonOrTomlConfig::from_config(std::istream& input) 
     try {
         j = nlohmann::json::parse(text);
     } catch (const nlohmann::json::exception& e) {
-        throw CLI::ConversionError("--config: not valid JSON (" + std::string(e.what()) + ")");
+        throw CLI::ConversionError("--config: not valid JSON (" + user_message(e) + ")");
     }
     auto scalar = [](const nlohmann::json& v) -> std::string {
         if (v.is_string()) return v.get<std::string>();
@@ -60,7 +62,7 @@ void apply_config_file(CLI::App& app, const std::string& path) {
     try {
         items = JsonOrTomlConfig().from_config(in);
     } catch (const CLI::Error& e) {
-        throw std::invalid_argument("--config " + path + ": " + e.what());
+        throw std::invalid_argument("--config " + path + ": " + user_message(e));
     }
     for (const auto& item : items) {
         const std::string key = item.parents.empty() ? item.name : item.parents.front() + "." + item.name;
@@ -78,7 +80,7 @@ void apply_config_file(CLI::App& app, const std::string& path) {
             opt->add_result(item.inputs);
             opt->run_callback();
         } catch (const CLI::Error& e) {
-            throw std::invalid_argument("--config " + path + ": key '" + key + "': " + e.what());
+            throw std::invalid_argument("--config " + path + ": key '" + key + "': " + user_message(e));
         }
     }
 }

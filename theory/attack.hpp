@@ -30,7 +30,7 @@
 namespace moelab {
 
 enum class Norm { linf, l2 };
-Norm parse_norm(const std::string& name);   // "linf", "l2"; throws naming --norm
+Norm parse_norm(const std::string& name);   // "linf", "l2"; throws ConfigError naming the key "norm"
 std::string to_string(Norm norm);
 double vector_norm(const double* v, std::int64_t n, Norm norm);
 double dual_norm(const double* v, std::int64_t n, Norm norm);   // L1 for linf, L2 for l2
@@ -74,7 +74,7 @@ struct AttackOptions {
     AttackLoss loss = AttackLoss::ce;
     std::vector<int> targets;       // empty: untargeted; else one target class per sample
     std::uint64_t seed = 1;
-    void validate() const;          // throws std::invalid_argument naming the flag
+    void validate() const;          // throws ConfigError naming the key
 };
 
 struct AttackResult {

@@ -120,6 +120,36 @@ AttackResult pgd(const AttackModel& m, const Tensor& x, const std::vector<int>& 
     return pgd_per_sample(m, x, y, o, std::vector<double>(static_cast<std::size_t>(x.rows()), o.eps));
 }
 
+namespace {
+
+// APGD's checkpoints w_j = ceil(p_j N) of N steps.
+std::vector<int> apgd_checkpoints(int N) {
+    std::vector<int> checkpoints;
+    std::vector<double> p{0.0, 0.22};
+    while (p.back() < 1.0) p.push_back(p.back() + std::max(p.back() - p[p.size() - 2] - 0.03, 0.06));
+    for (std::size_t j = 1; j < p.size(); ++j) {
+        const int w = static_cast<int>(std::ceil(p[j] * N));
+        if (w > 0 && w < N && (checkpoints.empty() || w > checkpoints.back())) checkpoints.push_back(w);
+    }
+    return checkpoints;
+}
+
+// Per row: counts a step that raised the objective over `before`, and keeps the highest point and its gradient.
+void track_best(const Evaluation& before, const Evaluation& now, const Tensor& x_now, std::vector<int>& improved,
+                std::vector<double>& f_max, Tensor& x_max, Tensor& g_max) {
+    const std::int64_t d = x_now.cols();
+    for (std::size_t b = 0; b < improved.size(); ++b) {
+        if (now.value[b] > before.value[b]) ++improved[b];
+        if (now.value[b] > f_max[b]) {
+            f_max[b] = now.value[b];
+            std::copy(x_now.data() + b * d, x_now.data() + (b + 1) * d, x_max.data() + b * d);
+            std::copy(now.grad.data() + b * d, now.grad.data() + (b + 1) * d, g_max.data() + b * d);
+        }
+    }
+}
+
+}  // namespace
+
 AttackResult apgd(const AttackModel& m, const Tensor& x, const std::vector<int>& y, const AttackOptions& o) {
     o.validate();
     check_batch(m.domain, x, y, o.targets, "apgd");
@@ -127,16 +157,7 @@ AttackResult apgd(const AttackModel& m, const Tensor& x, const std::vector<int>&
     const std::int64_t d = x.cols();
     const std::vector<double> eps(B, o.eps);
     const int N = o.steps;
-    // Checkpoints w_j = ceil(p_j N).
-    std::vector<int> checkpoints;
-    {
-        std::vector<double> p{0.0, 0.22};
-        while (p.back() < 1.0) p.push_back(p.back() + std::max(p.back() - p[p.size() - 2] - 0.03, 0.06));
-        for (std::size_t j = 1; j < p.size(); ++j) {
-            const int w = static_cast<int>(std::ceil(p[j] * N));
-            if (w > 0 && w < N && (checkpoints.empty() || w > checkpoints.back())) checkpoints.push_back(w);
-        }
-    }
+    const std::vector<int> checkpoints = apgd_checkpoints(N);
     const double alpha = 0.75, rho = 0.75;
     Best best(x, B);
     const Rng rng = Rng(o.seed).split("apgd");
@@ -152,14 +173,7 @@ AttackResult apgd(const AttackModel& m, const Tensor& x, const std::vector<int>&
         Evaluation e_cur = evaluate_objective(m, x_cur, y, o.loss, o.targets);
         best.offer(x_cur, e_cur, y, o.targets);
         std::vector<int> improved(B, 0);
-        for (std::size_t b = 0; b < B; ++b) {
-            if (e_cur.value[b] > e_prev.value[b]) ++improved[b];
-            if (e_cur.value[b] > f_max[b]) {
-                f_max[b] = e_cur.value[b];
-                std::copy(x_cur.data() + b * d, x_cur.data() + (b + 1) * d, x_max.data() + b * d);
-                std::copy(e_cur.grad.data() + b * d, e_cur.grad.data() + (b + 1) * d, g_max.data() + b * d);
-            }
-        }
+        track_best(e_prev, e_cur, x_cur, improved, f_max, x_max, g_max);
         std::vector<double> eta_at_last = eta, fmax_at_last = f_max;
         int last_checkpoint = 0;
         std::size_t next_cp = 0;
@@ -173,14 +187,7 @@ AttackResult apgd(const AttackModel& m, const Tensor& x, const std::vector<int>&
             project(x_next, x, eps, o.norm, m.domain);
             const Evaluation e_next = evaluate_objective(m, x_next, y, o.loss, o.targets);
             best.offer(x_next, e_next, y, o.targets);
-            for (std::size_t b = 0; b < B; ++b) {
-                if (e_next.value[b] > e_cur.value[b]) ++improved[b];
-                if (e_next.value[b] > f_max[b]) {
-                    f_max[b] = e_next.value[b];
-                    std::copy(x_next.data() + b * d, x_next.data() + (b + 1) * d, x_max.data() + b * d);
-                    std::copy(e_next.grad.data() + b * d, e_next.grad.data() + (b + 1) * d, g_max.data() + b * d);
-                }
-            }
+            track_best(e_cur, e_next, x_next, improved, f_max, x_max, g_max);
             x_prev = std::move(x_cur);
             x_cur = std::move(x_next);
             g_cur = e_next.grad;

@@ -92,10 +92,10 @@ CheckReport run_check(const Classifier& model, const Dataset& data, const CheckO
         }
         for (std::size_t m = 0; m < kCertMethods.size(); ++m) {
             const double c = row.certified[m];
-            auto& sink = kCertMethods[m] == "naive" ? row.naive_violations : row.violations;
+            auto& sink = is_sound(kCertMethods[m]) ? row.violations : row.naive_violations;
             if (exceeds(c, row.attack, 1e-9))
-                sink.push_back(kCertMethods[m] + " " + fmt(c) + " > attack " + fmt(row.attack) + " (" + row.attack_name + ")");
-            if (exceeds(c, row.exact, 1e-6)) sink.push_back(kCertMethods[m] + " " + fmt(c) + " > exact " + fmt(row.exact));
+                sink.push_back(to_string(kCertMethods[m]) + " " + fmt(c) + " > attack " + fmt(row.attack) + " (" + row.attack_name + ")");
+            if (exceeds(c, row.exact, 1e-6)) sink.push_back(to_string(kCertMethods[m]) + " " + fmt(c) + " > exact " + fmt(row.exact));
         }
         row.p2 = p2[ui];
         if (exceeds(row.p2, row.attack, 1e-9))
@@ -115,7 +115,7 @@ CheckReport run_check(const Classifier& model, const Dataset& data, const CheckO
 std::string to_csv(const CheckReport& report) {
     std::ostringstream out;
     out << "index,label,clean_pred";
-    for (const auto& m : kCertMethods) out << ",certified_" << m;
+    for (const CertifyMethod m : kCertMethods) out << ",certified_" << to_string(m);
     out << ",exact,exact_status,exact_lower,attack,attack_name,smoothing_l2,violations,naive_violations,certified_p2_form,p2_violations\n";
     auto join = [](const std::vector<std::string>& v) {
         std::string s;
@@ -149,9 +149,9 @@ nlohmann::json summary_json(const CheckReport& report, const CheckOptions& o) {
             if (r.clean_pred == r.label && std::isfinite(r.attack) && r.attack > 0.0) ratio.push_back(c / r.attack);
         }
         std::sort(ratio.begin(), ratio.end());
-        json entry = {{"samples_covered", covered}, {"certified_positive", positive}, {"sound", kCertMethods[m] != "naive"},
+        json entry = {{"samples_covered", covered}, {"certified_positive", positive}, {"sound", is_sound(kCertMethods[m])},
                       {"median_tightness_certified_over_attack", ratio.empty() ? json() : json(ratio[ratio.size() / 2])}};
-        methods[kCertMethods[m]] = entry;
+        methods[to_string(kCertMethods[m])] = entry;
     }
     std::int64_t optimal = 0, exact_vs_attack = 0;
     std::vector<double> gap;
