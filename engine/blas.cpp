@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <mutex>
+#include <utility>
 
 namespace moelab {
 
@@ -14,18 +15,29 @@ namespace {
 // Runs at load time, before main: no OpenBLAS call can see its default thread pool size.
 const bool g_pinned = (pin_blas_single_threaded(), true);
 
-std::atomic<std::vector<GemmCall>*> g_recorder{nullptr};
-std::mutex g_recorder_mutex;
+std::atomic<bool> g_observed{false};   // checked first: no lock on the path without an observer
+GemmObserver g_observer;
+std::mutex g_observer_mutex;
+
+void notify_observer(const GemmCall& product) {
+    if (!g_observed.load(std::memory_order_relaxed)) return;
+    std::lock_guard<std::mutex> lock(g_observer_mutex);
+    if (g_observer) g_observer(product);
+}
 }  // namespace
 
-void record_gemm_calls(std::vector<GemmCall>* sink) { g_recorder.store(sink); }
-
-void record_gemm_call(const GemmCall& call) {
-    if (auto* sink = g_recorder.load(std::memory_order_relaxed)) {
-        std::lock_guard<std::mutex> lock(g_recorder_mutex);
-        sink->push_back(call);
-    }
+void set_gemm_observer(GemmObserver observer) {
+    std::lock_guard<std::mutex> lock(g_observer_mutex);
+    g_observer = std::move(observer);
+    g_observed.store(static_cast<bool>(g_observer));
 }
+
+void record_gemm_calls(std::vector<GemmCall>* sink) {
+    if (sink) set_gemm_observer([sink](const GemmCall& call) { sink->push_back(call); });
+    else set_gemm_observer({});
+}
+
+void gemm_blocked_product(const GemmCall& product) { notify_observer(product); }
 
 void gemm_block(bool trans_a, bool trans_b, std::int64_t r0, std::int64_t rows, std::int64_t N, std::int64_t K,
                 double alpha, const double* A, std::int64_t lda, const double* B, std::int64_t ldb, double beta,
@@ -43,7 +55,7 @@ void gemm(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64
           const double* A, std::int64_t lda, const double* B, std::int64_t ldb, double beta, double* C,
           std::int64_t ldc) {
     if (M == 0 || N == 0) return;
-    record_gemm_call(GemmCall{trans_a, trans_b, M, N, K, lda, ldb, ldc, beta});
+    notify_observer(GemmCall{trans_a, trans_b, M, N, K, lda, ldb, ldc, beta});
     const std::int64_t row_block = gemm_row_block(M, N, K);
     const std::int64_t blocks = (M + row_block - 1) / row_block;
     const double flops = 2.0 * static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K);

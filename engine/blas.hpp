@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 namespace moelab {
@@ -51,20 +52,23 @@ struct GemmCall {
     double beta = 0.0;
     double flops() const { return 2.0 * static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K); }
 };
-// While `sink` is set, every gemm() call appends its GemmCall to it (under a lock). The benchmark uses
-// this to replay a workload's exact products through raw cblas calls: the workload's GEMM floor.
-// Pass nullptr to stop recording.
+// An observer sees every product the engine computes, once per product however it is cut into row blocks
+// (the benchmark installs one to replay a workload's exact products through raw cblas calls: the
+// workload's GEMM floor). Calls from several threads are serialized. An empty observer removes it.
+using GemmObserver = std::function<void(const GemmCall&)>;
+void set_gemm_observer(GemmObserver observer);
+// The observer that appends each call to `sink`; nullptr removes the observer.
 void record_gemm_calls(std::vector<GemmCall>* sink);
 
 // For a caller that runs the row blocks of one product itself (e.g. several products' blocks in one
 // parallel loop): gemm_block is one single-threaded dgemm call on rows [r0, r0 + rows) of C, with the
 // same arguments gemm() passes for that block, so that cutting M at gemm_row_block(M, N, K) gives gemm()'s
-// bits. It records nothing: the caller records the whole product once with record_gemm_call, so that the
-// benchmark's GEMM floor still replays the products the workload contains.
+// bits. It tells the observer nothing: the caller declares the whole product once with gemm_blocked_product,
+// so that an observer still sees the products the workload contains.
 void gemm_block(bool trans_a, bool trans_b, std::int64_t r0, std::int64_t rows, std::int64_t N, std::int64_t K,
                 double alpha, const double* A, std::int64_t lda, const double* B, std::int64_t ldb, double beta,
                 double* C, std::int64_t ldc);
-void record_gemm_call(const GemmCall& call);
+void gemm_blocked_product(const GemmCall& product);
 
 // Called once before the first gemm (and safe to call again): pins OpenBLAS to one thread.
 void pin_blas_single_threaded();

@@ -5,6 +5,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "engine/config_error.hpp"
 #include "engine/rng.hpp"
 
 namespace moelab {
@@ -56,7 +57,7 @@ ClusterSpec parse_cluster_spec(const std::string& text) {
         if (item.empty()) continue;
         const auto eq = item.find('=');
         if (eq == std::string::npos)
-            throw std::invalid_argument("--data clusters: expected key=value, got '" + item + "'");
+            throw ConfigError("data", "expected key=value, got '" + item + "'", "clusters");
         const std::string key = item.substr(0, eq), value = item.substr(eq + 1);
         double v = 0.0;
         try {
@@ -64,12 +65,12 @@ ClusterSpec parse_cluster_spec(const std::string& text) {
             v = std::stod(value, &used);
             if (used != value.size()) throw std::invalid_argument("trailing");
         } catch (const std::exception&) {
-            throw std::invalid_argument("--data clusters: value of '" + key + "' is not a number: '" + value + "'");
+            throw ConfigError("data", "value of '" + key + "' is not a number: '" + value + "'", "clusters");
         }
         auto integer = [&](double lo) {
             if (v != std::floor(v) || v < lo || v > 1e9)
-                throw std::invalid_argument("--data clusters: '" + key + "' must be an integer >= " +
-                                            std::to_string(static_cast<long>(lo)) + ", got '" + value + "'");
+                throw ConfigError("data", "'" + key + "' must be an integer >= " + std::to_string(static_cast<long>(lo)) +
+                                  ", got '" + value + "'", "clusters");
             return static_cast<std::int64_t>(v);
         };
         if (key == "K") s.clusters = static_cast<int>(integer(1));
@@ -79,12 +80,11 @@ ClusterSpec parse_cluster_spec(const std::string& text) {
         else if (key == "seed") s.seed = static_cast<std::uint64_t>(integer(0));
         else if (key == "sep") s.separation = v;
         else if (key == "noise") {
-            if (!(v >= 0.0)) throw std::invalid_argument("--data clusters: 'noise' must be >= 0, got '" + value + "'");
+            if (!(v >= 0.0)) throw ConfigError("data", "'noise' must be >= 0, got '" + value + "'", "clusters");
             s.noise = v;
         } else
-            throw std::invalid_argument("--data clusters: unknown key '" + key +
-                                        "' (expected K, d, C, n, sep, noise, seed)");
-        if (!std::isfinite(v)) throw std::invalid_argument("--data clusters: '" + key + "' must be finite");
+            throw ConfigError("data", "unknown key '" + key + "' (expected K, d, C, n, sep, noise, seed)", "clusters");
+        if (!std::isfinite(v)) throw ConfigError("data", "'" + key + "' must be finite", "clusters");
     }
     return s;
 }

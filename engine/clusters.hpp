@@ -29,7 +29,7 @@ struct ClusterSpec {
 Dataset make_clusters(const ClusterSpec& spec);
 
 // Parses "clusters:K=8,d=16,C=2,n=2000,sep=4,noise=1,seed=1" (any subset of keys; "clusters" and
-// the colon are optional). Throws std::invalid_argument naming --data and the key on anything else.
+// the colon are optional). Throws ConfigError{"data", why, "clusters"} naming the cluster key on anything else.
 ClusterSpec parse_cluster_spec(const std::string& text);
 
 }  // namespace moelab

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "engine/config_error.hpp"
 #include "engine/parallel.hpp"
 
 namespace moelab {
@@ -12,7 +13,7 @@ OptimizerKind parse_optimizer_kind(const std::string& name) {
     if (name == "sgd") return OptimizerKind::sgd;
     if (name == "adam") return OptimizerKind::adam;
     if (name == "adamw") return OptimizerKind::adamw;
-    throw std::invalid_argument("--optimizer: unknown optimizer '" + name + "' (expected sgd, adam or adamw)");
+    throw ConfigError("optimizer", "unknown optimizer '" + name + "' (expected sgd, adam or adamw)");
 }
 
 std::string to_string(OptimizerKind kind) {

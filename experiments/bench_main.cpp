@@ -33,11 +33,13 @@
 #include "engine/parallel.hpp"
 #include "experiments/bench_scaling.hpp"
 #include "experiments/bench_workloads.hpp"
+#include "experiments/config_keys.hpp"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
 using namespace moelab;
 using namespace moelab::bench;
+using moelab::cli::user_message;
 
 namespace {
 
@@ -200,19 +202,107 @@ void write_chart(const std::string& csv, const std::string& png) {
     if (std::system(cmd.c_str()) != 0) std::cerr << "bench: gnuplot failed on figures/bench.gp\n";
 }
 
+// What every worker run of the driver shares.
+struct DriverSetup {
+    fs::path out_dir;
+    std::string self, python, torch_script, data_path;
+    int rounds = 1, warmup = 0, reps = 1;
+};
+
+// One workload at one thread count over all rounds: times, memory and result bits of moelab and PyTorch.
+struct CellRuns {
+    std::vector<double> ms, gemm_ms, torch_ms;
+    std::vector<double> round_ratio;   // PyTorch / moelab within each round: robust to slow drift of the machine
+    double rss = 0.0, torch_rss = 0.0, gflop = 0.0;
+    std::string what, hash;
+    bool hashes_agree = true;
+};
+
+// False when the moelab worker failed.
+bool run_cell(const DriverSetup& d, const std::string& id, int t, CellRuns& c) {
+    const std::string env = "OMP_NUM_THREADS=" + std::to_string(t) + " OPENBLAS_NUM_THREADS=" +
+                            std::to_string(t) + " MKL_NUM_THREADS=" + std::to_string(t) + " ";
+    const std::string args = " --workload " + id + " --threads " + std::to_string(t) + " --warmup " +
+                             std::to_string(d.warmup) + " --reps " + std::to_string(d.reps);
+    for (int r = 0; r < d.rounds; ++r) {
+        const json m = run_json(env + quote(d.self) + " --worker" + args + " --data " + quote(d.data_path));
+        if (m.is_null()) {
+            std::cerr << "bench: the moelab worker for " << id << " at " << t << " threads failed\n";
+            return false;
+        }
+        for (double v : m["ms"]) c.ms.push_back(v);
+        for (double v : m["gemm_ms"]) c.gemm_ms.push_back(v);
+        c.rss = std::max(c.rss, m["peak_rss_mb"].get<double>());
+        c.gflop = m["gemm_gflop"];
+        c.what = m["what"];
+        const std::string h = m["result_hash"];
+        if (!c.hash.empty() && h != c.hash) c.hashes_agree = false;
+        c.hash = h;
+        if (d.python.empty()) continue;
+        const json tm = run_json(env + d.python + " " + quote(d.torch_script) + args + " --data " + quote(d.data_path) +
+                                 " --init " + quote((d.out_dir / "bench" / (id + "-init.npz")).string()));
+        if (tm.is_null()) {
+            std::cerr << "bench: the PyTorch worker for " << id << " failed\n";
+        } else {
+            for (double v : tm["ms"]) c.torch_ms.push_back(v);
+            c.torch_rss = std::max(c.torch_rss, tm["peak_rss_mb"].get<double>());
+            c.round_ratio.push_back(median(tm["ms"].get<std::vector<double>>()) / median(m["ms"].get<std::vector<double>>()));
+        }
+    }
+    return true;
+}
+
+// The cell's JSON record, its table line on stdout and its CSV row.
+json report_cell(const std::string& id, int t, const CellRuns& c, bool same_bits, std::ostringstream& csv) {
+    const double m_ms = median(c.ms), g_ms = median(c.gemm_ms);
+    json rec{{"workload", id}, {"what", c.what}, {"threads", t}, {"moelab_ms", m_ms}, {"gemm_ms", g_ms},
+             {"moelab_over_gemm", m_ms / g_ms}, {"peak_rss_mb", c.rss}, {"gemm_gflop", c.gflop},
+             {"samples", c.ms.size()}, {"result_hash", c.hash}, {"bits_equal_across_runs_and_threads", same_bits}};
+    std::string torch_col = "-", ratio_col = "-", torch_rss_col = "-", ratio_range = "-";
+    if (!c.torch_ms.empty()) {
+        const double t_ms = median(c.torch_ms);
+        rec["torch_ms"] = t_ms;
+        rec["torch_over_moelab"] = t_ms / m_ms;
+        rec["torch_over_moelab_per_round"] = c.round_ratio;
+        rec["torch_peak_rss_mb"] = c.torch_rss;
+        torch_col = fmt(t_ms);
+        ratio_col = fmt(t_ms / m_ms);
+        if (!c.round_ratio.empty()) {
+            const auto [lo, hi] = std::minmax_element(c.round_ratio.begin(), c.round_ratio.end());
+            ratio_range = fmt(*lo) + "-" + fmt(*hi);
+        }
+        torch_rss_col = fmt(c.torch_rss, 0);
+    } else {
+        rec["torch_ms"] = nullptr;
+    }
+    std::printf("%-4s %3d %11.2f %9.2f %8.2f %10s %9s %11s %9.0f %9s  %s\n", id.c_str(), t, m_ms, g_ms, m_ms / g_ms,
+                torch_col.c_str(), ratio_col.c_str(), ratio_range.c_str(), c.rss, torch_rss_col.c_str(),
+                same_bits ? "same" : "DIFFER");
+    std::fflush(stdout);
+    csv << id << "," << t << "," << m_ms << "," << g_ms << "," << (c.torch_ms.empty() ? "" : fmt(median(c.torch_ms), 4))
+        << "," << m_ms / g_ms << "," << (c.torch_ms.empty() ? "" : fmt(median(c.torch_ms) / m_ms, 4)) << "," << c.rss
+        << "," << (c.torch_ms.empty() ? "" : fmt(c.torch_rss, 1)) << "\n";
+    return rec;
+}
+
 int run_driver(const std::string& out_path, std::vector<std::string> ids, const std::vector<int>& threads,
                int rounds, int warmup, int reps, const std::string& torch_script, bool scaling) {
-    const fs::path out_dir = fs::path(out_path).parent_path().empty() ? fs::path(".") : fs::path(out_path).parent_path();
-    fs::create_directories(out_dir / "bench");
-    const std::string data_path = (out_dir / "bench" / "data.npz").string();
+    DriverSetup d;
+    d.out_dir = fs::path(out_path).parent_path().empty() ? fs::path(".") : fs::path(out_path).parent_path();
+    fs::create_directories(d.out_dir / "bench");
+    d.data_path = (d.out_dir / "bench" / "data.npz").string();
     const BenchData data = make_bench_data();
-    write_npz(data_path, to_named(data));
-    for (const auto& id : ids) write_npz((out_dir / "bench" / (id + "-init.npz")).string(), make_workload(id, data).initial_weights);
+    write_npz(d.data_path, to_named(data));
+    for (const auto& id : ids) write_npz((d.out_dir / "bench" / (id + "-init.npz")).string(), make_workload(id, data).initial_weights);
 
-    const std::string python = find_torch_python(torch_script);
+    d.python = find_torch_python(torch_script);
+    d.torch_script = torch_script;
+    d.rounds = rounds;
+    d.warmup = warmup;
+    d.reps = reps;
     std::cerr << "bench: data " << data.source << "; PyTorch peer: "
-              << (python.empty() ? "absent (torch_ms will be null)" : python + " " + torch_script) << "\n";
-    const std::string self = fs::read_symlink("/proc/self/exe").string();
+              << (d.python.empty() ? "absent (torch_ms will be null)" : d.python + " " + torch_script) << "\n";
+    d.self = fs::read_symlink("/proc/self/exe").string();
 
     json records = json::array();
     std::ostringstream csv;
@@ -222,74 +312,11 @@ int run_driver(const std::string& out_path, std::vector<std::string> ids, const 
     std::map<std::string, std::string> hash_at_1_thread;
     for (const auto& id : ids) {
         for (int t : threads) {
-            std::vector<double> ms, gemm_ms, torch_ms;
-            double rss = 0.0, torch_rss = 0.0, gflop = 0.0;
-            std::string what, hash;
-            bool hashes_agree = true;
-            const std::string env = "OMP_NUM_THREADS=" + std::to_string(t) + " OPENBLAS_NUM_THREADS=" +
-                                    std::to_string(t) + " MKL_NUM_THREADS=" + std::to_string(t) + " ";
-            const std::string args = " --workload " + id + " --threads " + std::to_string(t) + " --warmup " +
-                                     std::to_string(warmup) + " --reps " + std::to_string(reps);
-            std::vector<double> round_ratio;   // PyTorch / moelab within each round: robust to slow drift of the machine
-            for (int r = 0; r < rounds; ++r) {
-                const json m = run_json(env + quote(self) + " --worker" + args + " --data " + quote(data_path));
-                if (m.is_null()) {
-                    std::cerr << "bench: the moelab worker for " << id << " at " << t << " threads failed\n";
-                    return 1;
-                }
-                for (double v : m["ms"]) ms.push_back(v);
-                for (double v : m["gemm_ms"]) gemm_ms.push_back(v);
-                rss = std::max(rss, m["peak_rss_mb"].get<double>());
-                gflop = m["gemm_gflop"];
-                what = m["what"];
-                const std::string h = m["result_hash"];
-                if (!hash.empty() && h != hash) hashes_agree = false;
-                hash = h;
-                if (!python.empty()) {
-                    const json tm = run_json(env + python + " " + quote(torch_script) + args + " --data " +
-                                             quote(data_path) + " --init " +
-                                             quote((out_dir / "bench" / (id + "-init.npz")).string()));
-                    if (tm.is_null()) {
-                        std::cerr << "bench: the PyTorch worker for " << id << " failed\n";
-                    } else {
-                        for (double v : tm["ms"]) torch_ms.push_back(v);
-                        torch_rss = std::max(torch_rss, tm["peak_rss_mb"].get<double>());
-                        round_ratio.push_back(median(tm["ms"].get<std::vector<double>>()) /
-                                              median(m["ms"].get<std::vector<double>>()));
-                    }
-                }
-            }
-            if (t == threads.front()) hash_at_1_thread[id] = hash;
-            const bool same_bits = hashes_agree && hash == hash_at_1_thread[id];
-            const double m_ms = median(ms), g_ms = median(gemm_ms);
-            json rec{{"workload", id}, {"what", what}, {"threads", t}, {"moelab_ms", m_ms}, {"gemm_ms", g_ms},
-                     {"moelab_over_gemm", m_ms / g_ms}, {"peak_rss_mb", rss}, {"gemm_gflop", gflop},
-                     {"samples", ms.size()}, {"result_hash", hash}, {"bits_equal_across_runs_and_threads", same_bits}};
-            std::string torch_col = "-", ratio_col = "-", torch_rss_col = "-", ratio_range = "-";
-            if (!torch_ms.empty()) {
-                const double t_ms = median(torch_ms);
-                rec["torch_ms"] = t_ms;
-                rec["torch_over_moelab"] = t_ms / m_ms;
-                rec["torch_over_moelab_per_round"] = round_ratio;
-                rec["torch_peak_rss_mb"] = torch_rss;
-                torch_col = fmt(t_ms);
-                ratio_col = fmt(t_ms / m_ms);
-                if (!round_ratio.empty()) {
-                    const auto [lo, hi] = std::minmax_element(round_ratio.begin(), round_ratio.end());
-                    ratio_range = fmt(*lo) + "-" + fmt(*hi);
-                }
-                torch_rss_col = fmt(torch_rss, 0);
-            } else {
-                rec["torch_ms"] = nullptr;
-            }
-            records.push_back(rec);
-            std::printf("%-4s %3d %11.2f %9.2f %8.2f %10s %9s %11s %9.0f %9s  %s\n", id.c_str(), t, m_ms, g_ms, m_ms / g_ms,
-                        torch_col.c_str(), ratio_col.c_str(), ratio_range.c_str(), rss, torch_rss_col.c_str(),
-                        same_bits ? "same" : "DIFFER");
-            std::fflush(stdout);
-            csv << id << "," << t << "," << m_ms << "," << g_ms << "," << (torch_ms.empty() ? "" : fmt(median(torch_ms), 4))
-                << "," << m_ms / g_ms << "," << (torch_ms.empty() ? "" : fmt(median(torch_ms) / m_ms, 4)) << "," << rss
-                << "," << (torch_ms.empty() ? "" : fmt(torch_rss, 1)) << "\n";
+            CellRuns c;
+            if (!run_cell(d, id, t, c)) return 1;
+            if (t == threads.front()) hash_at_1_thread[id] = c.hash;
+            const bool same_bits = c.hashes_agree && c.hash == hash_at_1_thread[id];
+            records.push_back(report_cell(id, t, c, same_bits, csv));
         }
     }
     if (scaling)
@@ -336,7 +363,7 @@ int main(int argc, char** argv) {
                 throw std::invalid_argument("--workloads: unknown workload '" + id + "' (expected W1, W2, W3 or W4)");
         return run_driver(out, ids, threads, rounds, warmup, reps, torch_script, !no_scaling);
     } catch (const std::exception& e) {
-        std::cerr << "moelab_bench: " << e.what() << "\n";
+        std::cerr << "moelab_bench: " << user_message(e) << "\n";
         return 1;
     }
 }

@@ -6,6 +6,8 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <functional>
+#include <utility>
 
 #include "engine/parallel.hpp"
 #include "moe/model.hpp"
@@ -74,20 +76,20 @@ nlohmann::json run_scaling(const BenchData& data, int threads) {
         labels.assign(p.begin(), p.end());
     }
     // (The Lipschitz-margin certificate does not cover a top-2 softmax-gated MoE: not timed.)
-    for (const std::string method : {"ibp", "smoothing-n100"}) {
+    SmoothingOptions smoothing;
+    smoothing.n0 = 20;
+    smoothing.n = 100;
+    using Certify = std::function<void(const Tensor&, const std::vector<int>&)>;
+    const std::vector<std::pair<std::string, Certify>> methods{
+        {"ibp", [&](const Tensor& x, const std::vector<int>& y) { ibp_certified_radii(net, x, y, Box{0.0, 1.0}); }},
+        {"smoothing-n100", [&](const Tensor& x, const std::vector<int>& y) { certify_smoothing(model, x, y, smoothing); }}};
+    for (const auto& [method, certify] : methods) {
         std::vector<std::pair<double, double>> pts;
         for (std::int64_t n : {250, 500, 1000}) {
             Tensor x(Shape{n, 784});
             std::memcpy(x.data(), data.test_x.data(), static_cast<std::size_t>(n * 784) * sizeof(double));
             const std::vector<int> y(labels.begin(), labels.begin() + n);
-            double ms = 0.0;
-            if (method == "ibp") ms = time_ms([&] { ibp_certified_radii(net, x, y, Box{0.0, 1.0}); });
-            if (method == "smoothing-n100") {
-                SmoothingOptions o;
-                o.n0 = 20;
-                o.n = 100;
-                ms = time_ms([&] { certify_smoothing(model, x, y, o); });
-            }
+            const double ms = time_ms([&] { certify(x, y); });
             pts.emplace_back(static_cast<double>(n), ms);
             std::printf("%-4s %-22s %8lld %12.1f %10.3f\n", "W5", method.c_str(), static_cast<long long>(n), ms, ms / static_cast<double>(n));
             records.push_back({{"workload", "W5"}, {"method", method}, {"samples", n}, {"threads", threads}, {"moelab_ms", ms},

@@ -99,7 +99,7 @@ ModelConfig fashion_moe_config() {
 TrainConfig fashion_train_config(const ReproProfile& p) {
     TrainConfig tc;
     tc.epochs = static_cast<int>(p.epochs);
-    tc.schedule = "cosine";
+    tc.schedule = LrSchedule::cosine;
     return tc;
 }
 
@@ -109,7 +109,7 @@ FashionModels fashion_models(const std::string& root, const ReproProfile& p) {
     const ModelConfig moe = fashion_moe_config();
     const TrainConfig tc = fashion_train_config(p);
     f.moe = trained(root, "fashion-moe", moe, tc, "fashion-mnist", f.data);
-    f.dense = trained(root, "fashion-dense", dense_baseline(moe, "compute"), tc, "fashion-mnist", f.data);
+    f.dense = trained(root, "fashion-dense", dense_baseline(moe, BaselineMatch::compute), tc, "fashion-mnist", f.data);
     return f;
 }
 

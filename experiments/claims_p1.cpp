@@ -12,7 +12,7 @@
 #include "theory/lipschitz.hpp"
 #include "theory/lipschitz_lower.hpp"
 #include "theory/network.hpp"
-#include "theory/robustness.hpp"
+#include "theory/attack_harness.hpp"
 
 using nlohmann::json;
 
@@ -82,53 +82,79 @@ json run_c1(const std::string& dir, const ReproProfile& p) {
 // a local Lipschitz lower bound (largest L2 gradient norm of a class-score difference at x and around it) and the
 // smallest L2 adversarial distance found (the better of DeepFool and FMN). P1: where the top experts differ, the
 // routing term (e_i - e_j) (grad g) of the derivative is large, so robustness suffers.
+namespace {
+
+// The first `count` correctly classified test samples: their indices, inputs and labels.
+struct CorrectSamples {
+    std::vector<std::int64_t> index;
+    Tensor x;
+    std::vector<int> y;
+};
+
+CorrectSamples first_correct(const Classifier& model, const Dataset& test, std::int64_t count) {
+    const EvalResult clean = evaluate(model, test);
+    CorrectSamples s;
+    for (std::int64_t i = 0; i < test.size() && static_cast<std::int64_t>(s.index.size()) < count; ++i)
+        if (clean.predictions[static_cast<std::size_t>(i)] == test.y[static_cast<std::size_t>(i)]) s.index.push_back(i);
+    const std::int64_t n = static_cast<std::int64_t>(s.index.size()), d = test.dim();
+    s.x = Tensor(Shape{n, d});
+    for (std::int64_t j = 0; j < n; ++j) {
+        std::copy_n(test.x.data() + s.index[static_cast<std::size_t>(j)] * d, d, s.x.data() + j * d);
+        s.y.push_back(test.y[static_cast<std::size_t>(s.index[static_cast<std::size_t>(j)])]);
+    }
+    return s;
+}
+
+// ||e_i(h) - e_j(h)||_2 of each row's two selected experts at the first MoE layer (block 0 follows the stem
+// directly: moe/model.hpp).
+std::vector<double> expert_spread(const Classifier& model, const Tensor& x) {
+    const std::int64_t n = x.rows();
+    std::vector<double> spread(static_cast<std::size_t>(n));
+    NoGradGuard no_grad;
+    const Routing routing = model.forward(Var(x)).routings.front();
+    const Var h = relu(linear(Var(x), model.params().get("stem.weight"), model.params().get("stem.bias")));
+    const MoELayer& layer = model.moe_layers().front();
+    std::vector<Tensor> out;
+    for (const MLP& e : layer.experts) out.push_back(e.forward(h).value());
+    const std::int64_t m = out.front().cols();
+    for (std::int64_t b = 0; b < n; ++b) {
+        const auto i = static_cast<std::size_t>(routing.expert[static_cast<std::size_t>(b * routing.k)]);
+        const auto j = static_cast<std::size_t>(routing.expert[static_cast<std::size_t>(b * routing.k + 1)]);
+        double s = 0.0;
+        for (std::int64_t c = 0; c < m; ++c) s += std::pow(out[i].at(b, c) - out[j].at(b, c), 2);
+        spread[static_cast<std::size_t>(b)] = std::sqrt(s);
+    }
+    return spread;
+}
+
+// The clean logit margin F_y - max_{c != y} F_c: the attack distance is about margin / L, so the margin is the
+// confounder to control for when the distance is set against the spread.
+std::vector<double> logit_margins(const AttackModel& am, const Tensor& x, const std::vector<int>& y) {
+    std::vector<double> margin(y.size());
+    const Tensor z = attack_logits(am, x);
+    for (std::int64_t b = 0; b < x.rows(); ++b) {
+        double other = -std::numeric_limits<double>::infinity();
+        for (std::int64_t c = 0; c < z.cols(); ++c)
+            if (c != y[static_cast<std::size_t>(b)]) other = std::max(other, z.at(b, c));
+        margin[static_cast<std::size_t>(b)] = z.at(b, y[static_cast<std::size_t>(b)]) - other;
+    }
+    return margin;
+}
+
+}  // namespace
+
 json run_c2(const std::string& dir, const ReproProfile& p) {
     const FashionModels f = fashion_models(root_of(dir), p);
     const Classifier& model = *f.moe;
-    // The first correctly classified test samples.
-    const EvalResult clean = evaluate(model, f.data.test);
-    std::vector<std::int64_t> keep;
-    for (std::int64_t i = 0; i < f.data.test.size() && static_cast<std::int64_t>(keep.size()) < p.correlation_samples; ++i)
-        if (clean.predictions[static_cast<std::size_t>(i)] == f.data.test.y[static_cast<std::size_t>(i)]) keep.push_back(i);
-    const std::int64_t n = static_cast<std::int64_t>(keep.size()), d = f.data.test.dim();
-    Tensor x(Shape{n, d});
-    std::vector<int> y;
-    for (std::int64_t j = 0; j < n; ++j) {
-        std::copy_n(f.data.test.x.data() + keep[static_cast<std::size_t>(j)] * d, d, x.data() + j * d);
-        y.push_back(f.data.test.y[static_cast<std::size_t>(keep[static_cast<std::size_t>(j)])]);
-    }
-    // Expert disagreement at the MoE layer (block 0 follows the stem directly: moe/model.hpp).
-    std::vector<double> spread(static_cast<std::size_t>(n));
-    {
-        NoGradGuard no_grad;
-        const Routing routing = model.forward(Var(x)).routings.front();
-        const Var h = relu(linear(Var(x), model.params().get("stem.weight"), model.params().get("stem.bias")));
-        const MoELayer& layer = model.moe_layers().front();
-        std::vector<Tensor> out;
-        for (const MLP& e : layer.experts) out.push_back(e.forward(h).value());
-        const std::int64_t m = out.front().cols();
-        for (std::int64_t b = 0; b < n; ++b) {
-            const auto i = static_cast<std::size_t>(routing.expert[static_cast<std::size_t>(b * routing.k)]);
-            const auto j = static_cast<std::size_t>(routing.expert[static_cast<std::size_t>(b * routing.k + 1)]);
-            double s = 0.0;
-            for (std::int64_t c = 0; c < m; ++c) s += std::pow(out[i].at(b, c) - out[j].at(b, c), 2);
-            spread[static_cast<std::size_t>(b)] = std::sqrt(s);
-        }
-    }
+    const CorrectSamples samples = first_correct(model, f.data.test, p.correlation_samples);
+    const std::vector<std::int64_t>& keep = samples.index;
+    const Tensor& x = samples.x;
+    const std::vector<int>& y = samples.y;
+    const std::int64_t n = static_cast<std::int64_t>(keep.size());
+    const std::vector<double> spread = expert_spread(model, x);
     const std::vector<double> lip = local_lipschitz_lower(model, x, Norm::l2, 0.02, 3);
     const AttackModel am = classifier_attack_model(model, kImageBox);
-    // The clean logit margin F_y - max_{c != y} F_c: the attack distance is about margin / L, so the margin is the
-    // confounder to control for when the distance is set against the spread.
-    std::vector<double> margin(static_cast<std::size_t>(n));
-    {
-        const Tensor z = attack_logits(am, x);
-        for (std::int64_t b = 0; b < n; ++b) {
-            double other = -std::numeric_limits<double>::infinity();
-            for (std::int64_t c = 0; c < z.cols(); ++c)
-                if (c != y[static_cast<std::size_t>(b)]) other = std::max(other, z.at(b, c));
-            margin[static_cast<std::size_t>(b)] = z.at(b, y[static_cast<std::size_t>(b)]) - other;
-        }
-    }
+    const std::vector<double> margin = logit_margins(am, x, y);
     MinimalOptions mo;
     mo.norm = Norm::l2;
     const AttackResult df = deepfool(am, x, y, mo), fm = fmn(am, x, y, mo);
@@ -199,7 +225,7 @@ json run_c3(const std::string& dir, const ReproProfile& p) {
     std::vector<std::pair<double, double>> moe_curve, dense_curve;
     for (const Classifier* m : {f.moe.get(), f.dense.get()}) {
         AttackSpec spec;
-        spec.attack = "pgd";
+        spec.attack = Attack::pgd;
         spec.options.eps = grid.back();
         spec.options.steps = 10;
         spec.eps_grid = grid;
@@ -230,7 +256,7 @@ json run_c4(const std::string& dir, const ReproProfile& p) {
     std::ostringstream csv;
     csv << "setting,accuracy\n";
     AttackSpec spec;
-    spec.attack = "swap";
+    spec.attack = Attack::swap;
     double clean = 0.0, worst = 0.0;
     json swaps = json::array();
     for (std::int64_t rank : {0, 1}) {

@@ -32,6 +32,25 @@ double finite_median(std::vector<double> v) {
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
+// The per-alpha row of result.json: the summary's numbers, the wall time left out (results must be
+// byte-identical across runs).
+json alpha_row(double alpha, const json& summary, const DualCheckReport& report, double cert_acc, double attack,
+               double best, double p2) {
+    json tightness;
+    for (const auto& [method, entry] : summary["methods"].items())
+        tightness[method] = entry["median_tightness_certified_over_attack"];
+    return {{"alpha", alpha},
+            {"clean_accuracy", summary["clean_accuracy"]},
+            {"attack_robust_accuracy_at_eps", summary["attack_robust_accuracy_at_eps"]},
+            {"certified_accuracy_at_eps", cert_acc},
+            {"median_attack_distance", attack},
+            {"median_best_certified", best},
+            {"median_p2_form", p2},
+            {"median_tightness_certified_over_attack", tightness},
+            {"violations", report.violations},
+            {"p2_violations", report.p2_violations}};
+}
+
 }  // namespace
 
 json run_c8(const std::string& dir, const ReproProfile& p) {
@@ -73,20 +92,7 @@ json run_c8(const std::string& dir, const ReproProfile& p) {
         p2_by_alpha.push_back(finite_median(p2));
         violations += report.violations;
         p2_violations += report.p2_violations;
-        // The summary's wall time stays out: results must be byte-identical across runs.
-        json tightness;
-        for (const auto& [method, entry] : summary["methods"].items())
-            tightness[method] = entry["median_tightness_certified_over_attack"];
-        rows.push_back({{"alpha", alpha},
-                        {"clean_accuracy", summary["clean_accuracy"]},
-                        {"attack_robust_accuracy_at_eps", summary["attack_robust_accuracy_at_eps"]},
-                        {"certified_accuracy_at_eps", cert_acc},
-                        {"median_attack_distance", finite_median(attack)},
-                        {"median_best_certified", finite_median(best)},
-                        {"median_p2_form", finite_median(p2)},
-                        {"median_tightness_certified_over_attack", tightness},
-                        {"violations", report.violations},
-                        {"p2_violations", report.p2_violations}});
+        rows.push_back(alpha_row(alpha, summary, report, cert_acc, finite_median(attack), finite_median(best), finite_median(p2)));
     }
     write_file_atomic(dir + "/alpha.csv", csv.str());
     plot("claim_c8.gp", dir);

@@ -78,14 +78,11 @@ json sweep_json(const Sweep& s) {
     return {{"sweep", s.name}, {"points", points}, {"effect_of_raising", effect}};
 }
 
-}  // namespace
-
-json run_c9(const std::string& dir, const ReproProfile& p) {
-    const std::string root = root_of(dir);
-    const FashionModels f = fashion_models(root, p);
+// The four sweeps, models retrained (or taken from the cache) where a setting differs from the base's.
+std::vector<Sweep> run_sweeps(const std::string& root, const FashionModels& f, const ReproProfile& p,
+                              const Reliability& moe0, const Reliability& dense0) {
     const ModelConfig base = fashion_moe_config();
     const TrainConfig base_tc = fashion_train_config(p);
-    const Reliability moe0 = measure(*f.moe, f.data, 0), dense0 = measure(*f.dense, f.data, 0);
     std::vector<Sweep> sweeps;
     // Learning rate and dropout: MoE and its dense baseline of equal active compute, both retrained.
     auto both = [&](const std::string& name, const std::string& parameter, const std::vector<double>& values, double base_value,
@@ -102,7 +99,7 @@ json run_c9(const std::string& dir, const ReproProfile& p) {
             configure(mc, tc, v);
             const std::string tag = name + "-" + label(v);
             s.moe.push_back(measure(*trained(root, "fashion-moe-" + tag, mc, tc, "fashion-mnist", f.data), f.data, 0));
-            s.dense.push_back(measure(*trained(root, "fashion-dense-" + tag, dense_baseline(mc, "compute"), tc, "fashion-mnist",
+            s.dense.push_back(measure(*trained(root, "fashion-dense-" + tag, dense_baseline(mc, BaselineMatch::compute), tc, "fashion-mnist",
                                                f.data), f.data, 0));
         }
         sweeps.push_back(s);
@@ -130,9 +127,19 @@ json run_c9(const std::string& dir, const ReproProfile& p) {
         for (double v : s.values) s.moe.push_back(measure(*f.moe, f.data, static_cast<std::int64_t>(v)));
         sweeps.push_back(s);
     }
-    json sweeps_json = json::array();
+    return sweeps;
+}
+
+// The best score of each model over all settings and how far the scores move; the sweeps' JSON.
+struct SweepSummary {
+    json sweeps = json::array();
     double best_moe = -1.0, best_dense = -1.0, moe_lo = 2.0, moe_hi = -1.0, dense_lo = 2.0, dense_hi = -1.0;
     std::string best_moe_at, best_dense_at;
+};
+
+// One CSV per sweep in dir, and the summary.
+SweepSummary write_sweeps(const std::string& dir, const std::vector<Sweep>& sweeps, const Reliability& dense0) {
+    SweepSummary r;
     for (const Sweep& s : sweeps) {
         std::ostringstream csv;
         csv << s.parameter << ",moe_clean,moe_robust,moe_ood,dense_clean,dense_robust,dense_ood\n";
@@ -141,16 +148,31 @@ json run_c9(const std::string& dir, const ReproProfile& p) {
             const Reliability& d = s.dense.empty() ? dense0 : s.dense[i];
             csv << s.values[i] << "," << m.clean << "," << m.robust << "," << m.ood << "," << d.clean << "," << d.robust
                 << "," << d.ood << "\n";
-            if (m.score() > best_moe) best_moe = m.score(), best_moe_at = s.parameter + " = " + label(s.values[i]);
-            if (s.name != "top_k_inference") moe_lo = std::min(moe_lo, m.score()), moe_hi = std::max(moe_hi, m.score());
+            if (m.score() > r.best_moe) r.best_moe = m.score(), r.best_moe_at = s.parameter + " = " + label(s.values[i]);
+            if (s.name != "top_k_inference") r.moe_lo = std::min(r.moe_lo, m.score()), r.moe_hi = std::max(r.moe_hi, m.score());
             if (!s.dense.empty()) {
-                if (d.score() > best_dense) best_dense = d.score(), best_dense_at = s.parameter + " = " + label(s.values[i]);
-                dense_lo = std::min(dense_lo, d.score()), dense_hi = std::max(dense_hi, d.score());
+                if (d.score() > r.best_dense) r.best_dense = d.score(), r.best_dense_at = s.parameter + " = " + label(s.values[i]);
+                r.dense_lo = std::min(r.dense_lo, d.score()), r.dense_hi = std::max(r.dense_hi, d.score());
             }
         }
         write_file_atomic(dir + "/sweep_" + s.name + ".csv", csv.str());
-        sweeps_json.push_back(sweep_json(s));
+        r.sweeps.push_back(sweep_json(s));
     }
+    return r;
+}
+
+}  // namespace
+
+json run_c9(const std::string& dir, const ReproProfile& p) {
+    const std::string root = root_of(dir);
+    const FashionModels f = fashion_models(root, p);
+    const Reliability moe0 = measure(*f.moe, f.data, 0), dense0 = measure(*f.dense, f.data, 0);
+    const std::vector<Sweep> sweeps = run_sweeps(root, f, p, moe0, dense0);
+    const SweepSummary sum = write_sweeps(dir, sweeps, dense0);
+    const json& sweeps_json = sum.sweeps;
+    const double best_moe = sum.best_moe, best_dense = sum.best_dense;
+    const std::string &best_moe_at = sum.best_moe_at, &best_dense_at = sum.best_dense_at;
+    const double moe_hi = sum.moe_hi, moe_lo = sum.moe_lo, dense_hi = sum.dense_hi, dense_lo = sum.dense_lo;
     plot("claim_c9.gp", dir);
     const double moe_range = moe_hi - moe_lo, dense_range = dense_hi - dense_lo;
     const bool moe_better = best_moe >= best_dense + 0.01, dense_better = best_dense >= best_moe + 0.01;

@@ -1,4 +1,4 @@
-// moelab attack: one named attack over the test set of a trained model (theory/robustness.hpp).
+// moelab attack: one named attack over the test set of a trained model (theory/attack_harness.hpp).
 // Writes FILE.csv (one row per sample, header first) and FILE.json beside it (summary), atomically.
 #include <cmath>
 #include <cstdio>
@@ -9,11 +9,12 @@
 #include "engine/npz.hpp"
 #include "engine/parallel.hpp"
 #include "experiments/commands.hpp"
+#include "experiments/config_keys.hpp"
 #include "experiments/output_paths.hpp"
 #include "experiments/threads_flag.hpp"
 #include "experiments/loaded_model.hpp"
 #include "experiments/progress.hpp"
-#include "theory/robustness.hpp"
+#include "theory/attack_harness.hpp"
 
 namespace moelab::cli {
 
@@ -52,7 +53,6 @@ void run(const AttackFlags& f) {
     const std::string& spec_text = lm.data_spec;
     const DataSplits& data = lm.data;
     AttackSpec spec;
-    spec.attack = f.attack;
     spec.options.norm = parse_norm(f.norm);
     spec.options.eps = f.eps;
     spec.options.steps = f.steps;
@@ -71,6 +71,7 @@ void run(const AttackFlags& f) {
     spec.swap_rank = f.swap_rank;
     spec.batch_size = f.batch_size;
     spec.domain = lm.domain;
+    spec.attack = parse_attack(f.attack);   // where validate() refused an unknown name: the same error order
     validate(spec, model);
     Progress bar("attack " + f.attack, (data.test.size() + f.batch_size - 1) / f.batch_size, "batches");
     const RobustnessReport rep = run_attack(model, data.test, spec, [&](long done, long) { bar.update(done); });
@@ -94,8 +95,7 @@ void add_attack_command(CLI::App& app, int& exit_code) {
     auto f = std::make_shared<AttackFlags>();
     auto* sub = app.add_subcommand("attack", "adversarial attacks on a trained model: per-sample CSV and JSON summary");
     sub->add_option("--ckpt", f->ckpt, "model checkpoint (DIR/model.ckpt) or model file (.npz)")->required();
-    sub->add_option("--attack", f->attack,
-                    "fgsm, pgd, apgd-ce, apgd-dlr, deepfool, fmn, bisection, router, expert or swap")->required();
+    sub->add_option("--attack", f->attack, or_list(attack_names()))->required();
     sub->add_option("--out", f->out, "per-sample CSV; the JSON summary goes beside it")->required();
     sub->add_option("--norm", f->norm, "threat model: linf or l2")->capture_default_str();
     sub->add_option("--eps", f->eps, "radius (minimal-distance attacks: the curve's largest radius)")->capture_default_str();

@@ -22,22 +22,16 @@
 
 #include "engine/atomic_file.hpp"
 #include "engine/parallel.hpp"
-#include "experiments/certify_methods.hpp"
 #include "experiments/commands.hpp"
+#include "experiments/config_keys.hpp"
 #include "experiments/flag_values.hpp"
 #include "experiments/output_paths.hpp"
 #include "experiments/threads_flag.hpp"
 #include "experiments/dual_flags.hpp"
 #include "experiments/loaded_model.hpp"
 #include "experiments/progress.hpp"
-#include "theory/crown.hpp"
+#include "theory/certify_methods.hpp"
 #include "theory/dual.hpp"
-#include "theory/exact.hpp"
-#include "theory/exact_lipschitz.hpp"
-#include "theory/ibp.hpp"
-#include "theory/lipschitz.hpp"
-#include "theory/p2_bounds.hpp"
-#include "theory/smoothing.hpp"
 
 namespace moelab::cli {
 
@@ -85,100 +79,69 @@ void run_dual(const CertifyFlags& f, Norm norm) {
                 kDualMethods.size(), r.note.empty() ? "" : "; ", r.note.c_str(), f.out.c_str());
 }
 
-void run(const CertifyFlags& f) {
-    apply_threads_flag(f.threads);
-    require_output_file("--out", f.out, {{"--ckpt", f.ckpt}, {"--robust-ckpt", f.dual.robust_ckpt}});
-    const Norm norm = parse_norm(f.norm);
+// The flags alone, before any file is read; returns the method. Norm-only methods are refused in the
+// order the table gives (exact, exact-lipschitz: L-inf; smoothing: L2).
+CertifyMethod check_flags(const CertifyFlags& f, Norm norm) {
     if (!(f.radius_cap > 0.0) || !std::isfinite(f.radius_cap))
         throw std::invalid_argument("--radius-cap: must be positive and finite, got " + flag_number(f.radius_cap));
     if (!(f.time_limit > 0.0) || !std::isfinite(f.time_limit))
         throw std::invalid_argument("--time-limit: must be positive seconds, got " + flag_number(f.time_limit));
-    const std::vector<std::string> methods{"lipschitz", "naive", "ibp", "crown", "exact", "exact-lipschitz", "smoothing", "p2", "dual"};
-    if (std::find(methods.begin(), methods.end(), f.method) == methods.end())
-        throw std::invalid_argument("--method: expected lipschitz, naive, ibp, crown, exact, exact-lipschitz, smoothing, p2 or dual, got '" +
-                                    f.method + "'");
+    const auto found = find_certify_method(f.method);
+    if (!found)
+        throw std::invalid_argument("--method: expected " + or_list(certify_method_names()) + ", got '" + f.method + "'");
+    const CertifyMethodInfo& m = info(*found);
     reject_lone_alpha(f.dual);
-    if (f.dual.active() && f.method != "p2" && f.method != "dual")
+    if (f.dual.active() && !m.takes_dual_model)
         throw std::invalid_argument("--robust-ckpt: only --method dual and --method p2 certify the dual model");
-    if (f.method == "dual") {
+    if (m.method == CertifyMethod::dual) {
         if (!f.dual.active()) throw std::invalid_argument("--method dual: needs --robust-ckpt and --alpha");
-        run_dual(f, norm);
-        return;
+        return m.method;
     }
-    if (f.method == "exact" && norm != Norm::linf) throw std::invalid_argument("--method exact: L-inf only (--norm linf)");
-    if (f.method == "exact-lipschitz" && norm != Norm::linf)
-        throw std::invalid_argument("--method exact-lipschitz: L-inf only (--norm linf)");
-    if (f.method == "smoothing" && norm != Norm::l2) throw std::invalid_argument("--method smoothing: certifies L2 (--norm l2)");
-    const LoadedModel lm = load_model_and_data(f.ckpt, f.data, f.samples);
-    const Classifier& model = lm.model();
-    const Dataset& test = lm.data.test;
-    const std::int64_t n = test.size(), d = test.dim();
-    std::vector<double> radius(static_cast<std::size_t>(n), std::nan(""));
-    std::vector<std::string> status(static_cast<std::size_t>(n));
-    std::string note;
-    std::unique_ptr<SavedModel> robust;
-    if (f.dual.active()) robust = std::make_unique<SavedModel>(load_robust_model(f.dual, model));
-    Progress bar("certify " + f.method, static_cast<long>(n), "samples");
-    if (f.method == "p2") {
-        const Network net = network_of(model);
-        radius = robust ? p2_dual_radii(net, network_of(*robust->model), f.dual.alpha, test.x, test.y, norm)
-                        : p2_single_radii(net, test.x, test.y, norm);
-        note = p2_constants(net, test.x, norm).note;
-        for (auto& s : status) s = "p2-form (unverified, may be unsound)";
-    } else if (f.method == "exact") {
-        ExactOptions eo;
-        eo.radius_cap = f.radius_cap;
-        eo.time_limit_s = f.time_limit;
-        eo.domain = lm.domain;
-        note = exact_support(model);
-        if (!note.empty()) throw std::invalid_argument("--method exact: " + note);
-        for (std::int64_t i = 0; i < n; ++i) {
-            Tensor xi(Shape{1, d}, std::vector<double>(test.x.data() + i * d, test.x.data() + (i + 1) * d));
-            const ExactResult e = exact_min_distance_linf(model, xi, test.y[static_cast<std::size_t>(i)], eo);
-            status[static_cast<std::size_t>(i)] = to_string(e.status);
-            // Only a proven optimum is reported as the distance; otherwise the proven lower bound is the
-            // certificate (no perturbation below it succeeds).
-            radius[static_cast<std::size_t>(i)] = e.lower;
-            bar.update(static_cast<long>(i + 1));
-        }
-    } else if (f.method == "exact-lipschitz") {
-        note = exact_lipschitz_support(model);
-        if (!note.empty()) throw std::invalid_argument("--method exact-lipschitz: " + note);
-        ExactLipschitzOptions lo;
-        lo.time_limit_s = f.time_limit;
-        int balls = 0;
-        for (std::int64_t i = 0; i < n; ++i) {
-            Tensor xi(Shape{1, d}, std::vector<double>(test.x.data() + i * d, test.x.data() + (i + 1) * d));
-            const ExactLipschitzCertificate c =
-                best_certified_radius_exact_lipschitz_linf(model, xi, test.y[static_cast<std::size_t>(i)], f.radius_cap, lm.domain, lo);
-            radius[static_cast<std::size_t>(i)] = c.radius;
-            balls += c.balls_tried;
-            bar.update(static_cast<long>(i + 1));
-        }
-        std::ostringstream what;
-        what << "local constants on " << balls << " balls up to radius " << f.radius_cap;
-        note = what.str();
-    } else {
-        MethodRadii m = certify_by_method(f.method, model, test, norm, lm.domain, f.sigma, f.n);
-        radius = std::move(m.radius);
-        status = std::move(m.status);
-        note = m.note;
-    }
-    bar.finish();
+    if (!certifies(m.method, norm))
+        throw std::invalid_argument("--method " + f.method + (m.linf ? ": L-inf only (--norm linf)" : ": certifies L2 (--norm l2)"));
+    return m.method;
+}
+
+void write_radii(const CertifyFlags& f, const Dataset& test, const MethodRadii& m) {
     std::ostringstream csv;
     csv << "index,label,certified_radius,status\n";
     std::int64_t certified = 0;
-    for (std::int64_t i = 0; i < n; ++i) {
-        const double r = radius[static_cast<std::size_t>(i)];
+    for (std::int64_t i = 0; i < test.size(); ++i) {
+        const double r = m.radius[static_cast<std::size_t>(i)];
         certified += r > 0.0;
-        csv << i << "," << test.y[static_cast<std::size_t>(i)] << "," << fmt(r) << ","
-            << (status[static_cast<std::size_t>(i)].empty() ? (std::isnan(r) ? "unsupported" : "sound") : status[static_cast<std::size_t>(i)])
-            << "\n";
+        csv << i << "," << test.y[static_cast<std::size_t>(i)] << "," << fmt(r) << "," << m.status[static_cast<std::size_t>(i)] << "\n";
     }
     write_file_atomic(f.out, csv.str());
     std::printf("%s (%s): %lld of %lld samples certified at a positive radius%s%s; wrote %s\n", f.method.c_str(),
-                f.norm.c_str(), static_cast<long long>(certified), static_cast<long long>(n), note.empty() ? "" : "; ",
-                note.c_str(), f.out.c_str());
+                f.norm.c_str(), static_cast<long long>(certified), static_cast<long long>(test.size()),
+                m.note.empty() ? "" : "; ", m.note.c_str(), f.out.c_str());
+}
+
+void run(const CertifyFlags& f) {
+    apply_threads_flag(f.threads);
+    require_output_file("--out", f.out, {{"--ckpt", f.ckpt}, {"--robust-ckpt", f.dual.robust_ckpt}});
+    const Norm norm = parse_norm(f.norm);
+    const CertifyMethod method = check_flags(f, norm);
+    if (method == CertifyMethod::dual) {
+        run_dual(f, norm);
+        return;
+    }
+    const LoadedModel lm = load_model_and_data(f.ckpt, f.data, f.samples);
+    const Dataset& test = lm.data.test;
+    std::unique_ptr<SavedModel> robust;
+    if (f.dual.active()) robust = std::make_unique<SavedModel>(load_robust_model(f.dual, lm.model()));
+    CertifySettings settings;
+    settings.domain = lm.domain;
+    settings.sigma = f.sigma;
+    settings.draws = f.n;
+    settings.radius_cap = f.radius_cap;
+    settings.time_limit_s = f.time_limit;
+    settings.robust = robust ? robust->model.get() : nullptr;
+    settings.alpha = f.dual.alpha;
+    Progress bar("certify " + f.method, static_cast<long>(test.size()), "samples");
+    const MethodRadii m = certify_by_method(method, lm.model(), test, norm, settings, [&](long done) { bar.update(done); });
+    bar.finish();
+    write_radii(f, test, m);
 }
 
 }  // namespace
@@ -187,7 +150,7 @@ void add_certify_command(CLI::App& app, int& exit_code) {
     auto f = std::make_shared<CertifyFlags>();
     auto* sub = app.add_subcommand("certify", "certified radii of the first N test samples (per-sample CSV)");
     sub->add_option("--ckpt", f->ckpt, "model checkpoint or model file (.npz)")->required();
-    sub->add_option("--method", f->method, "lipschitz, naive, ibp, crown, exact, exact-lipschitz, smoothing, p2 or dual")->required();
+    sub->add_option("--method", f->method, or_list(certify_method_names()))->required();
     sub->add_option("--out", f->out, "per-sample CSV with certified_radius")->required();
     sub->add_option("--norm", f->norm, "linf or l2")->capture_default_str();
     sub->add_option("--samples", f->samples, "first N test samples")->capture_default_str();

@@ -15,6 +15,7 @@
 #include "engine/atomic_file.hpp"
 #include "engine/parallel.hpp"
 #include "experiments/commands.hpp"
+#include "experiments/config_keys.hpp"
 #include "experiments/threads_flag.hpp"
 #include "experiments/mpi_session.hpp"
 #include "experiments/sweep_run.hpp"
@@ -49,7 +50,7 @@ DataSplits load_grid_data(const SweepGrid& grid) {
     try {
         return load_data(grid.data, grid.train_limit, grid.test_limit);
     } catch (const std::exception& e) {   // every rank reads the same data: a uniform input error
-        throw std::invalid_argument(grid.path + ": data: " + e.what());
+        throw std::invalid_argument(grid.path + ": data: " + user_message(e));
     }
 }
 
@@ -140,7 +141,7 @@ void run(const SweepFlags& f) {
                          static_cast<unsigned long long>(r.seed), rank, note.c_str());
             ++made;
         } catch (const std::exception& e) {
-            std::fprintf(stderr, "moelab: sweep: run %s failed: %s\n", name.c_str(), e.what());
+            std::fprintf(stderr, "moelab: sweep: run %s failed: %s\n", name.c_str(), user_message(e).c_str());
             fs::remove_all(tmp);
             ++failed;
         }

@@ -35,7 +35,7 @@ namespace {
 
 struct TrainFlags {
     std::string data = "fashion-mnist", model = "moe", gate = "softmax-topk", optimizer = "adam",
-                lb_convention = "top1", match = "", parallel = "none", out;
+                lb_convention = "top1", schedule = "constant", match = "", parallel = "none", out;
     ModelConfig m;
     TrainConfig t;
     std::int64_t train_limit = kAllCount, test_limit = kAllCount, stop_after = kAllCount;
@@ -103,7 +103,8 @@ std::unique_ptr<RunLock> claim_run_dir(const TrainFlags& f, bool writer, const s
     return std::make_unique<RunLock>(f.out);
 }
 
-void run_train(TrainFlags& f) {
+// The named choices parsed and the training flags checked, before any data is read.
+void resolve_flags(TrainFlags& f) {
     apply_threads_flag(f.threads);
     f.train_limit = count_flag("--train-limit", f.train_limit);
     f.test_limit = count_flag("--test-limit", f.test_limit);
@@ -112,14 +113,125 @@ void run_train(TrainFlags& f) {
     f.m.gate = parse_gate_mode(f.gate);
     f.t.optimizer.kind = parse_optimizer_kind(f.optimizer);
     f.t.lb_convention = parse_balance_convention(f.lb_convention);
+    f.t.schedule = parse_lr_schedule(f.schedule);
     f.m.seed = f.t.seed;
     if (!f.match.empty()) {
         if (f.m.kind != ModelKind::mlp) throw std::invalid_argument("--match: only applies to --model mlp");
         ModelConfig moe = f.m;
         moe.kind = ModelKind::moe;
-        f.m = dense_baseline(moe, f.match);
+        f.m = dense_baseline(moe, parse_baseline_match(f.match));
     }
     f.t.validate();
+}
+
+struct Session {
+    std::unique_ptr<Classifier> model;
+    TrainState state;
+    std::unique_ptr<Optimizer> optimizer;
+    bool nothing_to_train = false;   // --resume of a run that already holds every epoch
+};
+
+// A resumed run must have been trained with the same flags, on the same data, for no more epochs.
+void require_same_run(const TrainFlags& f, const std::string& ckpt, const SavedModel& saved) {
+    if (to_json(saved.model->config()) != to_json(f.m))
+        throw std::invalid_argument("--resume: " + ckpt + " holds model " + to_json(saved.model->config()).dump() +
+                                    ", the flags ask for " + to_json(f.m).dump());
+    TrainConfig a = saved.train, b = f.t;
+    a.epochs = b.epochs = 0;
+    if (to_json(a) != to_json(b))
+        throw std::invalid_argument("--resume: " + ckpt + " was trained with " + to_json(saved.train).dump() +
+                                    ", the flags ask for " + to_json(f.t).dump());
+    if (saved.data_spec != f.data)
+        throw std::invalid_argument("--resume: " + ckpt + " was trained on '" + saved.data_spec + "', not '" + f.data + "'");
+    if (saved.state.epochs_done > f.t.epochs)
+        throw std::invalid_argument("--epochs " + std::to_string(f.t.epochs) + ": " + ckpt + " already holds " +
+                                    std::to_string(saved.state.epochs_done) + " epochs; nothing to train");
+}
+
+// A new model, or with --resume the checkpoint's.
+Session start_or_resume(const TrainFlags& f, const std::string& ckpt, bool writer) {
+    Session s;
+    if (!f.resume) {
+        s.model = std::make_unique<Classifier>(f.m);
+        s.optimizer = std::make_unique<Optimizer>(s.model->params(), f.t.optimizer);
+        return s;
+    }
+    SavedModel saved = load_model(ckpt);
+    require_same_run(f, ckpt, saved);
+    s.model = std::move(saved.model);
+    s.state = saved.state;
+    s.optimizer = std::make_unique<Optimizer>(s.model->params(), f.t.optimizer);
+    load_optimizer_state(saved, *s.optimizer, ckpt);
+    if (s.state.epochs_done == f.t.epochs) {
+        if (writer)
+            std::fprintf(stderr, "%s already holds all %d epochs; nothing to train, nothing written\n", ckpt.c_str(),
+                         s.state.epochs_done);
+        s.nothing_to_train = true;
+    } else if (writer) {
+        std::fprintf(stderr, "resuming %s after epoch %d (step %ld)\n", ckpt.c_str(), s.state.epochs_done, s.state.step);
+    }
+    return s;
+}
+
+// The progress bar per step and, after each epoch, the checkpoint, the model file, the metrics and last the
+// manifest that commits them together (rank 0).
+TrainHooks writing_hooks(const TrainFlags& f, const std::string& ckpt, Session& s, std::unique_ptr<Progress>& bar,
+                         const ShardExchange& exchange, const DataSplits& data) {
+    const bool writer = exchange.rank == 0;
+    const int final_epochs = f.t.epochs;
+    TrainHooks hooks;
+    hooks.exchange = exchange;
+    hooks.on_step = [&s, &bar, writer, final_epochs](long step, long total, double loss) {
+        if (!writer) return;
+        if (step == 1) bar = std::make_unique<Progress>("epoch " + std::to_string(s.state.epochs_done + 1) + "/" +
+                                                            std::to_string(final_epochs), total);
+        std::ostringstream note;
+        note.precision(4);
+        note << "loss " << loss;
+        bar->update(step, note.str());
+    };
+    hooks.on_epoch = [&f, &s, &bar, &data, ckpt, writer, final_epochs](const TrainState& st, const Optimizer& opt) {
+        if (!writer) return;
+        const EpochMetrics& m = st.history.back();
+        std::ostringstream note;
+        note.precision(4);
+        note << "loss " << m.train_loss << ", test accuracy " << m.test_accuracy;
+        if (bar) bar->finish(note.str());
+        // Same flags, the run's real target: a resumed run compares equal.
+        TrainConfig saved_config = f.t;
+        saved_config.epochs = final_epochs;
+        save_model(ckpt, *s.model, &opt, saved_config, st, f.data);
+        write_model_file(f.out + "/model.npz", *s.model, data_conventions(data, f.data));
+        write_file_atomic(f.out + "/metrics.json", metrics_json(*s.model, st, f.data).dump(2) + "\n");
+        write_manifest(f.out, st.epochs_done, {"model.ckpt", "model.npz", "metrics.json"});   // last: commits the epoch
+    };
+    return hooks;
+}
+
+// Trains to the final epoch count, or stops after --stop-after epochs (the schedule still follows the final
+// count, so a resumed run continues bit for bit). Returns false when it stopped early.
+bool train_or_stop(const TrainFlags& f, Session& s, const DataSplits& data, const TrainHooks& hooks, bool writer) {
+    if (!(f.stop_after > 0 && f.stop_after < f.t.epochs)) {
+        train(*s.model, *s.optimizer, data.train, data.test, f.t, s.state, hooks);
+        return true;
+    }
+    TrainHooks stopping = hooks;
+    stopping.on_epoch = [&](const TrainState& st, const Optimizer& opt) {
+        hooks.on_epoch(st, opt);
+        if (st.epochs_done >= f.stop_after) throw std::runtime_error("stop-after");
+    };
+    try {
+        train(*s.model, *s.optimizer, data.train, data.test, f.t, s.state, stopping);
+    } catch (const std::runtime_error& e) {
+        if (std::string(e.what()) != "stop-after") throw;
+        if (writer) std::fprintf(stderr, "stopped after epoch %d as asked; continue with --resume\n", s.state.epochs_done);
+        return false;
+    }
+    return true;
+}
+
+void run_train(TrainFlags& f) {
+    resolve_flags(f);
     const ShardExchange exchange = data_parallel_exchange(f);
     const bool writer = exchange.rank == 0;   // rank 0 alone writes files and shows progress
     const DataSplits data = load_data(f.data, f.train_limit, f.test_limit);
@@ -132,102 +244,22 @@ void run_train(TrainFlags& f) {
     // Before training: one run per directory, and an existing run is not replaced by accident.
     const std::string ckpt = f.out + "/model.ckpt";
     const std::unique_ptr<RunLock> lock = claim_run_dir(f, writer, ckpt);
-
-    std::unique_ptr<Classifier> model;
-    TrainState state;
-    std::unique_ptr<Optimizer> optimizer;
-    if (f.resume) {
-        SavedModel saved = load_model(ckpt);
-        if (to_json(saved.model->config()) != to_json(f.m))
-            throw std::invalid_argument("--resume: " + ckpt + " holds model " + to_json(saved.model->config()).dump() +
-                                        ", the flags ask for " + to_json(f.m).dump());
-        TrainConfig a = saved.train, b = f.t;
-        a.epochs = b.epochs = 0;
-        if (to_json(a) != to_json(b))
-            throw std::invalid_argument("--resume: " + ckpt + " was trained with " + to_json(saved.train).dump() +
-                                        ", the flags ask for " + to_json(f.t).dump());
-        if (saved.data_spec != f.data)
-            throw std::invalid_argument("--resume: " + ckpt + " was trained on '" + saved.data_spec + "', not '" +
-                                        f.data + "'");
-        model = std::move(saved.model);
-        state = saved.state;
-        optimizer = std::make_unique<Optimizer>(model->params(), f.t.optimizer);
-        load_optimizer_state(saved, *optimizer, ckpt);
-        if (state.epochs_done > f.t.epochs)
-            throw std::invalid_argument("--epochs " + std::to_string(f.t.epochs) + ": " + ckpt + " already holds " +
-                                        std::to_string(state.epochs_done) + " epochs; nothing to train");
-        if (state.epochs_done == f.t.epochs) {
-            if (writer) std::fprintf(stderr, "%s already holds all %d epochs; nothing to train, nothing written\n", ckpt.c_str(), state.epochs_done);
-            return;
-        }
-        if (writer)
-            std::fprintf(stderr, "resuming %s after epoch %d (step %ld)\n", ckpt.c_str(), state.epochs_done, state.step);
-    } else {
-        model = std::make_unique<Classifier>(f.m);
-        optimizer = std::make_unique<Optimizer>(model->params(), f.t.optimizer);
-    }
+    Session s = start_or_resume(f, ckpt, writer);
+    if (s.nothing_to_train) return;
     if (writer)
         std::fprintf(stderr, "training %s (%lld parameters) on %s: %lld train / %lld test samples, %d threads%s\n",
-                     to_string(f.m.kind).c_str(), static_cast<long long>(model->params().numel()), f.data.c_str(),
+                     to_string(f.m.kind).c_str(), static_cast<long long>(s.model->params().numel()), f.data.c_str(),
                      static_cast<long long>(data.train.size()), static_cast<long long>(data.test.size()), max_threads(),
                      exchange.ranks > 1 ? (", " + std::to_string(exchange.ranks) + " MPI processes x " +
                                            std::to_string(f.t.micro_shards / exchange.ranks) + " micro-shards").c_str()
                                         : "");
-
-    TrainConfig run_config = f.t;
-    const int final_epochs = f.t.epochs;
-    if (f.stop_after > 0 && f.stop_after < f.t.epochs) run_config.epochs = static_cast<int>(f.stop_after);
     std::unique_ptr<Progress> bar;
-    TrainHooks hooks;
-    hooks.exchange = exchange;
-    hooks.on_step = [&](long s, long total, double loss) {
-        if (!writer) return;
-        if (s == 1) bar = std::make_unique<Progress>("epoch " + std::to_string(state.epochs_done + 1) + "/" +
-                                                         std::to_string(final_epochs), total);
-        std::ostringstream note;
-        note.precision(4);
-        note << "loss " << loss;
-        bar->update(s, note.str());
-    };
-    hooks.on_epoch = [&](const TrainState& st, const Optimizer& opt) {
-        if (!writer) return;
-        const EpochMetrics& m = st.history.back();
-        std::ostringstream note;
-        note.precision(4);
-        note << "loss " << m.train_loss << ", test accuracy " << m.test_accuracy;
-        if (bar) bar->finish(note.str());
-        // Same flags, the run's real target: a resumed run compares equal.
-        TrainConfig saved_config = f.t;
-        saved_config.epochs = final_epochs;
-        save_model(ckpt, *model, &opt, saved_config, st, f.data);
-        write_model_file(f.out + "/model.npz", *model, data_conventions(data, f.data));
-        write_file_atomic(f.out + "/metrics.json", metrics_json(*model, st, f.data).dump(2) + "\n");
-        write_manifest(f.out, st.epochs_done, {"model.ckpt", "model.npz", "metrics.json"});   // last: commits the epoch
-    };
-    // The schedule is computed against the final epoch count even when stopping early.
-    run_config.epochs = final_epochs;
-    if (f.stop_after > 0 && f.stop_after < final_epochs) {
-        TrainHooks stopping = hooks;
-        stopping.on_epoch = [&](const TrainState& st, const Optimizer& opt) {
-            hooks.on_epoch(st, opt);
-            if (st.epochs_done >= f.stop_after) throw std::runtime_error("stop-after");
-        };
-        try {
-            train(*model, *optimizer, data.train, data.test, run_config, state, stopping);
-        } catch (const std::runtime_error& e) {
-            if (std::string(e.what()) != "stop-after") throw;
-            if (writer) std::fprintf(stderr, "stopped after epoch %d as asked; continue with --resume\n", state.epochs_done);
-            return;
-        }
-    } else {
-        train(*model, *optimizer, data.train, data.test, run_config, state, hooks);
-    }
-    if (!writer) return;
-    if (exchange.ranks > 1) report_exchange(state, exchange, model->params().numel());
+    const TrainHooks hooks = writing_hooks(f, ckpt, s, bar, exchange, data);
+    if (!train_or_stop(f, s, data, hooks, writer) || !writer) return;
+    if (exchange.ranks > 1) report_exchange(s.state, exchange, s.model->params().numel());
     std::printf("test_accuracy %.4f after %d epochs; wrote %s/{model.ckpt,model.npz,metrics.json}\n",
-                state.history.back().test_accuracy, state.epochs_done, f.out.c_str());
+                s.state.history.back().test_accuracy, s.state.epochs_done, f.out.c_str());
 }
-
 }  // namespace
 
 void add_train_command(CLI::App& app, int& exit_code) {
@@ -258,7 +290,7 @@ void add_train_command(CLI::App& app, int& exit_code) {
     sub->add_option("--lr", f.t.optimizer.lr, "learning rate")->capture_default_str();
     sub->add_option("--momentum", f.t.optimizer.momentum, "SGD momentum")->capture_default_str();
     sub->add_option("--weight-decay", f.t.optimizer.weight_decay, "weight decay")->capture_default_str();
-    sub->add_option("--schedule", f.t.schedule, "constant, cosine or step")->capture_default_str();
+    sub->add_option("--schedule", f.schedule, "constant, cosine or step")->capture_default_str();
     sub->add_option("--seed", f.t.seed, "seed for initialisation, shuffling, dropout and noise")->capture_default_str();
     sub->add_option("--lb-weight", f.t.lb_weight, "Switch load-balancing loss weight")->capture_default_str();
     sub->add_option("--z-weight", f.t.z_weight, "router z-loss weight")->capture_default_str();

@@ -2,6 +2,7 @@
 
 #include <stdexcept>
 
+#include "experiments/config_keys.hpp"
 #include "experiments/model_file_io.hpp"
 #include "theory/dual.hpp"
 
@@ -24,7 +25,7 @@ SavedModel load_robust_model(const DualFlags& f, const Classifier& standard) {
     try {
         r = load_checkpoint_or_model_file(f.robust_ckpt);
     } catch (const std::exception& e) {
-        throw std::invalid_argument(std::string("--robust-ckpt: ") + e.what());
+        throw std::invalid_argument(std::string("--robust-ckpt: ") + user_message(e));
     }
     const ModelConfig &a = standard.config(), &b = r.model->config();
     if (a.input_dim != b.input_dim || a.classes != b.classes)

@@ -10,6 +10,8 @@
 
 #include "engine/bounded_read.hpp"
 
+#include "experiments/config_keys.hpp"
+
 namespace moelab::cli {
 
 namespace {
@@ -69,7 +71,7 @@ std::vector<CLI::ConfigItem> JsonOrTomlConfig::from_config(std::istream& input) 
     try {
         j = parse_json_no_duplicates(text);
     } catch (const nlohmann::json::exception& e) {
-        throw CLI::ConversionError("--config: not valid JSON (" + std::string(e.what()) + ")");
+        throw CLI::ConversionError("--config: not valid JSON (" + user_message(e) + ")");
     }
     auto scalar = [](const nlohmann::json& v) -> std::string {
         if (v.is_string()) return v.get<std::string>();
@@ -104,7 +106,7 @@ void apply_config_file(CLI::App& app, const std::string& path) {
     try {
         items = JsonOrTomlConfig().from_config(in);
     } catch (const CLI::Error& e) {
-        throw std::invalid_argument("--config " + path + ": " + e.what());
+        throw std::invalid_argument("--config " + path + ": " + user_message(e));
     }
     for (const auto& item : items) {
         const std::string key = item.parents.empty() ? item.name : item.parents.front() + "." + item.name;
@@ -122,7 +124,7 @@ void apply_config_file(CLI::App& app, const std::string& path) {
             opt->add_result(item.inputs);
             opt->run_callback();
         } catch (const CLI::Error& e) {
-            throw std::invalid_argument("--config " + path + ": key '" + key + "': " + e.what());
+            throw std::invalid_argument("--config " + path + ": key '" + key + "': " + user_message(e));
         }
     }
 }

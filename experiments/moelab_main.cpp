@@ -9,11 +9,13 @@
 
 #include "engine/float_semantics.hpp"
 #include "experiments/commands.hpp"
+#include "experiments/config_keys.hpp"
 #include "experiments/flag_values.hpp"
 #include "experiments/mpi_session.hpp"
 
 int main(int argc, char** argv) {
     namespace mpi = moelab::cli::mpi;
+    using moelab::cli::user_message;
     mpi::Session session(argc, argv);
     // A build with other compiler flags (e.g. -march=native without -ffp-contract=off, or -ffast-math)
     // still runs, but its numbers are not comparable bit for bit with anyone else's: say so once.
@@ -43,18 +45,18 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "moelab: error: %s (see moelab --help)\n", e.what());   // one line, like every error
         return e.get_exit_code();
     } catch (const std::invalid_argument& e) {   // bad input: every rank saw it
-        if (mpi::rank() == 0) std::fprintf(stderr, "moelab: error: %s\n", e.what());
+        if (mpi::rank() == 0) std::fprintf(stderr, "moelab: error: %s\n", user_message(e).c_str());
         return 1;
     } catch (const mpi::UniformError& e) {
-        if (mpi::rank() == 0) std::fprintf(stderr, "moelab: error: %s\n", e.what());
+        if (mpi::rank() == 0) std::fprintf(stderr, "moelab: error: %s\n", user_message(e).c_str());
         return 1;
     } catch (const std::exception& e) {
         if (mpi::size() == 1) {
-            std::fprintf(stderr, "moelab: error: %s\n", e.what());
+            std::fprintf(stderr, "moelab: error: %s\n", user_message(e).c_str());
             return 1;
         }
         // Possibly this rank's error alone, with the others waiting in a collective: end the job.
-        std::fprintf(stderr, "moelab: error: rank %d: %s\n", mpi::rank(), e.what());
+        std::fprintf(stderr, "moelab: error: rank %d: %s\n", mpi::rank(), user_message(e).c_str());
         mpi::abort_job(1);
     }
     return exit_code;

@@ -5,7 +5,7 @@
 #include <stdexcept>
 
 #include "engine/atomic_file.hpp"
-#include "experiments/certify_methods.hpp"
+#include "experiments/config_keys.hpp"
 
 namespace moelab::cli {
 
@@ -120,20 +120,16 @@ void read_attack(const std::string& file, const json& j, SweepGrid& g) {
     const Fields f(file, j, "attack");
     f.only({"attack", "norm", "eps", "steps", "step_size", "step_schedule", "restarts", "random_start", "loss", "target",
             "eps_grid", "overshoot", "bisection_steps", "top_k", "swap_rank", "batch_size", "seed", "samples"});
-    if (!f.has("attack")) f.fail("attack", "missing (which attack: " + [] {
-        std::string s;
-        for (const auto& n : attack_names()) s += (s.empty() ? "" : ", ") + n;
-        return s;
-    }() + ")");
+    if (!f.has("attack")) f.fail("attack", "missing (which attack: " + attack_name_list() + ")");
     AttackSpec& s = g.attack_spec;
-    s.attack = f.text("attack", "");
-    if (std::find(attack_names().begin(), attack_names().end(), s.attack) == attack_names().end())
-        f.fail("attack", "unknown attack '" + s.attack + "'");
+    const std::string name = f.text("attack", "");
+    if (const auto a = find_attack(name)) s.attack = *a;
+    else f.fail("attack", "unknown attack '" + name + "'");
     auto parsed = [&](const std::string& key, auto parse, const std::string& fallback) {
         try {
             return parse(f.text(key, fallback));
         } catch (const std::invalid_argument& e) {
-            f.fail(key, e.what());
+            f.fail(key, user_message(e));
         }
     };
     s.options.norm = parsed("norm", parse_norm, "linf");
@@ -157,7 +153,7 @@ void read_attack(const std::string& file, const json& j, SweepGrid& g) {
     try {
         s.options.validate();
     } catch (const std::invalid_argument& e) {
-        f.fail("", e.what());
+        f.fail("", user_message(e));
     }
 }
 
@@ -165,15 +161,20 @@ void read_certify(const std::string& file, const json& j, SweepGrid& g) {
     const Fields f(file, j, "certify");
     f.only({"method", "norm", "samples", "sigma", "n"});
     CertifySpec& c = g.certify_spec;
-    c.method = f.text("method", "");
-    const std::set<std::string> methods(kSharedCertifyMethods.begin(), kSharedCertifyMethods.end());
-    if (!methods.count(c.method)) f.fail("method", "expected one of " + joined(methods) + ", got '" + c.method + "'");
-    try {
-        c.norm = parse_norm(f.text("norm", c.method == "smoothing" ? "l2" : "linf"));
-    } catch (const std::invalid_argument& e) {
-        f.fail("norm", e.what());
+    const std::string name = f.text("method", "");
+    const auto method = find_certify_method(name);
+    if (!method || !info(*method).shared) {
+        const std::vector<std::string> shared = certify_method_names(true);
+        f.fail("method", "expected one of " + joined(std::set<std::string>(shared.begin(), shared.end())) + ", got '" + name + "'");
     }
-    if (c.method == "smoothing" && c.norm != Norm::l2) f.fail("norm", "smoothing certifies l2");
+    c.method = *method;
+    // The default norm: L-inf where the method certifies it (all but smoothing), else L2.
+    try {
+        c.norm = parse_norm(f.text("norm", certifies(c.method, Norm::linf) ? "linf" : "l2"));
+    } catch (const std::invalid_argument& e) {
+        f.fail("norm", user_message(e));
+    }
+    if (!certifies(c.method, c.norm)) f.fail("norm", name + " certifies " + (certifies(c.method, Norm::linf) ? "linf" : "l2"));
     c.samples = f.integer("samples", 100, 1);
     c.sigma = f.number("sigma", 0.25);
     if (!(c.sigma > 0.0)) f.fail("sigma", "must be positive");
@@ -182,37 +183,37 @@ void read_certify(const std::string& file, const json& j, SweepGrid& g) {
 
 }  // namespace
 
-SweepGrid read_sweep_grid(const std::string& path) {
-    SweepGrid g;
-    g.path = path;
+namespace {
+
+json parse_grid_file(const std::string& path) {
     std::string text;
     try {
         text = read_file(path);
     } catch (const std::exception& e) {
-        throw std::invalid_argument(std::string("--grid: ") + e.what());
+        throw std::invalid_argument(std::string("--grid: ") + user_message(e));
     }
-    json j;
     try {
-        j = json::parse(text);
+        return json::parse(text);
     } catch (const json::exception& e) {
-        throw std::invalid_argument(path + ": not valid JSON (" + e.what() + ")");
+        throw std::invalid_argument(path + ": not valid JSON (" + user_message(e) + ")");
     }
-    const Fields top(path, j, "");
-    top.only({"data", "train_limit", "test_limit", "base", "vary", "seeds", "stages", "attack", "certify"});
-    if (!top.has("data")) top.fail("data", "missing (the --data of every run, e.g. \"clusters:K=4,d=8,n=800\")");
-    g.data = top.text("data", "");
-    g.train_limit = top.integer("train_limit", -1, 1);
-    g.test_limit = top.integer("test_limit", -1, 1);
+}
 
+// "base" checked on its own; returns it (an empty object when absent).
+json read_base(const std::string& path, const Fields& top) {
     const json base = top.has("base") ? top.at("base") : json::object();
     const Fields base_fields(path, base, "base");
     check_config_keys(base_fields, base);
     try {
         configs_of(base, 1);
     } catch (const std::invalid_argument& e) {
-        base_fields.fail("", e.what());
+        base_fields.fail("", user_message(e));
     }
+    return base;
+}
 
+// "vary": each value checked on the base; sets g.vary_keys and returns the lists, in key order.
+std::vector<std::vector<json>> read_vary(const std::string& path, const Fields& top, const json& base, SweepGrid& g) {
     const json vary = top.has("vary") ? top.at("vary") : json::object();
     const Fields vary_fields(path, vary, "vary");
     check_config_keys(vary_fields, vary);
@@ -228,27 +229,33 @@ SweepGrid read_sweep_grid(const std::string& path) {
             try {
                 configs_of(merged, 1);
             } catch (const std::invalid_argument& e) {
-                vary_fields.fail(key + "[" + std::to_string(i) + "]", e.what());
+                vary_fields.fail(key + "[" + std::to_string(i) + "]", user_message(e));
             }
         }
         configs *= static_cast<std::int64_t>(list.size());
         if (configs > kMaxRuns) vary_fields.fail("", "more than " + std::to_string(kMaxRuns) + " configurations");
     }
+    return values;
+}
 
+std::vector<std::uint64_t> read_seeds(const Fields& top) {
     std::vector<std::uint64_t> seeds{1};
-    if (top.has("seeds")) {
-        const json& s = top.at("seeds");
-        if (!s.is_array() || s.empty()) top.fail("seeds", "expected a non-empty list of non-negative integers");
-        seeds.clear();
-        for (std::size_t i = 0; i < s.size(); ++i) {
-            if (!s[i].is_number_unsigned()) top.fail("seeds[" + std::to_string(i) + "]", "expected a non-negative integer");
-            const auto v = s[i].get<std::uint64_t>();
-            if (std::find(seeds.begin(), seeds.end(), v) != seeds.end())
-                top.fail("seeds[" + std::to_string(i) + "]", "repeats seed " + std::to_string(v));
-            seeds.push_back(v);
-        }
+    if (!top.has("seeds")) return seeds;
+    const json& s = top.at("seeds");
+    if (!s.is_array() || s.empty()) top.fail("seeds", "expected a non-empty list of non-negative integers");
+    seeds.clear();
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        if (!s[i].is_number_unsigned()) top.fail("seeds[" + std::to_string(i) + "]", "expected a non-negative integer");
+        const auto v = s[i].get<std::uint64_t>();
+        if (std::find(seeds.begin(), seeds.end(), v) != seeds.end())
+            top.fail("seeds[" + std::to_string(i) + "]", "repeats seed " + std::to_string(v));
+        seeds.push_back(v);
     }
+    return seeds;
+}
 
+// "stages" and the settings of the attack and certify stages.
+void read_stage_settings(const std::string& path, const Fields& top, SweepGrid& g) {
     g.stages = read_stages(top);
     g.attack = std::find(g.stages.begin(), g.stages.end(), "attack") != g.stages.end();
     g.certify = std::find(g.stages.begin(), g.stages.end(), "certify") != g.stages.end();
@@ -264,8 +271,13 @@ SweepGrid read_sweep_grid(const std::string& path) {
         read_certify(path, top.at("certify"), g);
         g.certify_json = top.at("certify");
     }
+}
 
-    // The product of the vary lists, the last key fastest, then the seeds.
+// The product of the vary lists, the last key fastest, then the seeds.
+void expand_runs(const Fields& top, const json& base, const std::vector<std::vector<json>>& values,
+                 const std::vector<std::uint64_t>& seeds, SweepGrid& g) {
+    std::int64_t configs = 1;
+    for (const auto& list : values) configs *= static_cast<std::int64_t>(list.size());
     std::vector<std::size_t> pick(values.size(), 0);
     for (std::int64_t c = 0; c < configs; ++c) {
         json merged = base, chosen = json::object();
@@ -281,7 +293,7 @@ SweepGrid read_sweep_grid(const std::string& path) {
             try {
                 std::tie(r.model, r.train) = configs_of(merged, seed);
             } catch (const std::invalid_argument& e) {
-                top.fail("vary", "run " + std::to_string(r.index) + " " + chosen.dump() + ": " + e.what());
+                top.fail("vary", "run " + std::to_string(r.index) + " " + chosen.dump() + ": " + user_message(e));
             }
             g.runs.push_back(std::move(r));
         }
@@ -291,6 +303,25 @@ SweepGrid read_sweep_grid(const std::string& path) {
         }
     }
     if (static_cast<std::int64_t>(g.runs.size()) > kMaxRuns) top.fail("seeds", "more than " + std::to_string(kMaxRuns) + " runs");
+}
+
+}  // namespace
+
+SweepGrid read_sweep_grid(const std::string& path) {
+    SweepGrid g;
+    g.path = path;
+    const json j = parse_grid_file(path);
+    const Fields top(path, j, "");
+    top.only({"data", "train_limit", "test_limit", "base", "vary", "seeds", "stages", "attack", "certify"});
+    if (!top.has("data")) top.fail("data", "missing (the --data of every run, e.g. \"clusters:K=4,d=8,n=800\")");
+    g.data = top.text("data", "");
+    g.train_limit = top.integer("train_limit", -1, 1);
+    g.test_limit = top.integer("test_limit", -1, 1);
+    const json base = read_base(path, top);
+    const std::vector<std::vector<json>> values = read_vary(path, top, base, g);
+    const std::vector<std::uint64_t> seeds = read_seeds(top);
+    read_stage_settings(path, top, g);
+    expand_runs(top, base, values, seeds, g);
     return g;
 }
 

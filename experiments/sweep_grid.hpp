@@ -35,7 +35,8 @@
 
 #include "moe/model.hpp"
 #include "moe/train.hpp"
-#include "theory/robustness.hpp"
+#include "theory/attack_harness.hpp"
+#include "theory/certify_methods.hpp"
 
 namespace moelab::cli {
 
@@ -48,7 +49,7 @@ struct SweepRun {
 };
 
 struct CertifySpec {
-    std::string method;
+    CertifyMethod method = CertifyMethod::lipschitz;
     Norm norm = Norm::linf;
     std::int64_t samples = 100;
     double sigma = 0.25;               // smoothing

@@ -4,7 +4,7 @@
 #include <sstream>
 
 #include "engine/atomic_file.hpp"
-#include "experiments/certify_methods.hpp"
+#include "experiments/config_keys.hpp"
 #include "moe/model_io.hpp"
 #include "theory/crown.hpp"
 #include "theory/ibp.hpp"
@@ -55,7 +55,7 @@ void check_stages(const SweepGrid& grid, const SweepRun& run, bool images) {
     try {
         validate(attack_spec_for(grid, images), model);
     } catch (const std::invalid_argument& e) {
-        throw std::invalid_argument(grid.path + ": attack: " + e.what());
+        throw std::invalid_argument(grid.path + ": attack: " + user_message(e));
     }
 }
 
@@ -88,7 +88,11 @@ RunRow run_stages(const SweepGrid& grid, const SweepRun& run, const DataSplits& 
     if (grid.certify) {
         const Dataset test = first_samples(data.test, grid.certify_spec.samples);
         const CertifySpec& c = grid.certify_spec;
-        const MethodRadii r = certify_by_method(c.method, model, test, c.norm, data.images ? kImageBox : Box{}, c.sigma, c.n);
+        CertifySettings settings;
+        settings.domain = data.images ? kImageBox : Box{};
+        settings.sigma = c.sigma;
+        settings.draws = c.n;
+        const MethodRadii r = certify_by_method(c.method, model, test, c.norm, settings);
         write_file_atomic(dir + "/certify.csv", certify_csv(r, test));
         // Certified fraction: radius > 0. Mean radius over all samples, counting unsupported (NaN) as 0.
         double certified = 0.0, total = 0.0;

@@ -1,6 +1,6 @@
 // One run of `moelab sweep`: its stages (train, then attack and certify on the trained model) into a
 // folder, and the run's row of results.csv. In-process: the same library calls as `moelab train`,
-// `moelab attack` (theory/robustness.hpp run_attack) and `moelab certify` (theory/ certify functions).
+// `moelab attack` (theory/attack_harness.hpp run_attack) and `moelab certify` (theory/ certify functions).
 //
 // Files in the folder: run.json (what the run is), model.ckpt and metrics.json (train), attack.csv and
 // attack.json (attack), certify.csv (certify), result.json (the row: {"columns": [...], "values": [...]}).

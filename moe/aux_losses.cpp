@@ -2,12 +2,14 @@
 
 #include <stdexcept>
 
+#include "engine/config_error.hpp"
+
 namespace moelab {
 
 BalanceConvention parse_balance_convention(const std::string& name) {
     if (name == "top1") return BalanceConvention::top1;
     if (name == "all-picks") return BalanceConvention::all_picks;
-    throw std::invalid_argument("--lb-convention: unknown convention '" + name + "' (expected top1 or all-picks)");
+    throw ConfigError("lb-convention", "unknown convention '" + name + "' (expected top1 or all-picks)");
 }
 
 std::string to_string(BalanceConvention c) { return c == BalanceConvention::top1 ? "top1" : "all-picks"; }

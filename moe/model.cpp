@@ -6,13 +6,15 @@
 #include <stdexcept>
 #include <type_traits>
 
+#include "engine/config_error.hpp"
+
 namespace moelab {
 
 ModelKind parse_model_kind(const std::string& name) {
     if (name == "mlp") return ModelKind::mlp;
     if (name == "moe") return ModelKind::moe;
     if (name == "moe-model") return ModelKind::moe_model;
-    throw std::invalid_argument("--model: unknown model '" + name + "' (expected mlp, moe or moe-model)");
+    throw ConfigError("model", "unknown model '" + name + "' (expected mlp, moe or moe-model)");
 }
 
 std::string to_string(ModelKind kind) {
@@ -25,25 +27,26 @@ std::string to_string(ModelKind kind) {
 }
 
 void ModelConfig::validate() const {
-    auto require = [](bool ok, const std::string& flag, const std::string& what) {
-        if (!ok) throw std::invalid_argument(flag + ": " + what);
+    // The data set's shape is no configuration key: a plain error.
+    if (input_dim < 1) throw std::invalid_argument("input dimension: must be positive, got " + std::to_string(input_dim));
+    if (classes < 2) throw std::invalid_argument("classes: need at least 2, got " + std::to_string(classes));
+    auto require = [](bool ok, const std::string& key, const std::string& what) {
+        if (!ok) throw ConfigError(key, what);
     };
-    require(input_dim >= 1, "input dimension", "must be positive, got " + std::to_string(input_dim));
-    require(classes >= 2, "classes", "need at least 2, got " + std::to_string(classes));
-    require(width >= 1, "--width", "must be positive, got " + std::to_string(width));
-    require(depth >= 1, "--depth", "must be positive, got " + std::to_string(depth));
-    require(hidden >= 0, "--hidden", "must be >= 0, got " + std::to_string(hidden));
-    require(kind == ModelKind::moe_model || kind == ModelKind::moe || hidden >= 1, "--hidden",
+    require(width >= 1, "width", "must be positive, got " + std::to_string(width));
+    require(depth >= 1, "depth", "must be positive, got " + std::to_string(depth));
+    require(hidden >= 0, "hidden", "must be >= 0, got " + std::to_string(hidden));
+    require(kind == ModelKind::moe_model || kind == ModelKind::moe || hidden >= 1, "hidden",
             "an mlp needs a positive hidden width");
     if (kind != ModelKind::mlp) {
-        require(experts >= 1, "--experts", "must be at least 1, got " + std::to_string(experts));
-        require(top_k >= 1 && top_k <= experts, "--top-k",
+        require(experts >= 1, "experts", "must be at least 1, got " + std::to_string(experts));
+        require(top_k >= 1 && top_k <= experts, "top-k",
                 "must be in [1, experts = " + std::to_string(experts) + "], got " + std::to_string(top_k));
     }
-    require(std::isfinite(capacity_factor), "--capacity-factor", "must be finite");
-    require(dropout >= 0.0 && dropout < 1.0, "--dropout", "must be in [0, 1), got " + std::to_string(dropout));
+    require(std::isfinite(capacity_factor), "capacity-factor", "must be finite");
+    require(dropout >= 0.0 && dropout < 1.0, "dropout", "must be in [0, 1), got " + std::to_string(dropout));
     for (std::int64_t b : moe_blocks)
-        require(b >= 0 && b < depth, "--moe-blocks",
+        require(b >= 0 && b < depth, "moe-blocks",
                 "block " + std::to_string(b) + " is outside [0, depth = " + std::to_string(depth) + ")");
 }
 
@@ -109,32 +112,40 @@ ModelConfig model_config_from_json(const nlohmann::json& j) {
     return c;
 }
 
-ModelConfig dense_baseline(const ModelConfig& moe, const std::string& match) {
+BaselineMatch parse_baseline_match(const std::string& name) {
+    if (const auto m = find_by_name(kBaselineMatches, name)) return *m;
+    throw ConfigError("match", "unknown baseline '" + name + "' (expected compute or params)");
+}
+
+ModelConfig dense_baseline(const ModelConfig& moe, BaselineMatch match) {
     ModelConfig d = moe;
     d.kind = ModelKind::mlp;
     d.moe_blocks.clear();
     const std::int64_t h = std::max<std::int64_t>(moe.hidden, 1);
-    if (match == "compute") {
+    if (match == BaselineMatch::compute) {
         d.hidden = moe.top_k * h;
-    } else if (match == "params") {
+    } else {
         // One MoE block: E experts of (2 w h + h + w) plus the router (w E + E). An FFN of width H has
         // 2 w H + H + w parameters; take the H that comes closest.
         const double w = static_cast<double>(moe.width), E = static_cast<double>(moe.experts);
         const double moe_params = E * (2 * w * static_cast<double>(h) + static_cast<double>(h) + w) + w * E + E;
         d.hidden = std::max<std::int64_t>(1, std::llround((moe_params - w) / (2 * w + 1)));
-    } else {
-        throw std::invalid_argument("--match: unknown baseline '" + match + "' (expected compute or params)");
     }
     return d;
 }
+
+namespace {
+MoELayerConfig moe_layer_config(const ModelConfig& c, std::int64_t dim, std::int64_t out) {
+    return {dim, out, c.hidden, c.experts, c.top_k, c.gate, c.noisy, c.capacity_factor, c.dropout};
+}
+}  // namespace
 
 Classifier::Classifier(const ModelConfig& config) : config_(config) {
     config_.validate();
     const Rng rng = Rng(config_.seed).split("init");
     const ModelConfig& c = config_;
     if (c.kind == ModelKind::moe_model) {
-        moe_.push_back(MoELayer::create(params_, "moe", c.input_dim, c.classes, c.hidden, c.experts, c.top_k, c.gate,
-                                        c.noisy, c.capacity_factor, c.dropout, rng));
+        moe_.push_back(MoELayer::create(params_, "moe", moe_layer_config(c, c.input_dim, c.classes), rng));
         return;
     }
     stem_ = Linear::create(params_, "stem", c.input_dim, c.width, rng);
@@ -143,8 +154,7 @@ Classifier::Classifier(const ModelConfig& config) : config_(config) {
         const bool is_moe = c.is_moe_block(b);
         block_is_moe_.push_back(is_moe);
         if (is_moe)
-            moe_.push_back(MoELayer::create(params_, join_name(name, "moe"), c.width, c.width, c.hidden, c.experts,
-                                            c.top_k, c.gate, c.noisy, c.capacity_factor, c.dropout, rng));
+            moe_.push_back(MoELayer::create(params_, join_name(name, "moe"), moe_layer_config(c, c.width, c.width), rng));
         else
             ffn_.push_back({MLP::create(params_, join_name(name, "ffn"), {c.width, c.hidden, c.width}, rng, c.dropout)});
     }
@@ -201,7 +211,7 @@ Var Classifier::aux_loss(const ModelOutput& out, double lb_weight, double z_weig
 
 Var dual_forward(const Classifier& standard, const Classifier& robust, double alpha, const Var& x) {
     if (!(alpha >= 0.0 && alpha <= 1.0))
-        throw std::invalid_argument("--alpha: must be in [0, 1], got " + std::to_string(alpha));
+        throw ConfigError("alpha", "must be in [0, 1], got " + std::to_string(alpha));
     Var ps = softmax(standard.forward(x).logits);
     Var pr = softmax(robust.forward(x).logits);
     return add(mul_scalar(ps, 1.0 - alpha), mul_scalar(pr, alpha));

@@ -7,8 +7,8 @@
 //                   with linear experts this is the theory's model for clustered data)
 // Blocks: an FFN block is Linear(width -> hidden) ReLU Linear(hidden -> width); an MoE block has E such
 // experts (or linear experts when hidden = 0). Consecutive blocks are separated by a ReLU.
-// Dense baselines of an MoE config (P1): dense_baseline(c, "compute") replaces every MoE block by an
-// FFN of hidden width k * hidden (equal active compute); "params" picks the FFN width whose parameter
+// Dense baselines of an MoE config (P1): dense_baseline(c, BaselineMatch::compute) replaces every MoE block by an
+// FFN of hidden width k * hidden (equal active compute); params picks the FFN width whose parameter
 // count is closest to the MoE's (equal total parameters).
 #pragma once
 
@@ -18,6 +18,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "engine/named_enum.hpp"
 #include "moe/aux_losses.hpp"
 #include "moe/moe_layer.hpp"
 
@@ -43,7 +44,7 @@ struct ModelConfig {
     double dropout = 0.0;
     std::uint64_t seed = 1;            // initialisation seed
 
-    // Throws std::invalid_argument naming the flag ("--top-k", "--experts", ...) on a bad value.
+    // Throws ConfigError naming the key ("top-k", "experts", ...) on a bad value.
     void validate() const;
     bool is_moe_block(std::int64_t block) const;
 };
@@ -51,7 +52,15 @@ struct ModelConfig {
 nlohmann::json to_json(const ModelConfig& c);
 // Strict: unknown keys, wrong types and bad values throw std::invalid_argument naming the key.
 ModelConfig model_config_from_json(const nlohmann::json& j);
-ModelConfig dense_baseline(const ModelConfig& moe, const std::string& match);   // "compute" or "params"
+
+// What a dense baseline matches: the MoE's active compute or its total parameters.
+enum class BaselineMatch { compute, params, count };
+inline constexpr std::array<NamedValue<BaselineMatch>, 2> kBaselineMatches{
+    {{BaselineMatch::compute, "compute"}, {BaselineMatch::params, "params"}}};
+static_assert(names_match_enum(kBaselineMatches));
+// Throws ConfigError{"match", "unknown baseline 'x' (expected compute or params)"}.
+BaselineMatch parse_baseline_match(const std::string& name);
+ModelConfig dense_baseline(const ModelConfig& moe, BaselineMatch match);
 
 struct ForwardOptions {
     bool training = false;

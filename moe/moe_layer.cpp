@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "engine/blas.hpp"
+#include "engine/config_error.hpp"
 
 namespace moelab {
 
@@ -38,8 +39,8 @@ bool expert_outputs_no_grad(const std::vector<MLP>& experts, const Tensor& x, co
             if (gemm_row_block(n, l.out, l.in) != block) return false;
         for (std::int64_t r0 = 0; r0 < n; r0 += block) tasks.push_back({i, r0, std::min(block, n - r0)});
         outputs[i] = Tensor(Shape{n, layers.back().out});
-        for (const Linear& l : layers)   // the products as gemm() would have recorded them (benchmark floor)
-            record_gemm_call(GemmCall{false, true, n, l.out, l.in, l.in, l.in, l.out, l.bias.defined() ? 1.0 : 0.0});
+        for (const Linear& l : layers)   // the products as gemm() would have declared them to an observer
+            gemm_blocked_product(GemmCall{false, true, n, l.out, l.in, l.in, l.in, l.out, l.bias.defined() ? 1.0 : 0.0});
     }
     const double* xd = x.data();
 #pragma omp parallel for schedule(dynamic) if (tasks.size() > 1)
@@ -164,22 +165,19 @@ Var stacked_expert_outputs(const std::vector<MLP>& experts, const Var& x, const 
 
 }  // namespace
 
-MoELayer MoELayer::create(ParamRegistry& params, const std::string& name, std::int64_t dim, std::int64_t out,
-                          std::int64_t expert_hidden, std::int64_t experts, std::int64_t top_k, GateMode mode,
-                          bool noisy, double capacity_factor, double dropout, const Rng& rng) {
-    if (expert_hidden < 0)
-        throw std::invalid_argument("--expert-hidden: must be >= 0 (0 = linear experts), got " +
-                                    std::to_string(expert_hidden));
+MoELayer MoELayer::create(ParamRegistry& params, const std::string& name, const MoELayerConfig& c, const Rng& rng) {
+    if (c.expert_hidden < 0)
+        throw ConfigError("expert-hidden", "must be >= 0 (0 = linear experts), got " + std::to_string(c.expert_hidden));
     MoELayer layer;
-    layer.router = Router::create(params, join_name(name, "router"), dim, experts, top_k, mode, noisy, rng);
-    for (std::int64_t i = 0; i < experts; ++i) {
-        std::vector<std::int64_t> sizes{dim};
-        if (expert_hidden > 0) sizes.push_back(expert_hidden);
-        sizes.push_back(out);
+    layer.router = Router::create(params, join_name(name, "router"), c.dim, c.experts, c.top_k, c.gate, c.noisy, rng);
+    for (std::int64_t i = 0; i < c.experts; ++i) {
+        std::vector<std::int64_t> sizes{c.dim};
+        if (c.expert_hidden > 0) sizes.push_back(c.expert_hidden);
+        sizes.push_back(c.out);
         layer.experts.push_back(
-            MLP::create(params, join_name(name, "experts." + std::to_string(i)), sizes, rng, dropout));
+            MLP::create(params, join_name(name, "experts." + std::to_string(i)), sizes, rng, c.dropout));
     }
-    layer.capacity_factor = capacity_factor;
+    layer.capacity_factor = c.capacity_factor;
     return layer;
 }
 

@@ -29,16 +29,24 @@ struct MoEOutput {
     std::int64_t dropped = 0;    // slots dropped by capacity
 };
 
+// The shape and routing of one MoE layer.
+struct MoELayerConfig {
+    std::int64_t dim = 1, out = 1;     // input and output width
+    std::int64_t expert_hidden = 0;    // 0: linear experts dim -> out
+    std::int64_t experts = 1, top_k = 1;
+    GateMode gate = GateMode::softmax_then_topk;
+    bool noisy = false;                // router noise while training
+    double capacity_factor = 0.0;      // <= 0: unlimited
+    double dropout = 0.0;              // expert dropout while training
+};
+
 struct MoELayer {
     Router router;
     std::vector<MLP> experts;
     double capacity_factor = 0.0;   // <= 0: unlimited
 
-    // Registers "<name>.router.proj.*" and "<name>.experts.<i>.fc<j>.*". expert_hidden = 0 gives
-    // linear experts d -> out.
-    static MoELayer create(ParamRegistry& params, const std::string& name, std::int64_t dim, std::int64_t out,
-                           std::int64_t expert_hidden, std::int64_t experts, std::int64_t top_k, GateMode mode,
-                           bool noisy, double capacity_factor, double dropout, const Rng& rng);
+    // Registers "<name>.router.proj.*" and "<name>.experts.<i>.fc<j>.*".
+    static MoELayer create(ParamRegistry& params, const std::string& name, const MoELayerConfig& config, const Rng& rng);
 
     // `rng` drives router noise and expert dropout (used only when training). `control`: see router.hpp;
     // a frozen routing must have as many rows as x.

@@ -2,13 +2,15 @@
 
 #include <stdexcept>
 
+#include "engine/config_error.hpp"
+
 namespace moelab {
 
 GateMode parse_gate_mode(const std::string& name) {
     if (name == "softmax-topk") return GateMode::softmax_then_topk;
     if (name == "topk-softmax") return GateMode::topk_then_softmax;
     if (name == "soft") return GateMode::soft;
-    throw std::invalid_argument("--gate: unknown gate '" + name + "' (expected softmax-topk, topk-softmax or soft)");
+    throw ConfigError("gate", "unknown gate '" + name + "' (expected softmax-topk, topk-softmax or soft)");
 }
 
 std::string to_string(GateMode mode) {
@@ -22,9 +24,9 @@ std::string to_string(GateMode mode) {
 
 Router Router::create(ParamRegistry& params, const std::string& name, std::int64_t dim, std::int64_t experts,
                       std::int64_t top_k, GateMode mode, bool noisy, const Rng& rng) {
-    if (experts < 1) throw std::invalid_argument("--experts: must be at least 1, got " + std::to_string(experts));
+    if (experts < 1) throw ConfigError("experts", "must be at least 1, got " + std::to_string(experts));
     if (top_k < 1 || top_k > experts)
-        throw std::invalid_argument("--top-k: must be in [1, experts = " + std::to_string(experts) + "], got " +
+        throw ConfigError("top-k", "must be in [1, experts = " + std::to_string(experts) + "], got " +
                                     std::to_string(top_k));
     Router r;
     r.proj = Linear::create(params, join_name(name, "proj"), dim, experts, rng);
@@ -53,7 +55,7 @@ Routing Router::route(const Var& x, bool training, const Rng& noise_rng, const R
     out.k = k;
     if (control.swap_rank >= 0) {
         if (control.swap_rank >= k || k >= experts)
-            throw std::invalid_argument("--swap-rank: must be in [0, k = " + std::to_string(k) +
+            throw ConfigError("swap-rank", "must be in [0, k = " + std::to_string(k) +
                                         ") with k < experts = " + std::to_string(experts) + ", got " +
                                         std::to_string(control.swap_rank));
         const std::vector<std::int64_t> ranked = topk(s.value(), k + 1);

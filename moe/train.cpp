@@ -1,6 +1,7 @@
 #include "moe/train.hpp"
 
 #include "moe/divergence.hpp"
+#include "engine/config_error.hpp"
 #include "moe/shard_step.hpp"
 
 #include <chrono>
@@ -13,20 +14,23 @@
 
 namespace moelab {
 
+LrSchedule parse_lr_schedule(const std::string& name) {
+    if (const auto s = find_by_name(kLrSchedules, name)) return *s;
+    throw ConfigError("schedule", "unknown schedule '" + name + "' (expected constant, cosine or step)");
+}
+
 void TrainConfig::validate() const {
-    auto require = [](bool ok, const std::string& flag, const std::string& what) {
-        if (!ok) throw std::invalid_argument(flag + ": " + what);
+    auto require = [](bool ok, const std::string& key, const std::string& what) {
+        if (!ok) throw ConfigError(key, what);
     };
-    require(epochs >= 1, "--epochs", "must be at least 1, got " + std::to_string(epochs));
-    require(batch_size >= 1, "--batch-size", "must be at least 1, got " + std::to_string(batch_size));
-    require(schedule == "constant" || schedule == "cosine" || schedule == "step", "--schedule",
-            "unknown schedule '" + schedule + "' (expected constant, cosine or step)");
-    require(lb_weight >= 0.0 && std::isfinite(lb_weight), "--lb-weight", "must be >= 0");
-    require(z_weight >= 0.0 && std::isfinite(z_weight), "--z-weight", "must be >= 0");
-    require(optimizer.lr > 0.0 && std::isfinite(optimizer.lr), "--lr", "must be positive");
-    require(optimizer.weight_decay >= 0.0, "--weight-decay", "must be >= 0");
-    require(optimizer.momentum >= 0.0 && optimizer.momentum < 1.0, "--momentum", "must be in [0, 1)");
-    require(micro_shards >= 1, "--micro-shards", "must be at least 1, got " + std::to_string(micro_shards));
+    require(epochs >= 1, "epochs", "must be at least 1, got " + std::to_string(epochs));
+    require(batch_size >= 1, "batch-size", "must be at least 1, got " + std::to_string(batch_size));
+    require(lb_weight >= 0.0 && std::isfinite(lb_weight), "lb-weight", "must be >= 0");
+    require(z_weight >= 0.0 && std::isfinite(z_weight), "z-weight", "must be >= 0");
+    require(optimizer.lr > 0.0 && std::isfinite(optimizer.lr), "lr", "must be positive");
+    require(optimizer.weight_decay >= 0.0, "weight-decay", "must be >= 0");
+    require(optimizer.momentum >= 0.0 && optimizer.momentum < 1.0, "momentum", "must be in [0, 1)");
+    require(micro_shards >= 1, "micro-shards", "must be at least 1, got " + std::to_string(micro_shards));
 }
 
 nlohmann::json to_json(const TrainConfig& c) {
@@ -36,7 +40,7 @@ nlohmann::json to_json(const TrainConfig& c) {
             {"lr", c.optimizer.lr},
             {"momentum", c.optimizer.momentum},
             {"weight_decay", c.optimizer.weight_decay},
-            {"schedule", c.schedule},
+            {"schedule", to_string(c.schedule)},
             {"seed", c.seed},
             {"lb_weight", c.lb_weight},
             {"z_weight", c.z_weight},
@@ -68,14 +72,14 @@ TrainConfig train_config_from_json(const nlohmann::json& j) {
             throw std::invalid_argument(std::string("train config: key '") + key + "' has the wrong type");
         }
     };
-    std::string opt = to_string(c.optimizer.kind), conv = to_string(c.lb_convention);
+    std::string opt = to_string(c.optimizer.kind), conv = to_string(c.lb_convention), schedule = to_string(c.schedule);
     get("epochs", c.epochs);
     get("batch_size", c.batch_size);
     get("optimizer", opt);
     get("lr", c.optimizer.lr);
     get("momentum", c.optimizer.momentum);
     get("weight_decay", c.optimizer.weight_decay);
-    get("schedule", c.schedule);
+    get("schedule", schedule);
     get("seed", c.seed);
     get("lb_weight", c.lb_weight);
     get("z_weight", c.z_weight);
@@ -83,6 +87,7 @@ TrainConfig train_config_from_json(const nlohmann::json& j) {
     get("micro_shards", c.micro_shards);
     c.optimizer.kind = parse_optimizer_kind(opt);
     c.lb_convention = parse_balance_convention(conv);
+    c.schedule = parse_lr_schedule(schedule);
     c.validate();
     return c;
 }
@@ -90,9 +95,11 @@ TrainConfig train_config_from_json(const nlohmann::json& j) {
 double scheduled_lr(const TrainConfig& c, long step, long total_steps) {
     const double lr = c.optimizer.lr;
     const double frac = total_steps > 0 ? static_cast<double>(step) / static_cast<double>(total_steps) : 0.0;
-    if (c.schedule == "cosine") return lr * 0.5 * (1.0 + std::cos(3.14159265358979323846 * frac));
-    if (c.schedule == "step") return lr * std::pow(0.1, std::floor(3.0 * frac));
-    return lr;
+    switch (c.schedule) {
+    case LrSchedule::cosine: return lr * 0.5 * (1.0 + std::cos(3.14159265358979323846 * frac));
+    case LrSchedule::step: return lr * std::pow(0.1, std::floor(3.0 * frac));
+    default: return lr;
+    }
 }
 
 namespace {
@@ -202,6 +209,51 @@ BatchLoss standard_batch_loss(Classifier& model, const Tensor& x, const std::vec
     return b;
 }
 
+namespace {
+
+// Micro-shards (train.hpp): of the S shards of every step, this process computes [first, first + mine).
+struct ShardPlan {
+    int S = 1, first = 0, mine = 1;
+};
+
+ShardPlan shard_plan(const TrainConfig& config, const ShardExchange& ex) {
+    const int S = config.micro_shards;
+    if (ex.ranks < 1 || ex.rank < 0 || ex.rank >= ex.ranks || (ex.ranks > 1 && !ex.allgather))
+        throw std::invalid_argument("data parallelism: process " + std::to_string(ex.rank) + " of " +
+                                    std::to_string(ex.ranks) + " needs an allgather");
+    if (S % ex.ranks != 0)
+        throw ConfigError("micro-shards", std::to_string(S) + " is not a multiple of the " +
+                                  std::to_string(ex.ranks) + " data-parallel processes (each computes S / N shards)");
+    const int mine = S / ex.ranks;
+    return {S, ex.rank * mine, mine};
+}
+
+// This process's shards of one step (the batch: rows batch[0, bn) of the training set), one record each.
+void compute_shards(const ShardPlan& plan, const ShardRecords& records, const TrainHooks& hooks, const Dataset& train_set,
+                    const std::int64_t* batch, std::int64_t bn, const Rng& step_rng, const TrainConfig& config,
+                    std::vector<double>& my_records) {
+    const int S = plan.S;
+    for (int j = 0; j < plan.mine; ++j) {
+        const int shard = plan.first + j;
+        double* record = my_records.data() + static_cast<std::size_t>(j) * records.size();
+        const std::int64_t lo = bn * shard / S, hi = bn * (shard + 1) / S;
+        if (hi == lo) {
+            records.empty(record);
+            continue;
+        }
+        std::vector<std::int64_t> idx(batch + lo, batch + hi);
+        std::vector<int> labels(idx.size());
+        for (std::size_t i = 0; i < idx.size(); ++i) labels[i] = train_set.y[static_cast<std::size_t>(idx[i])];
+        ForwardOptions fo;
+        fo.training = true;
+        fo.rng = S == 1 ? step_rng : step_rng.split(static_cast<std::uint64_t>(shard));
+        const double weight = static_cast<double>(hi - lo) / static_cast<double>(bn);
+        records.compute(hooks.batch_loss, gather_rows(train_set.x, idx), labels, fo, config, weight, record);
+    }
+}
+
+}  // namespace
+
 void train(Classifier& model, Optimizer& optimizer, const Dataset& train_set, const Dataset& test_set,
            const TrainConfig& config, TrainState& state, const TrainHooks& hooks) {
     config.validate();
@@ -213,16 +265,9 @@ void train(Classifier& model, Optimizer& optimizer, const Dataset& train_set, co
     const long total_steps = steps_per_epoch * config.epochs;
     const Rng root(config.seed);
     const std::int64_t E = model.config().experts;
-    // Micro-shards (train.hpp): this process computes shards [first, first + mine) of every step.
-    const int S = config.micro_shards;
     const ShardExchange& ex = hooks.exchange;
-    if (ex.ranks < 1 || ex.rank < 0 || ex.rank >= ex.ranks || (ex.ranks > 1 && !ex.allgather))
-        throw std::invalid_argument("data parallelism: process " + std::to_string(ex.rank) + " of " +
-                                    std::to_string(ex.ranks) + " needs an allgather");
-    if (S % ex.ranks != 0)
-        throw std::invalid_argument("--micro-shards: " + std::to_string(S) + " is not a multiple of the " +
-                                    std::to_string(ex.ranks) + " data-parallel processes (each computes S / N shards)");
-    const int mine = S / ex.ranks, first = ex.rank * mine;
+    const ShardPlan plan = shard_plan(config, ex);
+    const int S = plan.S, mine = plan.mine;
     const ShardRecords records(model, S == 1);
     std::vector<double> my_records(static_cast<std::size_t>(mine) * records.size()), all_records;
     if (ex.ranks > 1) all_records.resize(static_cast<std::size_t>(S) * records.size());
@@ -240,23 +285,7 @@ void train(Classifier& model, Optimizer& optimizer, const Dataset& train_set, co
             const std::int64_t b0 = s * config.batch_size, bn = std::min(config.batch_size, n - b0);
             optimizer.set_lr(scheduled_lr(config, state.step, total_steps));
             const Rng step_rng = root.split("step").split(static_cast<std::uint64_t>(state.step));
-            for (int j = 0; j < mine; ++j) {
-                const int shard = first + j;
-                double* record = my_records.data() + static_cast<std::size_t>(j) * records.size();
-                const std::int64_t lo = bn * shard / S, hi = bn * (shard + 1) / S;
-                if (hi == lo) {
-                    records.empty(record);
-                    continue;
-                }
-                std::vector<std::int64_t> idx(order.begin() + b0 + lo, order.begin() + b0 + hi);
-                std::vector<int> labels(idx.size());
-                for (std::size_t i = 0; i < idx.size(); ++i) labels[i] = train_set.y[static_cast<std::size_t>(idx[i])];
-                ForwardOptions fo;
-                fo.training = true;
-                fo.rng = S == 1 ? step_rng : step_rng.split(static_cast<std::uint64_t>(shard));
-                const double weight = static_cast<double>(hi - lo) / static_cast<double>(bn);
-                records.compute(hooks.batch_loss, gather_rows(train_set.x, idx), labels, fo, config, weight, record);
-            }
+            compute_shards(plan, records, hooks, train_set, order.data() + b0, bn, step_rng, config, my_records);
             if (ex.ranks > 1) ex.allgather(my_records, all_records);
             // Every process adds the same S records in shard order: same gradient, same step, same weights.
             const StepTotals t = records.sum(ex.ranks > 1 ? all_records : my_records, S);

@@ -21,6 +21,7 @@
 // loss of the whole batch. A shard left empty (B < S) contributes nothing.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -29,23 +30,32 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/dataset.hpp"
+#include "engine/named_enum.hpp"
 #include "engine/optim.hpp"
 #include "moe/model.hpp"
 
 namespace moelab {
 
+enum class LrSchedule { constant, cosine, step, count };
+inline constexpr std::array<NamedValue<LrSchedule>, 3> kLrSchedules{
+    {{LrSchedule::constant, "constant"}, {LrSchedule::cosine, "cosine"}, {LrSchedule::step, "step"}}};
+static_assert(names_match_enum(kLrSchedules));
+// Throws ConfigError{"schedule", "unknown schedule 'x' (expected constant, cosine or step)"}.
+LrSchedule parse_lr_schedule(const std::string& name);
+inline std::string to_string(LrSchedule s) { return name_of(kLrSchedules, s); }
+
 struct TrainConfig {
     int epochs = 3;
     std::int64_t batch_size = 128;
     OptimizerConfig optimizer;
-    std::string schedule = "constant";
+    LrSchedule schedule = LrSchedule::constant;
     std::uint64_t seed = 1;
     double lb_weight = 0.01;           // Switch load-balancing loss weight
     double z_weight = 0.0;             // router z-loss weight
     BalanceConvention lb_convention = BalanceConvention::top1;
     int micro_shards = 1;              // S above; 1 = the plain full-batch step
 
-    void validate() const;             // throws std::invalid_argument naming the flag
+    void validate() const;             // throws ConfigError naming the key
 };
 
 // "micro_shards" is written only when it is not 1, so configs and checkpoints of plain runs keep their bytes.

@@ -6,11 +6,13 @@
 #include <algorithm>
 #include <cmath>
 
+#include "engine/config_error.hpp"
 #include "engine/parallel.hpp"
+#include "experiments/config_keys.hpp"
 #include "tests/gradcheck.hpp"
 #include "theory/attack.hpp"
 #include "theory/attack_internal.hpp"
-#include "theory/robustness.hpp"
+#include "theory/attack_harness.hpp"
 
 using namespace moelab;
 using moelab::testing::random_tensor;
@@ -322,14 +324,15 @@ BOOST_AUTO_TEST_CASE(attacks_inside_a_no_grad_scope_give_the_same_points) {
     BOOST_TEST(!grad_enabled());   // and the caller's mode is back
 }
 
-BOOST_AUTO_TEST_CASE(bad_attack_options_are_refused_naming_the_flag) {
+BOOST_AUTO_TEST_CASE(bad_attack_options_are_refused_naming_the_key) {
     AttackOptions o;
     o.eps = -0.1;
     try {
         o.validate();
         BOOST_FAIL("eps < 0 accepted");
-    } catch (const std::invalid_argument& e) {
-        BOOST_TEST(std::string(e.what()).find("--eps") != std::string::npos);
+    } catch (const ConfigError& e) {
+        BOOST_TEST(e.key == "eps");
+        BOOST_TEST(cli::user_message(e).rfind("--eps: ", 0) == 0u);   // what the command line prints
     }
     o.eps = std::nan("");
     BOOST_CHECK_THROW(o.validate(), std::invalid_argument);
@@ -352,7 +355,7 @@ BOOST_AUTO_TEST_CASE(the_harness_reports_verified_points_and_a_monotone_curve) {
     data.num_classes = 5;
     for (const std::string attack : {"pgd", "apgd-dlr", "deepfool", "fmn", "router", "expert"}) {
         AttackSpec spec;
-        spec.attack = attack;
+        spec.attack = parse_attack(attack);
         spec.options.eps = 0.08;
         spec.options.steps = 10;
         spec.batch_size = 32;   // several batches, the last one short
@@ -373,7 +376,7 @@ BOOST_AUTO_TEST_CASE(the_harness_reports_verified_points_and_a_monotone_curve) {
                 delta[static_cast<std::size_t>(j)] = v - data.x[static_cast<std::int64_t>(i) * d + j];
             }
             const double dist = vector_norm(delta.data(), d, Norm::linf);
-            if (is_minimal_distance_attack(attack)) {
+            if (is_minimal_distance(spec.attack)) {
                 if (s.success) BOOST_TEST(dist == s.distance);
                 robust += s.clean_pred == s.label && s.distance > 0.08;
             } else {
@@ -403,7 +406,7 @@ BOOST_AUTO_TEST_CASE(the_swap_measurement_matches_a_direct_forward) {
     data.y = clean_predictions(classifier_attack_model(model, kImageBox), data.x);
     data.num_classes = 5;
     AttackSpec spec;
-    spec.attack = "swap";
+    spec.attack = Attack::swap;
     spec.swap_rank = 1;
     const RobustnessReport rep = run_attack(model, data, spec);
     ForwardOptions o;

@@ -10,7 +10,9 @@
 
 #include "engine/atomic_file.hpp"
 #include "engine/clusters.hpp"
+#include "engine/config_error.hpp"
 #include "engine/idx.hpp"
+#include "experiments/config_keys.hpp"
 
 using namespace moelab;
 namespace fs = std::filesystem;
@@ -147,7 +149,9 @@ BOOST_AUTO_TEST_CASE(cluster_data_is_seeded_balanced_and_parsed_strictly) {
     std::vector<int> count(3, 0);
     for (int y : a.y) ++count[static_cast<std::size_t>(y)];
     for (int c : count) BOOST_TEST(c > 400 / 3 / 2);   // every class well represented
-    BOOST_CHECK_EXCEPTION(parse_cluster_spec("clusters:K=4,q=1"), std::invalid_argument, error_with({"--data", "'q'"}));
+    BOOST_CHECK_EXCEPTION(parse_cluster_spec("clusters:K=4,q=1"), ConfigError, [](const ConfigError& e) {
+        return e.key == "data" && cli::user_message(e).rfind("--data clusters: unknown key 'q'", 0) == 0u;
+    });
     BOOST_CHECK_EXCEPTION(parse_cluster_spec("clusters:K=four"), std::invalid_argument, error_with({"'K'", "four"}));
     BOOST_CHECK_EXCEPTION(parse_cluster_spec("clusters:C=1"), std::invalid_argument, error_with({"'C'"}));
     BOOST_CHECK_EXCEPTION(parse_cluster_spec("clusters:noise=-1"), std::invalid_argument, error_with({"'noise'"}));

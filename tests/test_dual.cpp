@@ -10,7 +10,9 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/atomic_file.hpp"
+#include "engine/config_error.hpp"
 #include "engine/ops.hpp"
+#include "experiments/config_keys.hpp"
 #include "tests/gradcheck.hpp"
 #include "theory/dual.hpp"
 #include "theory/lipschitz.hpp"
@@ -72,7 +74,7 @@ BOOST_AUTO_TEST_CASE(softmax_class_difference_is_one_lipschitz_in_linf_and_the_c
     BOOST_TEST((p[0] - p[1]) / h == 1.0, boost::test_tools::tolerance(1e-9));
 }
 
-BOOST_AUTO_TEST_CASE(dual_probabilities_match_dual_forward_and_bad_alpha_names_the_flag) {
+BOOST_AUTO_TEST_CASE(dual_probabilities_match_dual_forward_and_bad_alpha_names_the_key) {
     const Classifier s(small(ModelKind::moe_model, 4, 3, 3, 5, GateMode::softmax_then_topk, 1));
     const Classifier r(small(ModelKind::mlp, 4, 3, 1, 5, GateMode::softmax_then_topk, 2));
     const Tensor x = random_tensor(Shape{9, 4}, 3);
@@ -86,8 +88,9 @@ BOOST_AUTO_TEST_CASE(dual_probabilities_match_dual_forward_and_bad_alpha_names_t
         try {
             check_alpha(alpha);
             BOOST_ERROR("alpha " << alpha << " accepted");
-        } catch (const std::invalid_argument& e) {
-            BOOST_TEST(std::string(e.what()).rfind("--alpha:", 0) == 0u);
+        } catch (const ConfigError& e) {
+            BOOST_TEST(e.key == "alpha");
+            BOOST_TEST(cli::user_message(e).rfind("--alpha:", 0) == 0u);
         }
     }
 }

@@ -8,7 +8,9 @@
 #include <thread>
 
 #include "engine/clusters.hpp"
+#include "engine/config_error.hpp"
 #include "engine/parallel.hpp"
+#include "experiments/config_keys.hpp"
 #include "moe/train.hpp"
 #include "tests/gradcheck.hpp"
 
@@ -42,7 +44,7 @@ struct Setup {
         config.epochs = 1;            // 4 steps, each over 4 shards of 64 rows when S = 4
         config.batch_size = 256;
         config.optimizer.lr = 3e-3;
-        config.schedule = "cosine";
+        config.schedule = LrSchedule::cosine;
         config.z_weight = 1e-3;
     }
 };
@@ -158,8 +160,9 @@ BOOST_AUTO_TEST_CASE(micro_shards_must_be_a_multiple_of_the_processes) {
     try {
         trained(s, 4, 1, ex);
         BOOST_FAIL("4 micro-shards over 3 processes were accepted");
-    } catch (const std::invalid_argument& e) {
-        BOOST_TEST(std::string(e.what()).find("--micro-shards: 4 is not a multiple of the 3") != std::string::npos);
+    } catch (const ConfigError& e) {
+        BOOST_TEST(e.key == "micro-shards");
+        BOOST_TEST(cli::user_message(e).find("--micro-shards: 4 is not a multiple of the 3") != std::string::npos);
     }
     TrainConfig c;
     c.micro_shards = 0;

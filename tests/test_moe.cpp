@@ -4,7 +4,9 @@
 
 #include <cmath>
 
+#include "engine/config_error.hpp"
 #include "engine/parallel.hpp"
+#include "experiments/config_keys.hpp"
 #include "moe/aux_losses.hpp"
 #include "moe/model.hpp"
 #include "tests/gradcheck.hpp"
@@ -17,7 +19,8 @@ namespace {
 
 MoELayer make_layer(ParamRegistry& params, std::int64_t E, std::int64_t k, GateMode mode, std::int64_t hidden = 5,
                     double capacity = 0.0) {
-    return MoELayer::create(params, "moe", 4, 3, hidden, E, k, mode, false, capacity, 0.0, Rng(3));
+    return MoELayer::create(params, "moe", {.dim = 4, .out = 3, .expert_hidden = hidden, .experts = E, .top_k = k, .gate = mode,
+                                            .capacity_factor = capacity}, Rng(3));
 }
 
 // F(x_b) = sum_i g_i(x_b) e_i(x_b), one sample at a time, straight from THEORY.md's definition.
@@ -172,18 +175,18 @@ BOOST_AUTO_TEST_CASE(dense_baselines_match_active_compute_or_total_parameters) {
     moe.hidden = 32;
     moe.experts = 8;
     moe.top_k = 2;
-    BOOST_TEST(dense_baseline(moe, "compute").hidden == 64);
-    const Classifier m(moe), p(dense_baseline(moe, "params"));
+    BOOST_TEST(dense_baseline(moe, BaselineMatch::compute).hidden == 64);
+    const Classifier m(moe), p(dense_baseline(moe, parse_baseline_match("params")));
     const double ratio = static_cast<double>(p.params().numel()) / static_cast<double>(m.params().numel());
     BOOST_TEST(std::fabs(ratio - 1.0) < 0.01);
-    BOOST_CHECK_THROW(dense_baseline(moe, "flops"), std::invalid_argument);
+    BOOST_CHECK_THROW(parse_baseline_match("flops"), std::invalid_argument);
 }
 
-BOOST_AUTO_TEST_CASE(bad_model_configs_name_the_flag) {
+BOOST_AUTO_TEST_CASE(bad_model_configs_name_the_key) {
     ModelConfig c;
     c.top_k = 9;
-    BOOST_CHECK_EXCEPTION(c.validate(), std::invalid_argument, [](const std::invalid_argument& e) {
-        return std::string(e.what()).find("--top-k") != std::string::npos;
+    BOOST_CHECK_EXCEPTION(c.validate(), ConfigError, [](const ConfigError& e) {
+        return e.key == "top-k" && cli::user_message(e).rfind("--top-k: ", 0) == 0u;
     });
     BOOST_CHECK_THROW(model_config_from_json({{"experts", 4}, {"bogus", 1}}), std::invalid_argument);
     BOOST_CHECK_THROW(model_config_from_json({{"experts", "four"}}), std::invalid_argument);
@@ -192,7 +195,7 @@ BOOST_AUTO_TEST_CASE(bad_model_configs_name_the_flag) {
 
 BOOST_AUTO_TEST_CASE(noisy_gating_is_seeded_and_only_active_in_training) {
     ParamRegistry params;
-    const MoELayer layer = MoELayer::create(params, "moe", 4, 3, 0, 4, 1, GateMode::softmax_then_topk, true, 0.0, 0.0, Rng(3));
+    const MoELayer layer = MoELayer::create(params, "moe", {.dim = 4, .out = 3, .experts = 4, .noisy = true}, Rng(3));
     const Var x(random_tensor({16, 4}, 47));
     const Tensor a = layer.forward(x, true, Rng(1)).routing.logits.value();
     const Tensor b = layer.forward(x, true, Rng(1)).routing.logits.value();
@@ -226,8 +229,8 @@ BOOST_AUTO_TEST_CASE(dual_model_interpolates_the_two_models_probabilities) {
 // cut each expert's GEMMs into several row blocks; capacity drops some slots, and an expert may get none.
 BOOST_AUTO_TEST_CASE(inference_path_gives_the_bits_of_the_graph_path_at_1_2_and_4_threads) {
     ParamRegistry params;
-    const MoELayer layer = MoELayer::create(params, "moe", 64, 32, 256, 8, 2, GateMode::softmax_then_topk, false,
-                                            1.1, 0.0, Rng(9));
+    const MoELayer layer = MoELayer::create(
+        params, "moe", {.dim = 64, .out = 32, .expert_hidden = 256, .experts = 8, .top_k = 2, .capacity_factor = 1.1}, Rng(9));
     const Tensor x = random_tensor({3000, 64}, 77);
     const Tensor graph = layer.forward(Var(x, true), false, Rng(1)).y.value();
     const int before = max_threads();
@@ -251,8 +254,7 @@ BOOST_AUTO_TEST_CASE(inference_path_gives_the_bits_of_the_graph_path_at_1_2_and_
 // threads, dropout included. The routing is frozen so that only the experts see the input.
 BOOST_AUTO_TEST_CASE(parallel_expert_node_matches_the_op_by_op_graph_and_the_thread_count) {
     ParamRegistry params;
-    const MoELayer layer = MoELayer::create(params, "moe", 16, 8, 24, 6, 2, GateMode::softmax_then_topk, false,
-                                            0.0, 0.0, Rng(5));
+    const MoELayer layer = MoELayer::create(params, "moe", {.dim = 16, .out = 8, .expert_hidden = 24, .experts = 6, .top_k = 2}, Rng(5));
     const Tensor x = random_tensor({300, 16}, 78);
     const Tensor seed = random_tensor({300, 8}, 79);
     const Routing routing = layer.forward(Var(x), false, Rng(0)).routing;
@@ -299,8 +301,8 @@ BOOST_AUTO_TEST_CASE(parallel_expert_node_matches_the_op_by_op_graph_and_the_thr
     }
     // Dropout inside the experts: the same bits at every thread count.
     ParamRegistry dparams;
-    const MoELayer drop = MoELayer::create(dparams, "moe", 16, 8, 24, 6, 2, GateMode::softmax_then_topk, false,
-                                           0.0, 0.3, Rng(5));
+    const MoELayer drop = MoELayer::create(
+        dparams, "moe", {.dim = 16, .out = 8, .expert_hidden = 24, .experts = 6, .top_k = 2, .dropout = 0.3}, Rng(5));
     std::vector<Tensor> drop_first;
     for (int t : {1, 2, 4}) {
         set_threads(t);

@@ -207,7 +207,7 @@ BOOST_AUTO_TEST_CASE(adversarial_training_is_bitwise_deterministic_and_resumable
     tc.epochs = 2;
     tc.batch_size = 60;
     tc.optimizer.lr = 3e-3;
-    tc.schedule = "cosine";
+    tc.schedule = LrSchedule::cosine;
     RtErOptions rt;
     rt.attack = cluster_attack(0.3);
     for (const BatchLossFn& fn : {pgd_adversarial_batch_loss(cluster_attack(0.3)), rt_er_batch_loss(rt)}) {

@@ -41,7 +41,7 @@ struct Fixture {
         config.epochs = 2;
         config.batch_size = 160;
         config.optimizer.lr = 3e-3;
-        config.schedule = "cosine";
+        config.schedule = LrSchedule::cosine;
         config.z_weight = 1e-3;
     }
 };

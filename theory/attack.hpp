@@ -63,7 +63,7 @@ struct AttackOptions {
     AttackLoss loss = AttackLoss::ce;
     std::vector<int> targets;       // empty: untargeted; else one target class per sample
     std::uint64_t seed = 1;
-    void validate() const;          // throws std::invalid_argument naming the flag
+    void validate() const;          // throws ConfigError naming the key
 };
 
 struct AttackResult {

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "engine/config_error.hpp"
 #include "theory/attack_internal.hpp"
 
 namespace moelab {
@@ -38,11 +39,11 @@ bool clearly_fooled(const double* z, std::int64_t C, int y, const std::vector<in
 }
 
 void check_minimal(const MinimalOptions& o) {
-    if (o.max_iter < 1) throw std::invalid_argument("--steps: must be >= 1, got " + std::to_string(o.max_iter));
-    if (!(o.overshoot >= 0.0)) throw std::invalid_argument("--overshoot: must be >= 0");
+    if (o.max_iter < 1) throw ConfigError("steps", "must be >= 1, got " + std::to_string(o.max_iter));
+    if (!(o.overshoot >= 0.0)) throw ConfigError("overshoot", "must be >= 0");
     if (!(o.eps_max > 0.0) || !std::isfinite(o.eps_max))
-        throw std::invalid_argument("--eps: the largest radius of the bisection must be positive and finite");
-    if (o.bisection_steps < 1 || o.refine_steps < 0) throw std::invalid_argument("--bisection-steps: must be >= 1");
+        throw ConfigError("eps", "the largest radius of the bisection must be positive and finite");
+    if (o.bisection_steps < 1 || o.refine_steps < 0) throw ConfigError("bisection-steps", "must be >= 1");
 }
 
 }  // namespace

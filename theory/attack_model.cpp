@@ -7,6 +7,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "engine/config_error.hpp"
 #include "engine/ops.hpp"
 #include "theory/attack_internal.hpp"
 
@@ -16,21 +17,21 @@ AttackLoss parse_attack_loss(const std::string& name) {
     if (name == "ce") return AttackLoss::ce;
     if (name == "dlr") return AttackLoss::dlr;
     if (name == "margin") return AttackLoss::margin;
-    throw std::invalid_argument("--loss: expected ce, dlr or margin, got '" + name + "'");
+    throw ConfigError("loss", "expected ce, dlr or margin, got '" + name + "'");
 }
 
 StepSchedule parse_step_schedule(const std::string& name) {
     if (name == "constant") return StepSchedule::constant;
     if (name == "cosine") return StepSchedule::cosine;
-    throw std::invalid_argument("--step-schedule: expected constant or cosine, got '" + name + "'");
+    throw ConfigError("step-schedule", "expected constant or cosine, got '" + name + "'");
 }
 
 void AttackOptions::validate() const {
-    if (!(eps >= 0.0) || !std::isfinite(eps)) throw std::invalid_argument("--eps: must be a finite number >= 0, got " + std::to_string(eps));
-    if (steps < 1) throw std::invalid_argument("--steps: must be >= 1, got " + std::to_string(steps));
+    if (!(eps >= 0.0) || !std::isfinite(eps)) throw ConfigError("eps", "must be a finite number >= 0, got " + std::to_string(eps));
+    if (steps < 1) throw ConfigError("steps", "must be >= 1, got " + std::to_string(steps));
     if (!(step_size >= 0.0) || !std::isfinite(step_size))
-        throw std::invalid_argument("--step-size: must be >= 0 (0 = 2.5 eps / steps), got " + std::to_string(step_size));
-    if (restarts < 1) throw std::invalid_argument("--restarts: must be >= 1, got " + std::to_string(restarts));
+        throw ConfigError("step-size", "must be >= 0 (0 = 2.5 eps / steps), got " + std::to_string(step_size));
+    if (restarts < 1) throw ConfigError("restarts", "must be >= 1, got " + std::to_string(restarts));
 }
 
 double AttackResult::success_rate() const {
@@ -218,8 +219,8 @@ Evaluation evaluate_at(const AttackModel& m, Var& xv, const std::vector<int>& y,
     Var z = m.logits(xv);
     const std::int64_t B = z.shape()[0], C = z.shape()[1];
     if (loss == AttackLoss::dlr && C < (targets.empty() ? 3 : 4))
-        throw std::invalid_argument("--loss dlr: needs at least " + std::string(targets.empty() ? "3" : "4") +
-                                    " classes, the model has " + std::to_string(C));
+        throw ConfigError("loss", "needs at least " + std::string(targets.empty() ? "3" : "4") + " classes, the model has " +
+                                  std::to_string(C), "dlr");
     Evaluation e;
     e.logits = z.value();
     e.value.resize(static_cast<std::size_t>(B));

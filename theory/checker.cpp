@@ -84,10 +84,10 @@ CheckReport run_check(const Classifier& model, const Dataset& data, const CheckO
         }
         for (std::size_t m = 0; m < kCertMethods.size(); ++m) {
             const double c = row.certified[m];
-            auto& sink = kCertMethods[m] == "naive" ? row.naive_violations : row.violations;
+            auto& sink = is_sound(kCertMethods[m]) ? row.violations : row.naive_violations;
             if (exceeds(c, row.attack, 1e-9))
-                sink.push_back(check_detail::beyond_attack(kCertMethods[m], c, row.attack, row.attack_name));
-            if (exceeds(c, row.exact, 1e-6)) sink.push_back(kCertMethods[m] + " " + fmt(c) + " > exact " + fmt(row.exact));
+                sink.push_back(check_detail::beyond_attack(to_string(kCertMethods[m]), c, row.attack, row.attack_name));
+            if (exceeds(c, row.exact, 1e-6)) sink.push_back(to_string(kCertMethods[m]) + " " + fmt(c) + " > exact " + fmt(row.exact));
         }
         row.p2 = p2[ui];
         if (exceeds(row.p2, row.attack, 1e-9))
@@ -106,7 +106,9 @@ CheckReport run_check(const Classifier& model, const Dataset& data, const CheckO
 
 std::string to_csv(const CheckReport& report) {
     std::ostringstream out;
-    check_detail::csv_header_start(out, kCertMethods);
+    std::vector<std::string> names;
+    for (const CertifyMethod m : kCertMethods) names.push_back(to_string(m));
+    check_detail::csv_header_start(out, names);
     out << ",exact,exact_status,exact_lower,attack,attack_name,smoothing_l2,violations,naive_violations,certified_p2_form,p2_violations\n";
     for (const CheckRow& r : report.rows) {
         check_detail::csv_row_start(out, r);
@@ -121,8 +123,8 @@ nlohmann::json summary_json(const CheckReport& report, const CheckOptions& o) {
     using nlohmann::json;
     json methods = json::object();
     for (std::size_t m = 0; m < kCertMethods.size(); ++m)
-        methods[kCertMethods[m]] = check_detail::method_summary(
-            report.rows, [m](const CheckRow& r) { return r.certified[m]; }, kCertMethods[m] != "naive");
+        methods[to_string(kCertMethods[m])] = check_detail::method_summary(
+            report.rows, [m](const CheckRow& r) { return r.certified[m]; }, is_sound(kCertMethods[m]));
     std::int64_t optimal = 0, exact_vs_attack = 0;
     std::vector<double> gap;
     for (const CheckRow& r : report.rows) {

@@ -14,6 +14,7 @@
 // it allows 1e-6 * max(1, value); certificate vs attack allows 1e-9 relative (both are computed in float64).
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -23,6 +24,7 @@
 
 #include "engine/dataset.hpp"
 #include "theory/attack.hpp"
+#include "theory/certify_methods.hpp"
 #include "theory/exact.hpp"
 #include "theory/exact_lipschitz.hpp"
 #include "theory/smoothing.hpp"
@@ -45,7 +47,9 @@ struct CheckOptions {
     std::uint64_t seed = 1;
 };
 
-inline const std::vector<std::string> kCertMethods{"lipschitz", "ibp", "naive", "crown", "exact-lipschitz"};
+// The methods the checker runs, in the order of its CSV columns; soundness and names from their table rows.
+inline constexpr std::array<CertifyMethod, 5> kCertMethods{CertifyMethod::lipschitz, CertifyMethod::ibp, CertifyMethod::naive,
+                                                           CertifyMethod::crown, CertifyMethod::exact_lipschitz};
 
 struct CheckRow {
     std::int64_t index = 0;

@@ -42,7 +42,7 @@
 
 namespace moelab {
 
-// Throws std::invalid_argument "--alpha: must be in [0, 1], got X" (NaN included).
+// Throws ConfigError{"alpha", "must be in [0, 1], got X"} (NaN included).
 void check_alpha(double alpha);
 
 // F_D's probabilities [B, C] from the copied matrices (mirrors dual_forward).

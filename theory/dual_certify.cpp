@@ -5,6 +5,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "engine/config_error.hpp"
 #include "engine/ops.hpp"
 #include "theory/dual.hpp"
 #include "theory/ibp.hpp"
@@ -115,8 +116,8 @@ std::vector<double> dual_ibp_radii(const Network& standard, const Network& robus
 void check_alpha(double alpha) {
     if (!(alpha >= 0.0 && alpha <= 1.0)) {
         std::ostringstream s;
-        s << "--alpha: must be in [0, 1], got " << alpha;
-        throw std::invalid_argument(s.str());
+        s << "must be in [0, 1], got " << alpha;
+        throw ConfigError("alpha", s.str());
     }
 }
 

@@ -4,12 +4,14 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "engine/config_error.hpp"
+
 namespace moelab {
 
 Norm parse_norm(const std::string& name) {
     if (name == "linf") return Norm::linf;
     if (name == "l2") return Norm::l2;
-    throw std::invalid_argument("--norm: expected linf or l2, got '" + name + "'");
+    throw ConfigError("norm", "expected linf or l2, got '" + name + "'");
 }
 
 std::string to_string(Norm norm) { return norm == Norm::linf ? "linf" : "l2"; }

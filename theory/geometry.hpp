@@ -8,7 +8,7 @@
 namespace moelab {
 
 enum class Norm { linf, l2 };
-Norm parse_norm(const std::string& name);   // "linf", "l2"; throws naming --norm
+Norm parse_norm(const std::string& name);   // "linf", "l2"; throws ConfigError naming the key "norm"
 std::string to_string(Norm norm);
 double vector_norm(const double* v, std::int64_t n, Norm norm);
 double dual_norm(const double* v, std::int64_t n, Norm norm);   // L1 for linf, L2 for l2

@@ -4,6 +4,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "engine/config_error.hpp"
 #include "engine/ops.hpp"
 
 namespace moelab {
@@ -80,12 +81,12 @@ void TrainingAttack::validate() const {
 
 void RtErOptions::validate() const {
     attack.validate();
-    if (!(beta >= 0.0) || !std::isfinite(beta)) throw std::invalid_argument("--beta: must be a finite number >= 0");
+    if (!(beta >= 0.0) || !std::isfinite(beta)) throw ConfigError("beta", "must be a finite number >= 0");
 }
 
 void JtdmoeOptions::validate() const {
     robust.validate();
-    if (!(alpha >= 0.0 && alpha <= 1.0)) throw std::invalid_argument("--alpha: must be in [0, 1], got " + std::to_string(alpha));
+    if (!(alpha >= 0.0 && alpha <= 1.0)) throw ConfigError("alpha", "must be in [0, 1], got " + std::to_string(alpha));
 }
 
 BatchLossFn pgd_adversarial_batch_loss(const TrainingAttack& attack) {

@@ -6,17 +6,18 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "engine/config_error.hpp"
 #include "engine/ops.hpp"
 #include "theory/finite_guard.hpp"
 
 namespace moelab {
 
 void SmoothingOptions::validate() const {
-    if (!(sigma > 0.0) || !std::isfinite(sigma)) throw std::invalid_argument("--sigma: must be positive and finite");
-    if (n0 < 1) throw std::invalid_argument("--n0: must be >= 1");
-    if (n < 1) throw std::invalid_argument("--n: must be >= 1");
-    if (!(alpha > 0.0 && alpha < 1.0)) throw std::invalid_argument("--alpha: must be in (0, 1)");
-    if (batch < 1) throw std::invalid_argument("--batch-size: must be >= 1");
+    if (!(sigma > 0.0) || !std::isfinite(sigma)) throw ConfigError("sigma", "must be positive and finite");
+    if (n0 < 1) throw ConfigError("n0", "must be >= 1");
+    if (n < 1) throw ConfigError("n", "must be >= 1");
+    if (!(alpha > 0.0 && alpha < 1.0)) throw ConfigError("alpha", "must be in (0, 1)");
+    if (batch < 1) throw ConfigError("batch-size", "must be >= 1");
 }
 
 double clopper_pearson_lower(std::int64_t successes, std::int64_t trials, double alpha) {

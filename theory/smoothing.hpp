@@ -20,7 +20,7 @@ struct SmoothingOptions {
     double alpha = 0.001;
     std::int64_t batch = 500;
     std::uint64_t seed = 1;
-    void validate() const;   // throws naming --sigma, --n0, --n, --alpha
+    void validate() const;   // throws ConfigError naming the key: sigma, n0, n, alpha
 };
 
 struct SmoothedCertificate {

@@ -1,17 +1,12 @@
-// moelab theory: the robustness evaluation harness behind `moelab attack`.
+// moelab theory: the attack harness behind `moelab attack`.
 //
-// Runs one named attack over a data set in batches and collects, per sample, what a researcher needs to
+// Runs one attack (theory/attack_registry.hpp) over a data set in batches and collects, per sample, what a researcher needs to
 // check a bound against it: label, clean and adversarial prediction, distance found, whether the routing
 // of the first MoE layer changed and which experts it chose before and after. Then the summary: clean
 // and robust accuracy, the robust-accuracy-vs-eps curve and per-expert vulnerability.
 //
-// Attacks by name (THEORY.md §4):
-//   fgsm, pgd, apgd-ce, apgd-dlr       eps-bounded, on the model as it predicts
-//   deepfool, fmn, bisection           minimal distance (bisection = PGD at a bisected radius <= eps)
-//   router   PGD on the router as a classifier over experts (label: the clean top-1 expert), i.e. the
-//            perturbation that most changes the routing decision; the model is judged at that point (RA-R)
-//   expert   PGD with routing held at its clean decision: only the experts are attacked (RA-E)
-//   swap     no perturbation: the expert of rank --swap-rank is replaced by the next-ranked (P1)
+// router: PGD on the router as a classifier over experts (label: the clean top-1 expert), i.e. the
+// perturbation that most changes the routing decision; the model is judged at that point (RA-R).
 // Robust accuracy counts samples classified correctly at x and at every point the attack reports. For
 // eps-bounded attacks the curve runs the attack at each radius of the grid; a sample fooled at a smaller
 // radius counts as fooled at every larger one (the point lies in the larger ball too), so the curve never
@@ -27,11 +22,12 @@
 
 #include "engine/dataset.hpp"
 #include "theory/attack.hpp"
+#include "theory/attack_registry.hpp"
 
 namespace moelab {
 
 struct AttackSpec {
-    std::string attack = "pgd";
+    Attack attack = Attack::pgd;
     AttackOptions options;            // norm, eps, steps, step size, restarts, seed, loss
     MinimalOptions minimal;           // deepfool, fmn, bisection (norm and eps are taken from options)
     std::vector<double> eps_grid;     // empty: eps/4, eps/2, 3eps/4, eps (eps-bounded); 11 points in [0, eps] (minimal)
@@ -42,9 +38,7 @@ struct AttackSpec {
     Box domain;
 };
 
-const std::vector<std::string>& attack_names();
-bool is_minimal_distance_attack(const std::string& name);
-// Throws std::invalid_argument naming the flag on an unknown attack or a bad combination.
+// Throws ConfigError naming the key on a bad combination.
 void validate(const AttackSpec& spec, const Classifier& model);
 
 struct SampleRecord {

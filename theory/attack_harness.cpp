@@ -1,4 +1,4 @@
-#include "theory/robustness.hpp"
+#include "theory/attack_harness.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -6,6 +6,8 @@
 #include <cstring>
 #include <sstream>
 #include <stdexcept>
+
+#include "engine/config_error.hpp"
 
 namespace moelab {
 
@@ -52,7 +54,7 @@ std::vector<int> make_targets(const std::string& target, const std::vector<int>&
 std::vector<double> default_grid(const AttackSpec& spec) {
     if (!spec.eps_grid.empty()) return spec.eps_grid;
     const double e = spec.options.eps;
-    if (is_minimal_distance_attack(spec.attack)) {
+    if (is_minimal_distance(spec.attack)) {
         std::vector<double> g;
         for (int i = 0; i <= 10; ++i) g.push_back(e * i / 10.0);
         return g;
@@ -67,8 +69,8 @@ AttackResult run_eps_attack(const Classifier& model, const AttackSpec& spec, con
     AttackOptions o = spec.options;
     o.eps = eps;
     o.targets = targets;
-    const std::string& a = spec.attack;
-    if (a == "router") {
+    switch (spec.attack) {
+    case Attack::router: {
         const AttackModel router = router_attack_model(model, spec.domain);
         const std::vector<int> top = top1_experts(model, x);
         o.targets.clear();
@@ -84,46 +86,29 @@ AttackResult run_eps_attack(const Classifier& model, const AttackSpec& spec, con
         }
         return r;
     }
-    if (a == "expert") return pgd(frozen_routing_attack_model(model, x, spec.domain), x, y, o);
-    const AttackModel full = classifier_attack_model(model, spec.domain, spec.k_override);
-    if (a == "fgsm") return fgsm(full, x, y, o);
-    if (a == "pgd") return pgd(full, x, y, o);
-    o.loss = a == "apgd-dlr" ? AttackLoss::dlr : AttackLoss::ce;
-    return apgd(full, x, y, o);
+    case Attack::expert: return pgd(frozen_routing_attack_model(model, x, spec.domain), x, y, o);
+    case Attack::fgsm: return fgsm(classifier_attack_model(model, spec.domain, spec.k_override), x, y, o);
+    case Attack::pgd: return pgd(classifier_attack_model(model, spec.domain, spec.k_override), x, y, o);
+    case Attack::apgd_ce:
+    case Attack::apgd_dlr:
+        o.loss = spec.attack == Attack::apgd_dlr ? AttackLoss::dlr : AttackLoss::ce;
+        return apgd(classifier_attack_model(model, spec.domain, spec.k_override), x, y, o);
+    default: throw std::logic_error("run_eps_attack: " + to_string(spec.attack) + " is not an eps-bounded attack");
+    }
 }
 
 }  // namespace
 
-const std::vector<std::string>& attack_names() {
-    static const std::vector<std::string> names{"fgsm", "pgd", "apgd-ce", "apgd-dlr", "deepfool", "fmn",
-                                                "bisection", "router", "expert", "swap"};
-    return names;
-}
-
-bool is_minimal_distance_attack(const std::string& name) {
-    return name == "deepfool" || name == "fmn" || name == "bisection";
-}
-
 void validate(const AttackSpec& spec, const Classifier& model) {
-    const auto& names = attack_names();
-    if (std::find(names.begin(), names.end(), spec.attack) == names.end()) {
-        std::string list;
-        for (const auto& n : names) {
-            if (!list.empty()) list += ", ";
-            list += n;
-        }
-        throw std::invalid_argument("--attack: unknown attack '" + spec.attack + "' (expected one of " + list + ")");
-    }
+    const AttackInfo& a = info(spec.attack);
     spec.options.validate();
-    if (spec.batch_size < 1) throw std::invalid_argument("--batch-size: must be >= 1, got " + std::to_string(spec.batch_size));
+    if (spec.batch_size < 1) throw ConfigError("batch-size", "must be >= 1, got " + std::to_string(spec.batch_size));
     for (double e : spec.eps_grid)
-        if (!(e >= 0.0) || !std::isfinite(e)) throw std::invalid_argument("--eps-grid: radii must be finite and >= 0");
+        if (!(e >= 0.0) || !std::isfinite(e)) throw ConfigError("eps-grid", "radii must be finite and >= 0");
     const bool moe = !model.moe_layers().empty();
-    if ((spec.attack == "router" || spec.attack == "expert" || spec.attack == "swap") && !moe)
-        throw std::invalid_argument("--attack " + spec.attack + ": the model has no MoE layer");
+    if (a.needs_moe && !moe) throw ConfigError("attack", "the model has no MoE layer", a.name);
     if (!spec.target.empty()) {
-        if (is_minimal_distance_attack(spec.attack) || spec.attack == "router" || spec.attack == "swap")
-            throw std::invalid_argument("--target: attack '" + spec.attack + "' has no targeted variant");
+        if (!a.targetable) throw ConfigError("target", "attack '" + std::string(a.name) + "' has no targeted variant");
         if (spec.target != "next") {
             std::size_t used = 0;
             int t = -1;
@@ -132,15 +117,125 @@ void validate(const AttackSpec& spec, const Classifier& model) {
             } catch (const std::exception&) {
             }
             if (used != spec.target.size() || t < 0 || t >= model.config().classes)
-                throw std::invalid_argument("--target: expected 'next' or a class in [0, " +
+                throw ConfigError("target", "expected 'next' or a class in [0, " +
                                             std::to_string(model.config().classes) + "), got '" + spec.target + "'");
         }
     }
-    if (spec.attack == "apgd-dlr" && model.config().classes < (spec.target.empty() ? 3 : 4))
-        throw std::invalid_argument("--attack apgd-dlr: needs at least 3 classes (4 when targeted)");
-    if (spec.attack == "bisection" && spec.options.eps <= 0.0)
-        throw std::invalid_argument("--eps: the bisection needs a positive largest radius");
+    if (spec.attack == Attack::apgd_dlr && model.config().classes < (spec.target.empty() ? 3 : 4))
+        throw ConfigError("attack", "needs at least 3 classes (4 when targeted)", "apgd-dlr");
+    if (spec.attack == Attack::bisection && spec.options.eps <= 0.0)
+        throw ConfigError("eps", "the bisection needs a positive largest radius");
 }
+
+namespace {
+
+// One batch: the attack's result and the first MoE layer's expert sets at the reported points.
+struct BatchResult {
+    AttackResult result;
+    std::vector<std::vector<std::int64_t>> after;
+};
+
+// swap: no perturbation; the expert of rank spec.swap_rank is replaced by the next-ranked.
+BatchResult swap_batch(const Classifier& model, const AttackSpec& spec, const Tensor& x, const std::vector<int>& y,
+                       const std::vector<std::int64_t>& clean_pred, const ForwardOptions& live) {
+    const auto bn = static_cast<std::size_t>(x.rows());
+    ForwardOptions swapped = live;
+    swapped.swap_rank = spec.swap_rank;
+    NoGradGuard no_grad;
+    const auto pred = argmax_rows(model.forward(Var(x), swapped).logits.value());
+    BatchResult out;
+    AttackResult& result = out.result;
+    result.x_adv = x;
+    result.clean_pred.assign(clean_pred.begin(), clean_pred.end());
+    result.adv_pred.assign(pred.begin(), pred.end());
+    result.distance.assign(bn, 0.0);
+    result.success.resize(bn);
+    for (std::size_t b = 0; b < bn; ++b) result.success[b] = pred[b] != y[b];
+    out.after = expert_sets(model, x, swapped);
+    return out;
+}
+
+BatchResult minimal_batch(const Classifier& model, const AttackSpec& spec, const AttackModel& full, const Tensor& x,
+                          const std::vector<int>& y, const ForwardOptions& live) {
+    MinimalOptions mo = spec.minimal;
+    mo.norm = spec.options.norm;
+    mo.eps_max = spec.options.eps;
+    mo.inner = spec.options;
+    mo.seed = spec.options.seed;
+    BatchResult out;
+    out.result = spec.attack == Attack::deepfool ? deepfool(full, x, y, mo)
+                 : spec.attack == Attack::fmn    ? fmn(full, x, y, mo)
+                                                 : pgd_bisection(full, x, y, mo);
+    out.after = expert_sets(model, out.result.x_adv, live);
+    return out;
+}
+
+// An eps-bounded attack at every radius of the grid, from the smallest up; marks robust_at[radius][sample]
+// for the batch's samples (b0 on). The reported point is the one found at the smallest radius that fooled
+// the model (it lies in every larger ball), else the one at the largest.
+BatchResult eps_grid_batch(const Classifier& model, const AttackSpec& spec, const Tensor& x, const std::vector<int>& y,
+                           const std::vector<int>& targets, const std::vector<std::int64_t>& clean_pred,
+                           const std::vector<double>& grid, std::int64_t b0,
+                           std::vector<std::vector<std::uint8_t>>& robust_at, const ForwardOptions& live) {
+    const std::int64_t bn = x.rows();
+    BatchResult out;
+    AttackResult& result = out.result;
+    std::vector<std::uint8_t> fooled_so_far(static_cast<std::size_t>(bn), 0);
+    for (std::size_t gi = 0; gi < grid.size(); ++gi) {
+        AttackResult r = run_eps_attack(model, spec, x, y, targets, grid[gi]);
+        for (std::int64_t b = 0; b < bn; ++b) {
+            const auto ub = static_cast<std::size_t>(b);
+            const bool wrong = r.adv_pred[ub] != y[ub] || clean_pred[ub] != static_cast<std::int64_t>(y[ub]);
+            if (wrong) fooled_so_far[ub] = 1;
+            robust_at[gi][static_cast<std::size_t>(b0 + b)] = !fooled_so_far[ub];
+        }
+        if (gi == 0) {
+            result = r;
+            continue;
+        }
+        for (std::int64_t b = 0; b < bn; ++b) {
+            const auto ub = static_cast<std::size_t>(b);
+            const bool keep_earlier = result.adv_pred[ub] != y[ub];
+            if (keep_earlier) continue;
+            result.adv_pred[ub] = r.adv_pred[ub];
+            result.success[ub] = r.success[ub];
+            result.distance[ub] = r.distance[ub];
+            std::copy(r.x_adv.data() + b * x.cols(), r.x_adv.data() + (b + 1) * x.cols(), result.x_adv.data() + b * x.cols());
+        }
+    }
+    out.after = expert_sets(model, result.x_adv, live);
+    return out;
+}
+
+// Accuracies, change rates and the robust-accuracy curve from the per-sample records.
+void summarize(RobustnessReport& rep, const AttackSpec& spec, const std::vector<double>& grid,
+               const std::vector<std::vector<std::uint8_t>>& robust_at) {
+    const bool minimal = is_minimal_distance(spec.attack);
+    double clean = 0, robust = 0, changed = 0, top1 = 0, full_robust = 0;
+    for (const SampleRecord& s : rep.samples) {
+        clean += s.clean_pred == s.label;
+        changed += s.routing_changed;
+        top1 += s.top1_changed;
+        full_robust += s.clean_pred == s.label && s.full_model_pred == s.label;
+        if (minimal) robust += s.clean_pred == s.label && s.distance > spec.options.eps;
+        else robust += s.clean_pred == s.label && s.adv_pred == s.label;
+    }
+    const double nn = static_cast<double>(std::max<std::size_t>(rep.samples.size(), 1));
+    rep.clean_accuracy = clean / nn;
+    rep.robust_accuracy = robust / nn;
+    rep.routing_change_rate = changed / nn;
+    rep.top1_change_rate = top1 / nn;
+    rep.full_model_robust_accuracy = full_robust / nn;
+    if (info(spec.attack).reach == AttackReach::no_perturbation) return;
+    if (!minimal) rep.curve.emplace_back(0.0, rep.clean_accuracy);
+    for (std::size_t gi = 0; gi < grid.size(); ++gi) {
+        double r = 0;
+        for (auto v : robust_at[gi]) r += v;
+        rep.curve.emplace_back(grid[gi], r / nn);
+    }
+}
+
+}  // namespace
 
 RobustnessReport run_attack(const Classifier& model, const Dataset& data, const AttackSpec& spec,
                             const std::function<void(long, long)>& progress) {
@@ -148,12 +243,11 @@ RobustnessReport run_attack(const Classifier& model, const Dataset& data, const 
     const auto t0 = std::chrono::steady_clock::now();
     const std::int64_t n = data.size(), C = model.config().classes;
     const std::vector<double> grid = default_grid(spec);
-    const bool minimal = is_minimal_distance_attack(spec.attack);
+    const AttackReach reach = info(spec.attack).reach;
     RobustnessReport rep;
     rep.samples.resize(static_cast<std::size_t>(n));
     rep.x_adv = data.x;
     std::vector<std::vector<std::uint8_t>> robust_at(grid.size(), std::vector<std::uint8_t>(static_cast<std::size_t>(n), 0));
-    std::vector<std::uint8_t> clean_correct(static_cast<std::size_t>(n), 0);
     ForwardOptions live;
     live.k_override = spec.k_override;
     const long batches = static_cast<long>((n + spec.batch_size - 1) / spec.batch_size);
@@ -165,58 +259,11 @@ RobustnessReport run_attack(const Classifier& model, const Dataset& data, const 
         const auto before = expert_sets(model, x, live);
         const AttackModel full = classifier_attack_model(model, spec.domain, spec.k_override);
         const auto clean_pred = argmax_rows(attack_logits(full, x));
-        AttackResult result;
-        std::vector<std::vector<std::int64_t>> after;
-        if (spec.attack == "swap") {
-            ForwardOptions swapped = live;
-            swapped.swap_rank = spec.swap_rank;
-            NoGradGuard no_grad;
-            const auto pred = argmax_rows(model.forward(Var(x), swapped).logits.value());
-            result.x_adv = x;
-            result.clean_pred.assign(clean_pred.begin(), clean_pred.end());
-            result.adv_pred.assign(pred.begin(), pred.end());
-            result.distance.assign(static_cast<std::size_t>(bn), 0.0);
-            result.success.resize(static_cast<std::size_t>(bn));
-            for (std::int64_t b = 0; b < bn; ++b) result.success[static_cast<std::size_t>(b)] = pred[static_cast<std::size_t>(b)] != y[static_cast<std::size_t>(b)];
-            after = expert_sets(model, x, swapped);
-        } else if (minimal) {
-            MinimalOptions mo = spec.minimal;
-            mo.norm = spec.options.norm;
-            mo.eps_max = spec.options.eps;
-            mo.inner = spec.options;
-            mo.seed = spec.options.seed;
-            result = spec.attack == "deepfool" ? deepfool(full, x, y, mo)
-                     : spec.attack == "fmn"    ? fmn(full, x, y, mo)
-                                               : pgd_bisection(full, x, y, mo);
-            after = expert_sets(model, result.x_adv, live);
-        } else {
-            // The grid from the smallest radius up; the reported point is the one found at the smallest
-            // radius that fooled the model (it lies in every larger ball), else the one at eps.
-            std::vector<std::uint8_t> fooled_so_far(static_cast<std::size_t>(bn), 0);
-            for (std::size_t gi = 0; gi < grid.size(); ++gi) {
-                AttackResult r = run_eps_attack(model, spec, x, y, targets, grid[gi]);
-                for (std::int64_t b = 0; b < bn; ++b) {
-                    const auto ub = static_cast<std::size_t>(b);
-                    const bool wrong = r.adv_pred[ub] != y[ub] || clean_pred[ub] != static_cast<std::int64_t>(y[ub]);
-                    if (wrong) fooled_so_far[ub] = 1;
-                    robust_at[gi][static_cast<std::size_t>(b0 + b)] = !fooled_so_far[ub];
-                }
-                if (gi == 0) {
-                    result = r;
-                } else {
-                    for (std::int64_t b = 0; b < bn; ++b) {
-                        const auto ub = static_cast<std::size_t>(b);
-                        const bool keep_earlier = result.adv_pred[ub] != y[ub];
-                        if (keep_earlier) continue;
-                        result.adv_pred[ub] = r.adv_pred[ub];
-                        result.success[ub] = r.success[ub];
-                        result.distance[ub] = r.distance[ub];
-                        std::copy(r.x_adv.data() + b * x.cols(), r.x_adv.data() + (b + 1) * x.cols(), result.x_adv.data() + b * x.cols());
-                    }
-                }
-            }
-            after = expert_sets(model, result.x_adv, live);
-        }
+        const BatchResult batch = reach == AttackReach::no_perturbation ? swap_batch(model, spec, x, y, clean_pred, live)
+                                  : reach == AttackReach::minimal_distance
+                                      ? minimal_batch(model, spec, full, x, y, live)
+                                      : eps_grid_batch(model, spec, x, y, targets, clean_pred, grid, b0, robust_at, live);
+        const AttackResult& result = batch.result;
         const auto full_pred = argmax_rows(attack_logits(full, result.x_adv));
         std::copy(result.x_adv.data(), result.x_adv.data() + result.x_adv.numel(), rep.x_adv.data() + b0 * x.cols());
         for (std::int64_t b = 0; b < bn; ++b) {
@@ -229,41 +276,17 @@ RobustnessReport run_attack(const Classifier& model, const Dataset& data, const 
             s.success = result.success[ub];
             s.distance = result.distance[ub];
             s.experts_before = before[ub];
-            s.experts_after = after[ub];
-            s.routing_changed = !same_set(before[ub], after[ub]);
-            s.top1_changed = !before[ub].empty() && !after[ub].empty() && before[ub].front() != after[ub].front();
+            s.experts_after = batch.after[ub];
+            s.routing_changed = !same_set(before[ub], batch.after[ub]);
+            s.top1_changed = !before[ub].empty() && !batch.after[ub].empty() && before[ub].front() != batch.after[ub].front();
             s.full_model_pred = static_cast<int>(full_pred[ub]);
-            clean_correct[static_cast<std::size_t>(b0 + b)] = s.clean_pred == s.label;
-            if (minimal)
+            if (reach == AttackReach::minimal_distance)
                 for (std::size_t gi = 0; gi < grid.size(); ++gi)
                     robust_at[gi][static_cast<std::size_t>(b0 + b)] = s.clean_pred == s.label && s.distance > grid[gi];
         }
         if (progress) progress(bi + 1, batches);
     }
-    double clean = 0, robust = 0, changed = 0, top1 = 0, full_robust = 0;
-    for (std::int64_t i = 0; i < n; ++i) {
-        const SampleRecord& s = rep.samples[static_cast<std::size_t>(i)];
-        clean += s.clean_pred == s.label;
-        changed += s.routing_changed;
-        top1 += s.top1_changed;
-        full_robust += s.clean_pred == s.label && s.full_model_pred == s.label;
-        if (minimal) robust += s.clean_pred == s.label && s.distance > spec.options.eps;
-        else robust += s.clean_pred == s.label && s.adv_pred == s.label;
-    }
-    const double nn = static_cast<double>(std::max<std::int64_t>(n, 1));
-    rep.clean_accuracy = clean / nn;
-    rep.robust_accuracy = robust / nn;
-    rep.routing_change_rate = changed / nn;
-    rep.top1_change_rate = top1 / nn;
-    rep.full_model_robust_accuracy = full_robust / nn;
-    if (spec.attack != "swap") {
-        if (!minimal) rep.curve.emplace_back(0.0, rep.clean_accuracy);
-        for (std::size_t gi = 0; gi < grid.size(); ++gi) {
-            double r = 0;
-            for (auto v : robust_at[gi]) r += v;
-            rep.curve.emplace_back(grid[gi], r / nn);
-        }
-    }
+    summarize(rep, spec, grid, robust_at);
     rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     return rep;
 }
@@ -304,7 +327,7 @@ nlohmann::json summary_json(const RobustnessReport& report, const AttackSpec& sp
             changed += s.routing_changed;
             if (s.clean_pred != s.label) continue;
             ++correct;
-            robust += is_minimal_distance_attack(spec.attack) ? s.distance > spec.options.eps : s.adv_pred == s.label;
+            robust += is_minimal_distance(spec.attack) ? s.distance > spec.options.eps : s.adv_pred == s.label;
         }
         per_expert.push_back({{"expert", e},
                               {"samples", samples},
@@ -317,7 +340,7 @@ nlohmann::json summary_json(const RobustnessReport& report, const AttackSpec& sp
     for (const SampleRecord& s : report.samples)
         if (s.clean_pred == s.label && std::isfinite(s.distance) && s.success) found.push_back(s.distance);
     std::sort(found.begin(), found.end());
-    json j = {{"attack", spec.attack},
+    json j = {{"attack", to_string(spec.attack)},
               {"norm", to_string(spec.options.norm)},
               {"eps", spec.options.eps},
               {"steps", spec.options.steps},
@@ -332,11 +355,11 @@ nlohmann::json summary_json(const RobustnessReport& report, const AttackSpec& sp
               {"top1_change_rate", report.top1_change_rate},
               {"per_expert", per_expert},
               {"seconds", report.seconds}};
-    if (is_minimal_distance_attack(spec.attack))
+    if (is_minimal_distance(spec.attack))
         j["median_distance_found"] = found.empty() ? json() : json(found[found.size() / 2]);
-    if (spec.attack == "router" || spec.attack == "expert")
+    if (info(spec.attack).judged_by_full_model)
         j["full_model_robust_accuracy"] = report.full_model_robust_accuracy;
-    if (spec.attack == "swap") {
+    if (spec.attack == Attack::swap) {
         j["swap_rank"] = spec.swap_rank;
         j["accuracy_change"] = report.robust_accuracy - report.clean_accuracy;
     }

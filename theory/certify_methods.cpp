@@ -1,0 +1,131 @@
+#include "theory/certify_methods.hpp"
+
+#include <cmath>
+#include <sstream>
+#include <stdexcept>
+
+#include "engine/config_error.hpp"
+#include "theory/crown.hpp"
+#include "theory/exact.hpp"
+#include "theory/exact_lipschitz.hpp"
+#include "theory/ibp.hpp"
+#include "theory/lipschitz.hpp"
+#include "theory/p2_bounds.hpp"
+#include "theory/smoothing.hpp"
+
+namespace moelab {
+
+std::optional<CertifyMethod> find_certify_method(std::string_view name) {
+    for (const CertifyMethodInfo& row : kCertifyMethods)
+        if (name == row.name) return row.method;
+    return std::nullopt;
+}
+
+std::vector<std::string> certify_method_names(bool shared_only) {
+    std::vector<std::string> names;
+    for (const CertifyMethodInfo& row : kCertifyMethods)
+        if (row.shared || !shared_only) names.emplace_back(row.name);
+    return names;
+}
+
+namespace {
+
+Tensor row_of(const Tensor& x, std::int64_t i) {
+    const std::int64_t d = x.cols();
+    return Tensor(Shape{1, d}, std::vector<double>(x.data() + i * d, x.data() + (i + 1) * d));
+}
+
+void certify_exact(const Classifier& model, const Dataset& test, const CertifySettings& s,
+                   const std::function<void(long)>& progress, MethodRadii& r) {
+    const std::string unsupported = exact_support(model);
+    if (!unsupported.empty()) throw ConfigError("method", unsupported, "exact");
+    ExactOptions eo;
+    eo.radius_cap = s.radius_cap;
+    eo.time_limit_s = s.time_limit_s;
+    eo.domain = s.domain;
+    for (std::int64_t i = 0; i < test.size(); ++i) {
+        const ExactResult e = exact_min_distance_linf(model, row_of(test.x, i), test.y[static_cast<std::size_t>(i)], eo);
+        r.status[static_cast<std::size_t>(i)] = to_string(e.status);
+        // Only a proven optimum is the distance; otherwise the proven lower bound is the certificate (no
+        // perturbation below it succeeds). Either way the lower bound.
+        r.radius[static_cast<std::size_t>(i)] = e.lower;
+        if (progress) progress(static_cast<long>(i + 1));
+    }
+}
+
+void certify_exact_lipschitz(const Classifier& model, const Dataset& test, const CertifySettings& s,
+                             const std::function<void(long)>& progress, MethodRadii& r) {
+    const std::string unsupported = exact_lipschitz_support(model);
+    if (!unsupported.empty()) throw ConfigError("method", unsupported, "exact-lipschitz");
+    ExactLipschitzOptions lo;
+    lo.time_limit_s = s.time_limit_s;
+    int balls = 0;
+    for (std::int64_t i = 0; i < test.size(); ++i) {
+        const ExactLipschitzCertificate c = best_certified_radius_exact_lipschitz_linf(
+            model, row_of(test.x, i), test.y[static_cast<std::size_t>(i)], s.radius_cap, s.domain, lo);
+        r.radius[static_cast<std::size_t>(i)] = c.radius;
+        balls += c.balls_tried;
+        if (progress) progress(static_cast<long>(i + 1));
+    }
+    std::ostringstream what;
+    what << "local constants on " << balls << " balls up to radius " << s.radius_cap;
+    r.note = what.str();
+}
+
+}  // namespace
+
+MethodRadii certify_by_method(CertifyMethod method, const Classifier& model, const Dataset& test, Norm norm,
+                              const CertifySettings& s, const std::function<void(long)>& progress) {
+    MethodRadii r;
+    const auto n = static_cast<std::size_t>(test.size());
+    r.radius.assign(n, std::nan(""));
+    r.status.assign(n, "");
+    switch (method) {
+    case CertifyMethod::lipschitz:
+    case CertifyMethod::naive: {
+        CertifiedRadii c = certify_lipschitz(network_of(model), test.x, test.y, norm, method == CertifyMethod::naive);
+        r.radius = std::move(c.radius);
+        r.note = c.note;
+        break;
+    }
+    case CertifyMethod::ibp:
+        r.radius = ibp_certified_radii(network_of(model), test.x, test.y, s.domain);
+        if (norm == Norm::l2) r.note = "l2: the certified L-inf box contains the L2 ball of the same radius";
+        break;
+    case CertifyMethod::crown: {
+        const Network net = network_of(model);
+        r.note = crown_support(net);
+        r.radius = crown_certified_radii(net, test.x, test.y, s.domain);
+        if (norm == Norm::l2 && r.note.empty()) r.note = "l2: the certified L-inf box contains the L2 ball";
+        break;
+    }
+    case CertifyMethod::exact: certify_exact(model, test, s, progress, r); break;
+    case CertifyMethod::exact_lipschitz: certify_exact_lipschitz(model, test, s, progress, r); break;
+    case CertifyMethod::smoothing: {
+        SmoothingOptions so;
+        so.sigma = s.sigma;
+        so.n = s.draws;
+        const auto sm = certify_smoothing(model, test.x, test.y, so);
+        r.radius.clear();
+        for (std::size_t i = 0; i < n; ++i) {
+            r.radius.push_back(sm[i].radius);
+            r.status[i] = sm[i].predicted < 0 ? "abstain" : "probabilistic";
+        }
+        break;
+    }
+    case CertifyMethod::p2: {
+        const Network net = network_of(model);
+        r.radius = s.robust ? p2_dual_radii(net, network_of(*s.robust), s.alpha, test.x, test.y, norm)
+                            : p2_single_radii(net, test.x, test.y, norm);
+        r.note = p2_constants(net, test.x, norm).note;
+        for (auto& st : r.status) st = "p2-form (unverified, may be unsound)";
+        break;
+    }
+    default: throw std::logic_error("certify_by_method: " + to_string(method) + " has a dispatch of its own");
+    }
+    for (std::size_t i = 0; i < n; ++i)
+        if (r.status[i].empty()) r.status[i] = std::isnan(r.radius[i]) ? "unsupported" : "sound";
+    return r;
+}
+
+}  // namespace moelab
