@@ -197,7 +197,7 @@ std::string crown_support(const Network& net) {
         if (i + 1 == net.stages.size() && s.moe.k != 1) return "crown covers top-1 model-level MoEs; use ibp for top-k > 1";
         if (i + 1 < net.stages.size() && !gate_is_one(s.moe))
             return "crown passes through a layer-level MoE block only when it routes top-1 with gate 1 "
-                   "(--top-k 1 --gate topk-softmax); use ibp";
+                   "(top_k 1, gate topk-softmax); use ibp";
     }
     return "";
 }

@@ -160,7 +160,7 @@ Network network_of(const Classifier& model) {
     const ModelConfig& c = model.config();
     if (c.capacity_factor > 0.0)
         throw std::invalid_argument("bounds: a capacity limit makes a row's output depend on its batch; "
-                                    "train without --capacity-factor to certify");
+                                    "certify a model trained without a capacity limit (capacity_factor 0)");
     const ParamRegistry& p = model.params();
     Network n;
     n.input_dim = c.input_dim;
