@@ -203,7 +203,7 @@ BOOST_AUTO_TEST_CASE(two_linear_experts_give_the_expert_norm_inside_a_cell_and_d
     BOOST_TEST(global.per_cell_upper == global.per_cell_lower);
 }
 
-BOOST_AUTO_TEST_CASE(a_time_limit_that_strikes_returns_proven_bounds_with_a_gap_and_runs_are_deterministic) {
+BOOST_AUTO_TEST_CASE(a_work_or_time_limit_that_strikes_returns_proven_bounds_with_a_gap_and_runs_are_deterministic) {
     Classifier model(mlp(/*input_dim=*/8, /*width=*/24, /*hidden=*/24, /*classes=*/3, 7));
     const InputBox box = domain_box(8, kImageBox);
     const ExactLipschitzResult r = exact_lipschitz_pair_linf(model, 0, 1, box, options(0.02));
@@ -213,6 +213,18 @@ BOOST_AUTO_TEST_CASE(a_time_limit_that_strikes_returns_proven_bounds_with_a_gap_
     BOOST_TEST(r.gap() > 0.0);
     BOOST_TEST(r.lower > 0.0);   // at least the gradient norm at the box's centre, incumbent or not
     BOOST_TEST(std::isfinite(r.upper));
+    BOOST_TEST(r.load_dependent);   // the opt-in clock stopped it: marked
+
+    // The deterministic work limit: two nodes stop the same search at the same place, bit for bit.
+    ExactLipschitzOptions nodes = options(0.0);
+    nodes.work_limit_nodes = 2;
+    const ExactLipschitzResult w1 = exact_lipschitz_pair_linf(model, 0, 1, box, nodes);
+    const ExactLipschitzResult w2 = exact_lipschitz_pair_linf(model, 0, 1, box, nodes);
+    BOOST_TEST_REQUIRE((w1.status == ExactLipschitzStatus::bounds_only), w1.note);
+    BOOST_TEST(w1.lower == w2.lower);
+    BOOST_TEST(w1.upper == w2.upper);
+    BOOST_TEST(w1.lower <= w1.upper);
+    BOOST_TEST(!w1.load_dependent);
 
     Classifier small(mlp(2, 5, 3, 3, 8));
     sharpen(small, 2.0);

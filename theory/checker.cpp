@@ -70,9 +70,10 @@ CheckReport run_check(const Classifier& model, const Dataset& data, const CheckO
         row.certified = {lip.radius[ui], ibp[ui], has_moe ? naive.radius[ui] : kNaN, crown[ui], kNaN};
         if (exact_lipschitz) {
             const Tensor xi(Shape{1, d}, std::vector<double>(x, x + d));
-            row.certified[4] = best_certified_radius_exact_lipschitz_linf(model, xi, row.label, o.exact_options.radius_cap,
-                                                                         o.domain, o.exact_lipschitz_options)
-                                   .radius;
+            const ExactLipschitzCertificate c = best_certified_radius_exact_lipschitz_linf(
+                model, xi, row.label, o.exact_options.radius_cap, o.domain, o.exact_lipschitz_options);
+            row.certified[4] = c.radius;
+            row.load_dependent = c.load_dependent;
         }
         row.attack = attack.distance[ui];
         row.attack_name = attack.name[ui];
@@ -83,6 +84,7 @@ CheckReport run_check(const Classifier& model, const Dataset& data, const CheckO
             const ExactResult e = exact_min_distance_linf(model, xi, row.label, o.exact_options);
             row.exact_status = to_string(e.status);
             row.exact_lower = e.lower;
+            row.load_dependent = row.load_dependent || e.load_dependent;
             if (e.status == ExactStatus::optimal) row.exact = e.upper;
             // A proven lower bound above an attack's verified distance is a contradiction too.
             if (exceeds(e.lower, row.attack, 1e-6))
@@ -116,7 +118,7 @@ std::string to_csv(const CheckReport& report) {
     std::ostringstream out;
     out << "index,label,clean_pred";
     for (const auto& m : kCertMethods) out << ",certified_" << m;
-    out << ",exact,exact_status,exact_lower,attack,attack_name,smoothing_l2,violations,naive_violations,certified_p2_form,p2_violations\n";
+    out << ",exact,exact_status,exact_lower,attack,attack_name,smoothing_l2,violations,naive_violations,certified_p2_form,p2_violations,load_dependent\n";
     auto join = [](const std::vector<std::string>& v) {
         std::string s;
         for (const auto& x : v) {
@@ -130,7 +132,7 @@ std::string to_csv(const CheckReport& report) {
         for (double c : r.certified) out << "," << fmt(c);
         out << "," << fmt(r.exact) << "," << r.exact_status << "," << fmt(r.exact_lower) << "," << fmt(r.attack) << ","
             << r.attack_name << "," << fmt(r.smoothing) << "," << join(r.violations) << "," << join(r.naive_violations) << "," << fmt(r.p2) << ","
-            << join(r.p2_violations) << "\n";
+            << join(r.p2_violations) << "," << (r.load_dependent ? 1 : 0) << "\n";
     }
     return out.str();
 }
@@ -153,7 +155,8 @@ nlohmann::json summary_json(const CheckReport& report, const CheckOptions& o) {
                       {"median_tightness_certified_over_attack", ratio.empty() ? json() : json(ratio[ratio.size() / 2])}};
         methods[kCertMethods[m]] = entry;
     }
-    std::int64_t optimal = 0, exact_vs_attack = 0;
+    std::int64_t optimal = 0, exact_vs_attack = 0, load_dependent = 0;
+    for (const CheckRow& r : report.rows) load_dependent += r.load_dependent;
     std::vector<double> gap;
     for (const CheckRow& r : report.rows) {
         if (r.exact_status != "optimal") continue;
@@ -176,6 +179,9 @@ nlohmann::json summary_json(const CheckReport& report, const CheckOptions& o) {
             {"p2", p2_summary(report)},
             {"methods", methods},
             {"exact_optimal", optimal},
+            {"exact_work_limit_nodes", o.exact_options.work_limit_nodes},
+            {"exact_time_limit_s", o.exact_options.time_limit_s},
+            {"load_dependent_samples", load_dependent},
             {"median_attack_over_exact", gap.empty() ? json() : json(gap[gap.size() / 2])},
             {"tolerance", "exact: 1e-6 relative; certificate vs attack: 1e-9 relative"},
             {"seconds", report.seconds}};

@@ -59,6 +59,7 @@ struct CheckRow {
     double smoothing = std::numeric_limits<double>::quiet_NaN();
     double p2 = std::numeric_limits<double>::quiet_NaN();   // P2-form radius (NaN: not a covered model)
     std::vector<std::string> violations, naive_violations, p2_violations;
+    bool load_dependent = false;       // the opt-in wall-clock limit stopped an exact solve of this sample
 };
 
 struct CheckReport {

@@ -17,6 +17,8 @@ namespace {
 
 using namespace milp;
 
+static_assert(ExactLipschitzOptions{}.work_limit_nodes == kDefaultWorkLimitNodes, "one default work limit");
+
 using Route = std::vector<std::int64_t>;   // the chosen expert of each MoE stage, in network order
 
 // ---- the model with the routing held fixed (plain forward) -----------------------------------------
@@ -248,20 +250,20 @@ struct CellResult {
     Route route;
 };
 
-CellResult solve_cell(const CellMilp& cell, std::size_t d, double time_limit_s, double& seconds, std::ostringstream& note) {
+CellResult solve_cell(const CellMilp& cell, std::size_t d, WorkBudget& budget, double& seconds, std::ostringstream& note) {
     CellResult r;
     r.upper = cell.interval_upper;
-    if (time_limit_s <= 0.0) {
-        note << "no time left for a cell: interval bound only; ";
+    if (budget.exhausted()) {
+        note << "no work left for a cell: interval bound only; ";
         return r;
     }
     const auto infeasible = [](const MilpSolution& s) {
         return s.glpk_return == GLP_ENOPFS || (s.glpk_return == 0 && s.mip_status == GLP_NOFEAS);
     };
-    MilpSolution s = solve_milp(cell.milp, time_limit_s);
+    MilpSolution s = solve_milp(cell.milp, budget);
     seconds += s.seconds;
-    if (infeasible(s) && time_limit_s - s.seconds > 0.0) {   // confirm without the presolver (milp_internal.hpp)
-        s = solve_milp(cell.milp, time_limit_s - s.seconds, false);
+    if (infeasible(s) && !budget.exhausted()) {   // confirm without the presolver (milp_internal.hpp)
+        s = solve_milp(cell.milp, budget, false);
         seconds += s.seconds;
     }
     if (infeasible(s)) {
@@ -381,7 +383,8 @@ ExactLipschitzResult exact_lipschitz_pair_linf(const Classifier& model, int clas
         throw std::invalid_argument("exact_lipschitz_pair_linf: classes (" + std::to_string(class_a) + ", " +
                                     std::to_string(class_b) + ") must be two different classes in [0, " +
                                     std::to_string(c.classes) + ")");
-    if (!(o.time_limit_s > 0.0)) throw std::invalid_argument("exact_lipschitz_pair_linf: time_limit_s must be positive");
+    validate_work_limit(o.work_limit_nodes, o.time_limit_s, "exact_lipschitz_pair_linf: work_limit_nodes",
+                        "exact_lipschitz_pair_linf: time_limit_s");
     check_region(region, c.input_dim);
     ExactLipschitzResult res;
     res.class_a = class_a;
@@ -400,6 +403,7 @@ ExactLipschitzResult exact_lipschitz_pair_linf(const Classifier& model, int clas
     std::vector<CellResult> cells;
     bool all_proven = true, fixed = true;
     std::int64_t candidates = 0;   // cells interval bounds cannot rule out
+    WorkBudget budget(o.work_limit_nodes, o.time_limit_s);
     for (const Route& route : routes) {
         const CellMilp cell = build_cell(net, route, class_a, class_b, region);
         if (cell.empty) continue;
@@ -407,13 +411,14 @@ ExactLipschitzResult exact_lipschitz_pair_linf(const Classifier& model, int clas
         fixed = fixed && cell.fixed_by_intervals;
         res.relu_binaries = std::max<std::int64_t>(res.relu_binaries, cell.milp.relu_binaries);
         res.sign_binaries = std::max(res.sign_binaries, cell.sign_binaries);
-        CellResult r = solve_cell(cell, d, o.time_limit_s - res.seconds, res.seconds, note);
+        CellResult r = solve_cell(cell, d, budget, res.seconds, note);
         if (r.empty) continue;
         r.route = route;
         all_proven = all_proven && r.proven;
         cells.push_back(std::move(r));
     }
     res.routing_fixed_by_intervals = candidates == 1 && fixed;
+    res.load_dependent = budget.clock_struck();
     res.cells = static_cast<std::int64_t>(cells.size());
     note << res.relu_binaries << " ReLU and " << res.sign_binaries << " sign binaries (largest cell); ";
     if (cells.empty()) {   // a non-empty box always holds some cell: only numerical trouble gets here
@@ -454,9 +459,8 @@ ExactLipschitzResult exact_lipschitz_pair_linf(const Classifier& model, int clas
     // cell's point of largest routing slack (strictly inside when the cell has an interior), and the centre.
     std::vector<std::vector<double>> witnesses;
     for (const CellResult& r : cells) {
-        const double left = o.time_limit_s - res.seconds;
-        if (left <= 0.0) break;
-        const MilpSolution s = solve_milp(build_cell(net, r.route, class_a, class_b, region, true).milp, left);
+        if (budget.exhausted()) break;
+        const MilpSolution s = solve_milp(build_cell(net, r.route, class_a, class_b, region, true).milp, budget);
         res.seconds += s.seconds;
         if (s.mip_status == GLP_OPT || s.mip_status == GLP_FEAS)
             witnesses.emplace_back(s.values.begin(), s.values.begin() + static_cast<std::ptrdiff_t>(d));
@@ -473,6 +477,7 @@ ExactLipschitzResult exact_lipschitz_pair_linf(const Classifier& model, int clas
                 res.jump_point = row_tensor(boundary);
             }
         }
+    res.load_dependent = budget.clock_struck();
     if (res.jump > 0.0) {
         res.status = ExactLipschitzStatus::discontinuous;
         res.lower = res.upper = kInf;
@@ -506,6 +511,7 @@ ExactLipschitzResult exact_lipschitz_linf(const Classifier& model, const InputBo
         const ExactLipschitzResult r = exact_lipschitz_pair_linf(model, a, b, region, o);
         if (r.status == ExactLipschitzStatus::unsupported) return r;
         all.seconds += r.seconds;
+        all.load_dependent = all.load_dependent || r.load_dependent;
         all_optimal = all_optimal && r.status == ExactLipschitzStatus::optimal;
         if (r.status == ExactLipschitzStatus::discontinuous && all.jump_point.empty()) {
             all.jump_point = r.jump_point;
@@ -537,7 +543,7 @@ ExactLipschitzResult exact_lipschitz_linf(const Classifier& model, const InputBo
 }
 
 double certified_radius_exact_lipschitz_linf(const Classifier& model, const Tensor& x, int label, double radius,
-                                             const Box& domain, const ExactLipschitzOptions& o) {
+                                             const Box& domain, const ExactLipschitzOptions& o, bool* load_dependent) {
     const ModelConfig& c = model.config();
     if (label < 0 || label >= c.classes)
         throw std::invalid_argument("certified_radius_exact_lipschitz_linf: label " + std::to_string(label) + " outside [0, " +
@@ -553,6 +559,7 @@ double certified_radius_exact_lipschitz_linf(const Classifier& model, const Tens
         const double m = z[label] - z[j];
         if (m <= 0.0) return 0.0;
         const ExactLipschitzResult L = exact_lipschitz_pair_linf(model, label, j, ball, o);
+        if (load_dependent && L.load_dependent) *load_dependent = true;
         if (L.status == ExactLipschitzStatus::unsupported || !std::isfinite(L.upper))
             return std::numeric_limits<double>::quiet_NaN();
         if (L.upper > 0.0) r = std::min(r, m / L.upper);
@@ -578,7 +585,7 @@ ExactLipschitzCertificate best_certified_radius_exact_lipschitz_linf(const Class
     // Tries ball r: records the certificate if it beats the best so far; true when it reaches r.
     auto reaches = [&](double r) {
         ++best.balls_tried;
-        const double c = certified_radius_exact_lipschitz_linf(model, x, label, r, domain, o);
+        const double c = certified_radius_exact_lipschitz_linf(model, x, label, r, domain, o, &best.load_dependent);
         if (std::isnan(c)) return false;   // routing jumps inside this ball
         if (c > best.radius) {
             best.radius = c;

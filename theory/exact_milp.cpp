@@ -18,6 +18,8 @@ namespace {
 
 using namespace milp;
 
+static_assert(ExactOptions{}.work_limit_nodes == kDefaultWorkLimitNodes, "one default work limit");
+
 // The last affine map of the network and its input, for tight bounds on logit differences.
 struct LastAffine {
     const AffineMap* map = nullptr;
@@ -259,8 +261,8 @@ ExactResult exact_min_distance_linf(const Classifier& model, const Tensor& x, in
     if (!(o.radius_cap > 0.0) || std::isinf(o.radius_cap))
         throw std::invalid_argument("exact_min_distance_linf: radius_cap must be positive and finite (it sets the big-M "
                                     "constants), got " + std::to_string(o.radius_cap));
-    if (!(o.time_limit_s > 0.0))
-        throw std::invalid_argument("exact_min_distance_linf: time_limit_s must be positive");
+    validate_work_limit(o.work_limit_nodes, o.time_limit_s, "exact_min_distance_linf: work_limit_nodes",
+                        "exact_min_distance_linf: time_limit_s");
     for (std::int64_t i = 0; i < x.numel(); ++i)
         if (!(x[i] >= o.domain.lo && x[i] <= o.domain.hi))
             throw std::invalid_argument("exact_min_distance_linf: x[" + std::to_string(i) + "] = " + std::to_string(x[i]) +
@@ -324,7 +326,9 @@ ExactResult exact_min_distance_linf(const Classifier& model, const Tensor& x, in
                 std::clamp(s.values[i], std::max(x.vec()[i] - R, o.domain.lo), std::min(x.vec()[i] + R, o.domain.hi));
         return p;
     };
+    WorkBudget budget(o.work_limit_nodes, o.time_limit_s);
     auto finish = [&](bool proven_optimal) {
+        res.load_dependent = budget.clock_struck();
         res.lower = std::min(res.lower, res.upper);
         // Optimal only when GLPK proved the closed problem optimal and a verified point attains it.
         const bool tight = !res.x_adv.empty() && res.upper - res.lower <= 1e-6 * std::max(1.0, res.upper);
@@ -341,14 +345,14 @@ ExactResult exact_min_distance_linf(const Classifier& model, const Tensor& x, in
     const bool attack_point = !res.x_adv.empty();
     MilpSolution first;
     if (!milp.infeasible) {
-        first = solve_milp(milp, o.time_limit_s);
+        first = solve_milp(milp, budget);
         res.seconds = first.seconds;
         // GLPK's scaling can make a feasible problem look infeasible (found by the exact-Lipschitz solver,
         // milp_internal.hpp): "no adversarial example within the radius" is a claim, so confirm it without the
         // presolver and the scaling before reporting beyond_cap.
         const bool said_infeasible = first.glpk_return == GLP_ENOPFS || (first.glpk_return == 0 && first.mip_status == GLP_NOFEAS);
-        if (said_infeasible && o.time_limit_s - first.seconds > 0.0) {
-            first = solve_milp(milp, o.time_limit_s - first.seconds, false);
+        if (said_infeasible && !budget.exhausted()) {
+            first = solve_milp(milp, budget, false);
             res.seconds += first.seconds;
         }
     }
@@ -360,6 +364,7 @@ ExactResult exact_min_distance_linf(const Classifier& model, const Tensor& x, in
             return finish(false);
         }
         res.status = ExactStatus::beyond_cap;
+        res.load_dependent = budget.clock_struck();
         res.lower = R;
         res.note = note.str();
         return res;
@@ -388,12 +393,11 @@ ExactResult exact_min_distance_linf(const Classifier& model, const Tensor& x, in
     const double scale_of_scores = std::max({1.0, max_abs(clean), plain.router_scale});
     const bool attack_is_tight = !res.x_adv.empty() && res.upper - res.lower <= 1e-6 * std::max(1.0, res.upper);
     for (double relative_margin : {1e-9, 1e-7, 1e-5}) {
-        const double remaining = o.time_limit_s - res.seconds;
-        if (!has_point || verified || attack_is_tight || remaining <= 0.0) break;
+        if (!has_point || verified || attack_is_tight || budget.exhausted()) break;
         const double margin = relative_margin * scale_of_scores;
         const Milp strict = build_milp(net, x.vec(), label, R, o.domain, Margins{margin, margin});
         if (strict.infeasible) break;
-        const MilpSolution second = solve_milp(strict, remaining);
+        const MilpSolution second = solve_milp(strict, budget);
         res.seconds += second.seconds;
         note << "re-solved with margin " << margin << " (" << glpk_return_name(second.glpk_return) << ")";
         if (second.mip_status == GLP_OPT || second.mip_status == GLP_FEAS) verified = offer(point_of(second));
