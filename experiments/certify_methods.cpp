@@ -6,6 +6,7 @@
 #include "theory/crown.hpp"
 #include "theory/ibp.hpp"
 #include "theory/lipschitz.hpp"
+#include "theory/outward_rounding.hpp"
 #include "theory/smoothing.hpp"
 
 namespace moelab::cli {
@@ -39,8 +40,11 @@ MethodRadii certify_by_method(const std::string& method, const Classifier& model
     } else {
         throw std::invalid_argument("certify: method '" + method + "' is not one of lipschitz, naive, ibp, crown, smoothing");
     }
-    for (std::size_t i = 0; i < n; ++i)
+    for (std::size_t i = 0; i < n; ++i) {
+        // The floating-point certificates' rounding charge (theory/outward_rounding.hpp).
+        if (method != "smoothing") r.radius[i] = float_radius_outward(r.radius[i]);
         if (r.status[i].empty()) r.status[i] = std::isnan(r.radius[i]) ? "unsupported" : "sound";
+    }
     return r;
 }
 

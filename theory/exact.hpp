@@ -25,8 +25,11 @@
 // exact to ~1e-6 relative, not to the last bit. The MILP's minimiser may sit exactly on a routing boundary
 // where the model's tie-breaking (lower expert index) picks the other expert; then the solve is repeated with
 // a strictness margin of 1e-9 (then 1e-7, 1e-5) of the score scale on the routing and class constraints, and
-// x_adv is that second point, verified (see ExactResult::note). optimal requires the verified x_adv to lie
-// within 1e-6 relative of the proven lower bound.
+// x_adv is that second point, verified (see ExactResult::note). Verified means misclassified by the exact
+// rational forward pass (theory/rational_check.hpp, zero tolerance); upper is its distance rounded up.
+// optimal requires the verified x_adv to lie within 1e-6 relative of the proven lower bound; the reported
+// lower bound then carries GLPK's tolerances outward (theory/outward_rounding.hpp: lower (1 - 1e-7) - 1e-7,
+// rounded down).
 //
 // Deterministic: GLPK is single-threaded and uses no randomness here, and DeepFool is deterministic.
 // Thread-safety: as Classifier::forward (graph building is per thread); GLPK keeps per-thread state.

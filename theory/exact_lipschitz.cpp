@@ -11,6 +11,8 @@
 #include "engine/ops.hpp"
 #include "theory/exact.hpp"
 #include "theory/milp_internal.hpp"
+#include "theory/outward_rounding.hpp"
+#include "theory/rational_check.hpp"
 
 namespace moelab {
 namespace {
@@ -252,7 +254,7 @@ struct CellResult {
 
 CellResult solve_cell(const CellMilp& cell, std::size_t d, WorkBudget& budget, double& seconds, std::ostringstream& note) {
     CellResult r;
-    r.upper = cell.interval_upper;
+    r.upper = solver_upper_outward(cell.interval_upper);
     if (budget.exhausted()) {
         note << "no work left for a cell: interval bound only; ";
         return r;
@@ -277,9 +279,9 @@ CellResult solve_cell(const CellMilp& cell, std::size_t d, WorkBudget& budget, d
         r.argmax.assign(s.values.begin(), s.values.begin() + static_cast<std::ptrdiff_t>(d));
     }
     if (r.proven) {
-        r.upper = r.lower;
+        r.upper = solver_upper_outward(r.lower);   // GLPK's tolerances, charged (outward_rounding.hpp)
     } else {
-        r.upper = std::max(r.lower, std::min(cell.interval_upper, -s.best_bound));
+        r.upper = solver_upper_outward(std::max(r.lower, std::min(cell.interval_upper, -s.best_bound)));
         note << "solver stopped: " << glpk_return_name(s.glpk_return)
              << "; upper = min(best open node bound, interval bound); ";
     }
@@ -553,16 +555,19 @@ double certified_radius_exact_lipschitz_linf(const Classifier& model, const Tens
         return model.forward(Var(x)).logits.value();
     }();
     const InputBox ball = linf_ball(x, radius, domain);
+    if (!exact_lipschitz_support(model).empty()) return std::numeric_limits<double>::quiet_NaN();
+    const RationalModel exact(model);   // margins exactly, rounded down
     double r = radius;
     for (int j = 0; j < c.classes; ++j) {
         if (j == label) continue;
-        const double m = z[label] - z[j];
+        if (z[label] - z[j] <= 0.0) return 0.0;
+        const double m = exact.margin_lower(x.data(), label, j);
         if (m <= 0.0) return 0.0;
         const ExactLipschitzResult L = exact_lipschitz_pair_linf(model, label, j, ball, o);
         if (load_dependent && L.load_dependent) *load_dependent = true;
         if (L.status == ExactLipschitzStatus::unsupported || !std::isfinite(L.upper))
             return std::numeric_limits<double>::quiet_NaN();
-        if (L.upper > 0.0) r = std::min(r, m / L.upper);
+        if (L.upper > 0.0) r = std::min(r, divide_down(m, L.upper));
     }
     return r;
 }

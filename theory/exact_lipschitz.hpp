@@ -39,7 +39,8 @@
 // certificate uses).
 //
 // Status and bounds: optimal only when GLPK proved every solved problem optimal (and routing is fixed or the
-// model has no MoE). On a time limit: lower = the best incumbent found (a real gradient norm of some phase
+// model has no MoE); every upper bound then carries GLPK's tolerances, charged outward
+// (theory/outward_rounding.hpp: upper = lower (1 + 1e-7) + 1e-7, rounded up). On a time limit: lower = the best incumbent found (a real gradient norm of some phase
 // pattern) or the gradient norm at the region's centre, whichever is larger; upper = min(GLPK's best
 // open-node bound, the interval bound sum_i max|g_0,i|): bounds_only.
 // GLPK works to ~1e-7 primal feasibility, integrality tolerance 1e-9: values are exact to ~1e-6 relative.
@@ -73,7 +74,8 @@ struct ExactLipschitzOptions {
     std::int64_t max_cells = 64;   // routing cells (products of expert choices) enumerated at most
 };
 
-// optimal        lower == upper == L (GLPK proved every cell's MILP optimal; routing cannot change)
+// optimal        lower <= L <= upper, apart only by the tolerance charge (GLPK proved every cell's MILP
+//                optimal; routing cannot change)
 // bounds_only    the work (or time) limit struck, or routing changes without a jump found: lower <= L <= upper
 // discontinuous  routing changes inside the region and the margin jumps at `jump_point`: L = +inf
 // unsupported    not a supported piecewise-linear model or norm (note says why); no numbers
@@ -118,7 +120,9 @@ ExactLipschitzResult exact_lipschitz_linf(const Classifier& model, const InputBo
 // A Lipschitz-margin certificate with exact local constants (THEORY.md §3), valid only on the ball it was
 // computed for: with U_yj the proven upper bound of L_yj on B = ball(x, radius) ∩ domain, the margin
 // F_y - F_j stays positive on B within distance m_j / U_yj of x, so the certified radius is
-// min(radius, min_j m_j / U_yj) (0 when x is misclassified). NaN when the pair constants are infinite
+// min(radius, min_j m_j / U_yj) (0 when x is misclassified). Safe at the last digit: m_j is computed in
+// exact rational arithmetic and rounded down (theory/rational_check.hpp), U_yj carries GLPK's tolerances
+// outward, and the quotient is rounded down (theory/outward_rounding.hpp). NaN when the pair constants are infinite
 // (routing changes inside B with a jump: use the routing-aware certificate) or the model is unsupported.
 // `load_dependent`, when given, is set when the opt-in wall-clock limit stopped one of its solves.
 double certified_radius_exact_lipschitz_linf(const Classifier& model, const Tensor& x, int label, double radius,

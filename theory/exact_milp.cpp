@@ -12,6 +12,8 @@
 
 #include "engine/ops.hpp"
 #include "theory/milp_internal.hpp"
+#include "theory/outward_rounding.hpp"
+#include "theory/rational_check.hpp"
 
 namespace moelab {
 namespace {
@@ -211,15 +213,6 @@ double max_abs(const Tensor& t) {
     return s;
 }
 
-// Misclassified by a fresh forward pass, or tied with the label within 1e-7 of the logits' scale (a point
-// exactly on the decision boundary, which is where the minimiser lies).
-bool misclassified(const Tensor& logits, std::int64_t label) {
-    const double tie = 1e-7 * std::max(1.0, max_abs(logits));
-    for (std::int64_t j = 0; j < logits.cols(); ++j)
-        if (j != label && logits[j] >= logits[label] - tie) return true;
-    return false;
-}
-
 }  // namespace
 
 std::string to_string(ExactStatus status) {
@@ -273,6 +266,7 @@ ExactResult exact_min_distance_linf(const Classifier& model, const Tensor& x, in
     if (!res.note.empty()) return res;   // unsupported
 
     const PwlNetwork net = pwl_network_of(model);
+    const RationalModel exact_model(model);
     const Tensor clean = model_logits(model, x);
     const PlainForward plain = run_network(net, x.vec());
     // The extraction must reproduce the model, or every number below would be about another function.
@@ -282,7 +276,7 @@ ExactResult exact_min_distance_linf(const Classifier& model, const Tensor& x, in
             res.note = "internal: the extracted piecewise-linear network disagrees with Classifier::forward at x";
             return res;
         }
-    if (argmax_rows(clean)[0] != label) {   // already misclassified: d* = 0
+    if (exact_model.adversarial(x.data(), label)) {   // already misclassified: d* = 0
         res.status = ExactStatus::optimal;
         res.lower = res.upper = 0.0;
         res.x_adv = x;
@@ -297,10 +291,11 @@ ExactResult exact_min_distance_linf(const Classifier& model, const Tensor& x, in
         return s;
     };
     std::ostringstream note;
-    // Keeps p as x_adv when a fresh forward pass misclassifies it and it is closer than the current one.
+    // Keeps p as x_adv when the exact rational forward pass misclassifies it (theory/rational_check.hpp:
+    // zero tolerance) and it is closer than the current one; its distance rounded up bounds d* from above.
     auto offer = [&](const Tensor& p) {
-        if (!misclassified(model_logits(model, p), label)) return false;
-        const double dist = distance_to_x(p);
+        if (!exact_model.adversarial(p.data(), label)) return false;
+        const double dist = linf_distance_up(p.data(), x.data(), x.numel());
         if (dist < res.upper) {
             res.x_adv = p;
             res.upper = dist;
@@ -333,6 +328,7 @@ ExactResult exact_min_distance_linf(const Classifier& model, const Tensor& x, in
         // Optimal only when GLPK proved the closed problem optimal and a verified point attains it.
         const bool tight = !res.x_adv.empty() && res.upper - res.lower <= 1e-6 * std::max(1.0, res.upper);
         res.status = proven_optimal && tight ? ExactStatus::optimal : ExactStatus::bounds_only;
+        res.lower = solver_lower_outward(res.lower);   // GLPK's tolerances, charged (outward_rounding.hpp)
         if (res.status == ExactStatus::bounds_only && proven_optimal && !res.x_adv.empty())
             note << "verified point is " << res.upper - res.lower << " beyond the proven lower bound; ";
         res.note = note.str();
@@ -365,7 +361,7 @@ ExactResult exact_min_distance_linf(const Classifier& model, const Tensor& x, in
         }
         res.status = ExactStatus::beyond_cap;
         res.load_dependent = budget.clock_struck();
-        res.lower = R;
+        res.lower = solver_lower_outward(R);
         res.note = note.str();
         return res;
     }
@@ -383,7 +379,7 @@ ExactResult exact_min_distance_linf(const Classifier& model, const Tensor& x, in
         verified = offer(point_of(first));
         if (!verified)
             note << "the MILP minimiser at distance " << first.objective
-                 << " is not misclassified by a fresh forward pass (a routing or class tie-break); ";
+                 << " is not misclassified by the exact forward pass (a routing or class tie-break); ";
     }
 
     // 2. The minimiser failed verification: solve again with a strictness margin inside the routing cell
