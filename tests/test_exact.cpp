@@ -292,9 +292,6 @@ BOOST_AUTO_TEST_CASE(a_cap_below_the_distance_gives_beyond_cap_with_the_cap_as_l
 BOOST_AUTO_TEST_CASE(models_that_are_not_piecewise_linear_are_refused_with_a_reason) {
     const Tensor x = random_tensor(Shape{1, 2}, 3, -1.0, 1.0);
     std::vector<ModelConfig> refused;
-    ModelConfig capacity = top1_layer_moe(1);
-    capacity.capacity_factor = 1.25;
-    refused.push_back(capacity);
     ModelConfig top2 = top1_layer_moe(1);
     top2.top_k = 2;
     top2.gate = GateMode::softmax_then_topk;

@@ -227,8 +227,6 @@ std::string to_string(ExactStatus status) {
 
 std::string exact_support(const Classifier& model) {
     const ModelConfig& c = model.config();
-    if (c.capacity_factor > 0.0)
-        return "capacity_factor > 0: whether an input keeps its expert slot depends on the rest of the batch";
     const std::int64_t active = c.gate == GateMode::soft ? c.experts : c.top_k;
     if (c.kind == ModelKind::moe_model && active != 1)
         return "moe-model with " + std::to_string(active) + " active experts (gate " + to_string(c.gate) +

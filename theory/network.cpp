@@ -47,9 +47,6 @@ Tensor apply_chain(const MapChain& chain, const Tensor& x) {
 
 Network network_of(const Classifier& model) {
     const ModelConfig& c = model.config();
-    if (c.capacity_factor > 0.0)
-        throw std::invalid_argument("bounds: a capacity limit makes a row's output depend on its batch; "
-                                    "train without --capacity-factor to certify");
     const ParamRegistry& p = model.params();
     Network n;
     n.input_dim = c.input_dim;
