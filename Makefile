@@ -13,7 +13,7 @@ BUILD    ?= build
 # -fno-math-errno lets sqrt vectorise (it changes no value, only drops the errno side effect).
 CXXFLAGS ?= -O3
 CXXFLAGS += -std=c++20 -ffp-contract=off -fopenmp -fno-math-errno -Wall -Wextra -Wpedantic -Wshadow -Wconversion -Wno-sign-conversion -I. -MMD -MP -DBOOST_TEST_DYN_LINK
-LDLIBS   += -fopenmp -lopenblas -llapacke -lz -lglpk
+LDLIBS   += -fopenmp -lopenblas -llapacke -lz -lglpk -lgmpxx -lgmp
 ifeq ($(SANITIZE),1)
 # -g1: line tables for the reports at a third less compile time than -g; UB aborts (no silent recovery).
 CXXFLAGS += -O1 -g1 -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer

@@ -30,6 +30,7 @@
 #include "experiments/dual_flags.hpp"
 #include "experiments/loaded_model.hpp"
 #include "experiments/progress.hpp"
+#include "experiments/work_limit_flags.hpp"
 #include "theory/certify_methods.hpp"
 #include "theory/dual.hpp"
 
@@ -40,7 +41,8 @@ namespace {
 struct CertifyFlags {
     std::string ckpt, out, data, method, norm = "linf";
     std::int64_t samples = 100;
-    double sigma = 0.25, radius_cap = 1.0, time_limit = 20.0;
+    double sigma = 0.25, radius_cap = 1.0;
+    WorkLimitFlags work;
     std::int64_t n = 1000;
     int threads = kThreadsUnset;
     DualFlags dual;
@@ -84,8 +86,7 @@ void run_dual(const CertifyFlags& f, Norm norm) {
 CertifyMethod check_flags(const CertifyFlags& f, Norm norm) {
     if (!(f.radius_cap > 0.0) || !std::isfinite(f.radius_cap))
         throw std::invalid_argument("--radius-cap: must be positive and finite, got " + flag_number(f.radius_cap));
-    if (!(f.time_limit > 0.0) || !std::isfinite(f.time_limit))
-        throw std::invalid_argument("--time-limit: must be positive seconds, got " + flag_number(f.time_limit));
+    validate_work_limit_flags(f.work, "");
     const auto found = find_certify_method(f.method);
     if (!found)
         throw std::invalid_argument("--method: expected " + or_list(certify_method_names()) + ", got '" + f.method + "'");
@@ -135,7 +136,8 @@ void run(const CertifyFlags& f) {
     settings.sigma = f.sigma;
     settings.draws = f.n;
     settings.radius_cap = f.radius_cap;
-    settings.time_limit_s = f.time_limit;
+    settings.work_limit_nodes = f.work.nodes;
+    settings.time_limit_s = f.work.seconds;
     settings.robust = robust ? robust->model.get() : nullptr;
     settings.alpha = f.dual.alpha;
     Progress bar("certify " + f.method, static_cast<long>(test.size()), "samples");
@@ -158,8 +160,7 @@ void add_certify_command(CLI::App& app, int& exit_code) {
     sub->add_option("--sigma", f->sigma, "smoothing: noise level")->capture_default_str();
     sub->add_option("--n", f->n, "smoothing: Monte Carlo samples")->capture_default_str();
     sub->add_option("--radius-cap", f->radius_cap, "exact, exact-lipschitz: largest L-inf radius searched")->capture_default_str();
-    sub->add_option("--time-limit", f->time_limit, "exact: seconds per sample; exact-lipschitz: per class pair and ball")
-        ->capture_default_str();
+    add_work_limit_flags(*sub, f->work, "", "per sample (exact-lipschitz: per class pair and ball)");
     sub->add_option("--threads", f->threads, "OpenMP threads (results do not depend on it)");
     add_dual_flags(*sub, f->dual);
     sub->callback([f, &exit_code] {

@@ -16,6 +16,7 @@
 #include "experiments/gnuplot_run.hpp"
 #include "experiments/loaded_model.hpp"
 #include "experiments/progress.hpp"
+#include "experiments/work_limit_flags.hpp"
 #include "theory/checker.hpp"
 #include "theory/dual.hpp"
 
@@ -26,7 +27,8 @@ namespace {
 struct CheckFlags {
     std::string ckpt, out, data, norm = "linf";
     std::int64_t samples = 100;
-    double radius_cap = 1.0, time_limit = 20.0, eps_max = 1.0, eps = 0.1;
+    double radius_cap = 1.0, eps_max = 1.0, eps = 0.1;
+    WorkLimitFlags work;
     bool no_exact = false, smoothing = false, exact_lipschitz = false;
     int threads = kThreadsUnset;
     DualFlags dual;
@@ -75,7 +77,7 @@ void run(const CheckFlags& f, int& exit_code) {
     o.norm = parse_norm(f.norm);
     if (!(f.radius_cap > 0.0) || !std::isfinite(f.radius_cap))
         throw std::invalid_argument("--radius-cap: must be positive and finite");
-    if (!(f.time_limit > 0.0) || !std::isfinite(f.time_limit)) throw std::invalid_argument("--time-limit: must be positive seconds");
+    validate_work_limit_flags(f.work, "");
     if (!(f.eps_max > 0.0)) throw std::invalid_argument("--eps-max: must be positive");
     if (!(f.eps >= 0.0)) throw std::invalid_argument("--eps: must be >= 0");
     reject_lone_alpha(f.dual);
@@ -86,9 +88,11 @@ void run(const CheckFlags& f, int& exit_code) {
     o.domain = lm.domain;
     o.exact = !f.no_exact;
     o.exact_options.radius_cap = f.radius_cap;
-    o.exact_options.time_limit_s = f.time_limit;
+    o.exact_options.work_limit_nodes = f.work.nodes;
+    o.exact_options.time_limit_s = f.work.seconds;
     o.exact_lipschitz = f.exact_lipschitz;
-    o.exact_lipschitz_options.time_limit_s = f.time_limit;
+    o.exact_lipschitz_options.work_limit_nodes = f.work.nodes;
+    o.exact_lipschitz_options.time_limit_s = f.work.seconds;
     o.exact_options.domain = lm.domain;
     o.attack_eps_max = f.eps_max;
     o.smoothing = f.smoothing;
@@ -126,7 +130,7 @@ void add_check_command(CLI::App& app, int& exit_code) {
     sub->add_option("--samples", f->samples, "first N test samples")->capture_default_str();
     sub->add_option("--data", f->data, "data set (default: the model's)");
     sub->add_option("--radius-cap", f->radius_cap, "exact: largest L-inf radius searched")->capture_default_str();
-    sub->add_option("--time-limit", f->time_limit, "exact: seconds per sample")->capture_default_str();
+    add_work_limit_flags(*sub, f->work, "", "per sample (exact-lipschitz: per class pair and ball)");
     sub->add_option("--eps-max", f->eps_max, "attack bisection: largest radius")->capture_default_str();
     sub->add_flag("--no-exact", f->no_exact, "skip the exact MILP");
     sub->add_flag("--smoothing", f->smoothing, "also report randomized smoothing (L2, probabilistic)");

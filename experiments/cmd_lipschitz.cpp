@@ -24,6 +24,7 @@
 #include "experiments/output_paths.hpp"
 #include "experiments/threads_flag.hpp"
 #include "experiments/loaded_model.hpp"
+#include "experiments/work_limit_flags.hpp"
 #include "theory/exact_lipschitz.hpp"
 #include "theory/lipschitz.hpp"
 #include "theory/lipschitz_lower.hpp"
@@ -37,7 +38,8 @@ struct LipschitzFlags {
     std::int64_t samples = 200;
     int threads = kThreadsUnset;
     std::int64_t exact_samples = 3, exact_max_size = 128;
-    double exact_time_limit = 10.0, exact_radius = 0.05;
+    double exact_radius = 0.05;
+    WorkLimitFlags work;
 };
 
 nlohmann::json finite_or_null(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); }
@@ -63,9 +65,10 @@ nlohmann::json exact_section(const LipschitzFlags& f, const LoadedModel& lm, std
     const Classifier& model = lm.model();
     const ModelConfig& c = model.config();
     ExactLipschitzOptions o;
-    o.time_limit_s = f.exact_time_limit;
+    o.work_limit_nodes = f.work.nodes;
+    o.time_limit_s = f.work.seconds;
     nlohmann::json out = {{"norm", "input linf, output |F_a - F_b|: max ||grad (F_a - F_b)||_1"},
-                          {"time_limit_s", f.exact_time_limit}, {"radius", f.exact_radius}};
+                          {"work_limit_nodes", f.work.nodes}, {"time_limit_s", f.work.seconds}, {"radius", f.exact_radius}};
     const Tensor& xs = lm.data.test.x;
     InputBox region = domain_box(c.input_dim, lm.domain);
     std::string region_name = "domain";
@@ -114,7 +117,7 @@ void run(const LipschitzFlags& f) {
     for (std::int64_t i = 0; i < up.pair.numel(); ++i) pair_max = std::max(pair_max, up.pair[i]);
     const LipschitzLower low = lipschitz_lower(lm.model(), lm.data.test.x, norm);
     const bool hard_routing = !lm.model().moe_layers().empty() && lm.model().config().gate != GateMode::soft;
-    if (!(f.exact_time_limit > 0.0)) throw std::invalid_argument("--exact-time-limit: must be positive");
+    validate_work_limit_flags(f.work, "exact-");
     if (!(f.exact_radius >= 0.0) || std::isinf(f.exact_radius)) throw std::invalid_argument("--exact-radius: must be finite and >= 0");
     if (f.exact_samples < 0) throw std::invalid_argument("--exact-samples: must be >= 0");
     std::string exact_note = "exact constant by MILP for input linf only (an L1 gradient norm is linear); use --norm linf";
@@ -157,7 +160,7 @@ void add_lipschitz_command(CLI::App& app, int& exit_code) {
     sub->add_option("--data", f->data, "data set (default: the model's)");
     sub->add_option("--threads", f->threads, "OpenMP threads (results do not depend on it)");
     sub->add_option("--exact-samples", f->exact_samples, "test samples with an exact local constant (--norm linf)")->capture_default_str();
-    sub->add_option("--exact-time-limit", f->exact_time_limit, "GLPK seconds per class pair and region")->capture_default_str();
+    add_work_limit_flags(*sub, f->work, "exact-", "per class pair and region");
     sub->add_option("--exact-radius", f->exact_radius, "L-inf radius of the local regions")->capture_default_str();
     sub->add_option("--exact-max-size", f->exact_max_size, "try the global constant only up to input + ReLU units")->capture_default_str();
     sub->callback([f, &exit_code] {

@@ -5,6 +5,8 @@
 // second choices in row order, and so on (so a row's preferred expert is served before anyone's
 // second choice). A dropped slot contributes nothing: the layer's output for that row is the gated
 // sum over its kept slots only, and zero if every slot was dropped. Gates are not renormalised.
+// Training only: at inference (MoELayer::forward with training = false, i.e. eval, attack, certify, check
+// and every bound) no slot is dropped, so a row's prediction never depends on the rest of its batch.
 #pragma once
 
 #include <cstdint>

@@ -212,7 +212,8 @@ MoEOutput MoELayer::forward(const Var& x, bool training, const Rng& rng, const R
         out.routing = router.route(x, training, rng.split("router_noise"), control);
     }
     const std::int64_t E = static_cast<std::int64_t>(experts.size());
-    out.dropped = apply_capacity(out.routing, E, capacity_factor);
+    // Capacity limits training only (capacity.hpp): at inference a row's output must not depend on its batch.
+    out.dropped = training ? apply_capacity(out.routing, E, capacity_factor) : 0;
     const Dispatch d = dispatch(out.routing, E);
     // Each expert's rows are gathered and run as one batch; weighted_index_add then adds every expert's
     // gated output into its rows in expert order, in one pass over one output buffer.

@@ -2,8 +2,8 @@
 //
 //   F(x) = sum_i g_i(x) e_i(x)     (THEORY.md section 1)
 //
-// Forward, for x [B, d]: the router picks k experts per row (router.hpp) and capacity may drop slots
-// (capacity.hpp); then the rows sent to expert i are gathered and run through the expert as one batch (one
+// Forward, for x [B, d]: the router picks k experts per row (router.hpp) and, when training, capacity may
+// drop slots (capacity.hpp; never at inference); then the rows sent to expert i are gathered and run through the expert as one batch (one
 // GEMM per expert layer), the experts in parallel (one task per expert; with gradients on, each expert is
 // a small graph of its own inside one node whose backward differentiates the experts in parallel too);
 // then every expert's output, scaled by its gates, is added into its rows (weighted_index_add). A row's

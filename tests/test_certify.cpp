@@ -259,7 +259,8 @@ BOOST_AUTO_TEST_CASE(certified_le_exact_le_attack_on_random_small_models) {
                 exact_lipschitz_positive += r.certified[4] > 0.0;
                 if (family == 0) {
                     ++exact_lipschitz_mlp;
-                    exact_lipschitz_tighter += r.certified[4] >= r.certified[0] * (1.0 - 1e-6);
+                    // 1e-5: the exact constants carry GLPK's tolerances (1e-7 relative + 1e-7), charged outward
+                    exact_lipschitz_tighter += r.certified[4] >= r.certified[0] * (1.0 - 1e-5);
                 }
             }
             BOOST_TEST(r.violations.empty(),

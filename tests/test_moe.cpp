@@ -151,7 +151,7 @@ BOOST_AUTO_TEST_CASE(capacity_drops_slots_in_the_documented_order) {
     ParamRegistry params;
     const MoELayer layer = make_layer(params, 2, 1, GateMode::softmax_then_topk, 5, 0.5);
     const Tensor x = random_tensor({4, 4}, 46);
-    MoEOutput out = layer.forward(Var(x), false, Rng(0));
+    MoEOutput out = layer.forward(Var(x), /*training=*/true, Rng(0));   // capacity limits training only
     Routing r = layer.router.route(Var(x), false, Rng(0));
     std::vector<int> seen(2, 0);
     std::int64_t expect_dropped = 0;
@@ -165,6 +165,18 @@ BOOST_AUTO_TEST_CASE(capacity_drops_slots_in_the_documented_order) {
     }
     BOOST_TEST(out.dropped == expect_dropped);
     BOOST_TEST(expert_capacity(1.25, 128, 2, 8) == 40);
+    // At inference nothing is dropped: every row gets its expert, whatever the batch.
+    const MoEOutput inference = layer.forward(Var(x), /*training=*/false, Rng(0));
+    BOOST_TEST(inference.dropped == 0);
+    for (std::int64_t b = 0; b < 4; ++b) {
+        const Tensor row(Shape{1, 4}, std::vector<double>(x.data() + b * 4, x.data() + (b + 1) * 4));
+        const MoEOutput alone = layer.forward(Var(row), false, Rng(0));
+        for (std::int64_t c = 0; c < 3; ++c)   // the same up to the GEMM's batch-dependent rounding
+            BOOST_TEST(std::fabs(alone.y.value().at(0, c) - inference.y.value().at(b, c)) <= 1e-12);
+        double norm = 0.0;
+        for (std::int64_t c = 0; c < 3; ++c) norm += std::fabs(inference.y.value().at(b, c));
+        BOOST_TEST(norm > 0.0);   // not a dropped (zero) row
+    }
 }
 
 BOOST_AUTO_TEST_CASE(dense_baselines_match_active_compute_or_total_parameters) {
@@ -232,12 +244,12 @@ BOOST_AUTO_TEST_CASE(inference_path_gives_the_bits_of_the_graph_path_at_1_2_and_
     const MoELayer layer = MoELayer::create(
         params, "moe", {.dim = 64, .out = 32, .expert_hidden = 256, .experts = 8, .top_k = 2, .capacity_factor = 1.1}, Rng(9));
     const Tensor x = random_tensor({3000, 64}, 77);
-    const Tensor graph = layer.forward(Var(x, true), false, Rng(1)).y.value();
+    const Tensor graph = layer.forward(Var(x, true), /*training=*/true, Rng(1)).y.value();   // capacity: training only
     const int before = max_threads();
     for (int t : {1, 2, 4}) {
         set_threads(t);
         NoGradGuard no_grad;
-        const MoEOutput out = layer.forward(Var(x), false, Rng(1));
+        const MoEOutput out = layer.forward(Var(x), true, Rng(1));
         BOOST_TEST(out.dropped > 0);
         BOOST_TEST(out.y.value().bitwise_equal(graph), "threads " << t);
     }

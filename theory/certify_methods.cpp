@@ -11,6 +11,7 @@
 #include "theory/ibp.hpp"
 #include "theory/lipschitz.hpp"
 #include "theory/p2_bounds.hpp"
+#include "theory/outward_rounding.hpp"
 #include "theory/smoothing.hpp"
 
 namespace moelab {
@@ -41,11 +42,12 @@ void certify_exact(const Classifier& model, const Dataset& test, const CertifySe
     if (!unsupported.empty()) throw ConfigError("method", unsupported, "exact");
     ExactOptions eo;
     eo.radius_cap = s.radius_cap;
+    eo.work_limit_nodes = s.work_limit_nodes;
     eo.time_limit_s = s.time_limit_s;
     eo.domain = s.domain;
     for (std::int64_t i = 0; i < test.size(); ++i) {
         const ExactResult e = exact_min_distance_linf(model, row_of(test.x, i), test.y[static_cast<std::size_t>(i)], eo);
-        r.status[static_cast<std::size_t>(i)] = to_string(e.status);
+        r.status[static_cast<std::size_t>(i)] = to_string(e.status) + (e.load_dependent ? " (load-dependent: time limit)" : "");
         // Only a proven optimum is the distance; otherwise the proven lower bound is the certificate (no
         // perturbation below it succeeds). Either way the lower bound.
         r.radius[static_cast<std::size_t>(i)] = e.lower;
@@ -58,12 +60,14 @@ void certify_exact_lipschitz(const Classifier& model, const Dataset& test, const
     const std::string unsupported = exact_lipschitz_support(model);
     if (!unsupported.empty()) throw ConfigError("method", unsupported, "exact-lipschitz");
     ExactLipschitzOptions lo;
+    lo.work_limit_nodes = s.work_limit_nodes;
     lo.time_limit_s = s.time_limit_s;
     int balls = 0;
     for (std::int64_t i = 0; i < test.size(); ++i) {
         const ExactLipschitzCertificate c = best_certified_radius_exact_lipschitz_linf(
             model, row_of(test.x, i), test.y[static_cast<std::size_t>(i)], s.radius_cap, s.domain, lo);
         r.radius[static_cast<std::size_t>(i)] = c.radius;
+        if (c.load_dependent) r.status[static_cast<std::size_t>(i)] = "sound (load-dependent: time limit)";
         balls += c.balls_tried;
         if (progress) progress(static_cast<long>(i + 1));
     }
@@ -123,8 +127,13 @@ MethodRadii certify_by_method(CertifyMethod method, const Classifier& model, con
     }
     default: throw std::logic_error("certify_by_method: " + to_string(method) + " has a dispatch of its own");
     }
-    for (std::size_t i = 0; i < n; ++i)
+    const bool floating_point = method == CertifyMethod::lipschitz || method == CertifyMethod::naive ||
+                                method == CertifyMethod::ibp || method == CertifyMethod::crown;
+    for (std::size_t i = 0; i < n; ++i) {
+        // The floating-point certificates' rounding charge (theory/outward_rounding.hpp).
+        if (floating_point) r.radius[i] = float_radius_outward(r.radius[i]);
         if (r.status[i].empty()) r.status[i] = std::isnan(r.radius[i]) ? "unsupported" : "sound";
+    }
     return r;
 }
 

@@ -80,7 +80,8 @@ struct CertifySettings {
     double sigma = 0.25;                    // smoothing: noise level
     std::int64_t draws = 1000;              // smoothing: Monte Carlo samples
     double radius_cap = 1.0;                // exact, exact-lipschitz: largest L-inf radius searched
-    double time_limit_s = 20.0;             // exact: per sample; exact-lipschitz: per class pair and ball
+    std::int64_t work_limit_nodes = 20000;  // exact, exact-lipschitz: branch-and-bound nodes (deterministic)
+    double time_limit_s = 0.0;              // opt-in wall clock (0: none); its stops are marked load-dependent
     const Classifier* robust = nullptr;     // p2: the robust model of the dual pair (nullptr: the single model)
     double alpha = 0.0;                     // p2 with `robust`: the dual model's weight
 };

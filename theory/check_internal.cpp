@@ -6,6 +6,8 @@
 #include <sstream>
 #include <utility>
 
+#include "theory/rational_check.hpp"
+
 namespace moelab::check_detail {
 
 std::string fmt(double v) {
@@ -36,7 +38,7 @@ bool exceeds(double certified, double reference, double rel) {
 }
 
 AttackDistances best_attack_distances(const AttackModel& m, const Dataset& data, const std::vector<std::int64_t>& clean_pred,
-                                      const CheckOptions& o) {
+                                      const CheckOptions& o, const PointCheck& verified) {
     MinimalOptions mo;
     mo.norm = o.norm;
     mo.max_iter = o.attack_steps;
@@ -51,10 +53,20 @@ AttackDistances best_attack_distances(const AttackModel& m, const Dataset& data,
         {"fmn", fmn(m, data.x, data.y, mo)},
         {"bisection", pgd_bisection(m, data.x, data.y, mo)}};
     const auto n = static_cast<std::size_t>(data.size());
-    AttackDistances out{std::vector<double>(n, std::numeric_limits<double>::infinity()), std::vector<std::string>(n)};
+    AttackDistances out{std::vector<double>(n, std::numeric_limits<double>::infinity()), std::vector<std::string>(n), data.x};
+    const std::int64_t d = data.dim();
     for (std::size_t i = 0; i < n; ++i) {
-        for (const auto& [name, r] : attacks)
-            if (r.success[i] && r.distance[i] < out.distance[i]) out.distance[i] = r.distance[i], out.name[i] = name;
+        const double* x = data.x.data() + static_cast<std::int64_t>(i) * d;
+        for (const auto& [name, r] : attacks) {
+            if (!r.success[i]) continue;
+            const double* p = r.x_adv.data() + static_cast<std::int64_t>(i) * d;
+            if (verified && !verified(i, p)) continue;
+            const double dist = verified && o.norm == Norm::linf ? linf_distance_up(p, x, d) : r.distance[i];
+            if (dist < out.distance[i]) {
+                out.distance[i] = dist, out.name[i] = name;
+                std::copy(p, p + d, out.points.data() + static_cast<std::int64_t>(i) * d);
+            }
+        }
         if (clean_pred[i] != data.y[i]) out.distance[i] = 0.0, out.name[i] = "clean";
     }
     return out;

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <functional>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -27,12 +28,17 @@ bool exceeds(double certified, double reference, double rel);
 // (DeepFool, FMN, PGD bisection; o.attack_steps iterations, radii up to o.attack_eps_max) verified an
 // adversarial example of m, and the attack's name; 0 and "clean" for a sample m already misclassifies
 // (clean_pred != label); +inf and "" where no attack succeeded.
+// With `verified` (the checker passes the exact rational forward pass, theory/rational_check.hpp) an
+// attack's point counts only where verified(sample, point) holds; then a linf distance is recomputed
+// exactly and rounded up. `points` [n, d] holds the chosen point per sample (x where none).
 struct AttackDistances {
     std::vector<double> distance;
     std::vector<std::string> name;
+    Tensor points;
 };
+using PointCheck = std::function<bool(std::size_t sample, const double* point)>;
 AttackDistances best_attack_distances(const AttackModel& m, const Dataset& data, const std::vector<std::int64_t>& clean_pred,
-                                      const CheckOptions& o);
+                                      const CheckOptions& o, const PointCheck& verified = {});
 
 // A list of messages as one CSV field: joined by "; ", in double quotes.
 std::string quoted_list(const std::vector<std::string>& items);

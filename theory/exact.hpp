@@ -16,16 +16,20 @@
 // distance U; the MILP then searches the ball of radius min(cap, 1.001 U) instead of the cap, which shrinks the
 // interval bounds and every big-M with it (the minimiser lies within U anyway).
 //
-// Lower bounds: optimal -> GLPK's proven optimum of the closed problem; time limit -> the smallest local bound
-// among the open branch-and-bound nodes (glp_ios_best_node / glp_ios_node_bound, recorded at each node
-// selection), or 0 when the limit struck before the first branching.
+// Lower bounds: optimal -> GLPK's proven optimum of the closed problem; work limit (a number of
+// branch-and-bound nodes, deterministic: theory/work_limit.hpp) or the opt-in time limit -> the smallest
+// local bound among the open branch-and-bound nodes (glp_ios_best_node / glp_ios_node_bound, recorded at each
+// node selection), or 0 when the limit struck before the first branching.
 //
 // Precision: GLPK works to ~1e-7 (primal feasibility) and the integrality tolerance is set to 1e-9, so d* is
 // exact to ~1e-6 relative, not to the last bit. The MILP's minimiser may sit exactly on a routing boundary
 // where the model's tie-breaking (lower expert index) picks the other expert; then the solve is repeated with
 // a strictness margin of 1e-9 (then 1e-7, 1e-5) of the score scale on the routing and class constraints, and
-// x_adv is that second point, verified (see ExactResult::note). optimal requires the verified x_adv to lie
-// within 1e-6 relative of the proven lower bound.
+// x_adv is that second point, verified (see ExactResult::note). Verified means misclassified by the exact
+// rational forward pass (theory/rational_check.hpp, zero tolerance); upper is its distance rounded up.
+// optimal requires the verified x_adv to lie within 1e-6 relative of the proven lower bound; the reported
+// lower bound then carries GLPK's tolerances outward (theory/outward_rounding.hpp: lower (1 - 1e-7) - 1e-7,
+// rounded down).
 //
 // Deterministic: GLPK is single-threaded and uses no randomness here, and DeepFool is deterministic.
 // Thread-safety: as Classifier::forward (graph building is per thread); GLPK keeps per-thread state.
@@ -36,6 +40,7 @@
 // solves 5-10x faster: milp_internal.cpp.)
 #pragma once
 
+#include <cstdint>
 #include <limits>
 #include <string>
 
@@ -47,12 +52,16 @@ namespace moelab {
 
 struct ExactOptions {
     double radius_cap = 1.0;     // search only ||delta||_inf <= radius_cap (finite big-M); beyond it: "d* > cap"
-    double time_limit_s = 20.0;  // per sample, over all GLPK solves of that sample
+    // Per sample, over all GLPK solves of that sample (theory/work_limit.hpp): a deterministic number of
+    // branch-and-bound nodes, and an opt-in wall-clock limit (0: off) whose stops mark the result
+    // load-dependent (ExactResult::load_dependent).
+    std::int64_t work_limit_nodes = 20000;
+    double time_limit_s = 0.0;
     Box domain;                  // input box; images are [0, 1]
 };
 
 // optimal      lower == upper (within ~1e-6 relative) and x_adv is a verified adversarial example
-// bounds_only  the time limit struck, or the minimiser failed verification: lower <= d* <= upper
+// bounds_only  the work (or time) limit struck, or the minimiser failed verification: lower <= d* <= upper
 // beyond_cap   no adversarial example within radius_cap: d* > radius_cap (lower = radius_cap, upper = +inf)
 // unsupported  the model is not a supported piecewise-linear model (note says why); no numbers
 enum class ExactStatus { optimal, bounds_only, beyond_cap, unsupported };
@@ -64,6 +73,7 @@ struct ExactResult {
     Tensor x_adv;          // [1, d] the minimiser when a verified adversarial point was found (empty otherwise)
     std::string note;      // why not optimal / unsupported, which lower bound was used, solver messages
     double seconds = 0.0;  // wall time spent in GLPK
+    bool load_dependent = false;   // the opt-in wall-clock limit stopped a solve: another run may differ
 };
 
 // "" when the model's decision function is piecewise linear and this solver supports it, else the reason.

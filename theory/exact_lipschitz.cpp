@@ -11,11 +11,15 @@
 #include "engine/ops.hpp"
 #include "theory/exact.hpp"
 #include "theory/milp_internal.hpp"
+#include "theory/outward_rounding.hpp"
+#include "theory/rational_check.hpp"
 
 namespace moelab {
 namespace {
 
 using namespace milp;
+
+static_assert(ExactLipschitzOptions{}.work_limit_nodes == kDefaultWorkLimitNodes, "one default work limit");
 
 // ---- the model with the routing held fixed -----------------------------------------------------------
 
@@ -210,20 +214,20 @@ struct CellResult {
     Route route;
 };
 
-CellResult solve_cell(const CellMilp& cell, std::size_t d, double time_limit_s, double& seconds, std::ostringstream& note) {
+CellResult solve_cell(const CellMilp& cell, std::size_t d, WorkBudget& budget, double& seconds, std::ostringstream& note) {
     CellResult r;
-    r.upper = cell.interval_upper;
-    if (time_limit_s <= 0.0) {
-        note << "no time left for a cell: interval bound only; ";
+    r.upper = solver_upper_outward(cell.interval_upper);
+    if (budget.exhausted()) {
+        note << "no work left for a cell: interval bound only; ";
         return r;
     }
     const auto infeasible = [](const MilpSolution& s) {
         return s.glpk_return == GLP_ENOPFS || (s.glpk_return == 0 && s.mip_status == GLP_NOFEAS);
     };
-    MilpSolution s = solve_milp(cell.milp, time_limit_s);
+    MilpSolution s = solve_milp(cell.milp, budget);
     seconds += s.seconds;
-    if (infeasible(s) && time_limit_s - s.seconds > 0.0) {   // confirm without the presolver (milp_internal.hpp)
-        s = solve_milp(cell.milp, time_limit_s - s.seconds, false);
+    if (infeasible(s) && !budget.exhausted()) {   // confirm without the presolver (milp_internal.hpp)
+        s = solve_milp(cell.milp, budget, false);
         seconds += s.seconds;
     }
     if (infeasible(s)) {
@@ -237,9 +241,9 @@ CellResult solve_cell(const CellMilp& cell, std::size_t d, double time_limit_s, 
         r.argmax.assign(s.values.begin(), s.values.begin() + static_cast<std::ptrdiff_t>(d));
     }
     if (r.proven) {
-        r.upper = r.lower;
+        r.upper = solver_upper_outward(r.lower);   // GLPK's tolerances, charged (outward_rounding.hpp)
     } else {
-        r.upper = std::max(r.lower, std::min(cell.interval_upper, -s.best_bound));
+        r.upper = solver_upper_outward(std::max(r.lower, std::min(cell.interval_upper, -s.best_bound)));
         note << "solver stopped: " << glpk_return_name(s.glpk_return)
              << "; upper = min(best open node bound, interval bound); ";
     }
@@ -345,14 +349,15 @@ void validate_pair(const ModelConfig& c, int class_a, int class_b, const InputBo
         throw std::invalid_argument("exact_lipschitz_pair_linf: classes (" + std::to_string(class_a) + ", " +
                                     std::to_string(class_b) + ") must be two different classes in [0, " +
                                     std::to_string(c.classes) + ")");
-    if (!(o.time_limit_s > 0.0)) throw std::invalid_argument("exact_lipschitz_pair_linf: time_limit_s must be positive");
+    validate_work_limit(o.work_limit_nodes, o.time_limit_s, "exact_lipschitz_pair_linf: work_limit_nodes",
+                        "exact_lipschitz_pair_linf: time_limit_s");
     check_region(region, c.input_dim);
 }
 
 // Every routing cell interval bounds cannot rule out, solved; the non-empty ones returned. Records the
 // binaries and whether routing is fixed by the intervals alone in res.
 std::vector<CellResult> solve_cells(const Network& net, const std::vector<Route>& routes, const InputBox& region,
-                                    const ExactLipschitzOptions& o, bool& all_proven, ExactLipschitzResult& res,
+                                    WorkBudget& budget, bool& all_proven, ExactLipschitzResult& res,
                                     std::ostringstream& note) {
     std::vector<CellResult> cells;
     bool fixed = true;
@@ -364,7 +369,7 @@ std::vector<CellResult> solve_cells(const Network& net, const std::vector<Route>
         fixed = fixed && cell.fixed_by_intervals;
         res.relu_binaries = std::max<std::int64_t>(res.relu_binaries, cell.milp.relu_binaries);
         res.sign_binaries = std::max(res.sign_binaries, cell.sign_binaries);
-        CellResult r = solve_cell(cell, region.lo.size(), o.time_limit_s - res.seconds, res.seconds, note);
+        CellResult r = solve_cell(cell, region.lo.size(), budget, res.seconds, note);
         if (r.empty) continue;
         r.route = route;
         all_proven = all_proven && r.proven;
@@ -403,14 +408,13 @@ void combine_cells(const Classifier& model, const std::vector<CellResult>& cells
 // cell's point of largest routing slack (strictly inside when the cell has an interior), and the centre.
 // Records the largest jump found (res.jump, res.jump_point).
 void find_jump(const Network& net, const std::vector<CellResult>& cells, const InputBox& region,
-               const std::vector<double>& centre, const ExactLipschitzOptions& o, ExactLipschitzResult& res) {
+               const std::vector<double>& centre, WorkBudget& budget, ExactLipschitzResult& res) {
     const int a = res.class_a, b = res.class_b;
     const auto d = static_cast<std::ptrdiff_t>(region.lo.size());
     std::vector<std::vector<double>> witnesses;
     for (const CellResult& r : cells) {
-        const double left = o.time_limit_s - res.seconds;
-        if (left <= 0.0) break;
-        const MilpSolution s = solve_milp(build_cell(net, r.route, a, b, region, true).milp, left);
+        if (budget.exhausted()) break;
+        const MilpSolution s = solve_milp(build_cell(net, r.route, a, b, region, true).milp, budget);
         res.seconds += s.seconds;
         if (s.mip_status == GLP_OPT || s.mip_status == GLP_FEAS) witnesses.emplace_back(s.values.begin(), s.values.begin() + d);
     }
@@ -446,7 +450,9 @@ ExactLipschitzResult exact_lipschitz_pair_linf(const Classifier& model, int clas
     }
     std::ostringstream note;
     bool all_proven = true;
-    const std::vector<CellResult> cells = solve_cells(net, routes, region, o, all_proven, res, note);
+    WorkBudget budget(o.work_limit_nodes, o.time_limit_s);
+    const std::vector<CellResult> cells = solve_cells(net, routes, region, budget, all_proven, res, note);
+    res.load_dependent = budget.clock_struck();
     note << res.relu_binaries << " ReLU and " << res.sign_binaries << " sign binaries (largest cell); ";
     if (cells.empty()) {   // a non-empty box always holds some cell: only numerical trouble gets here
         res.status = ExactLipschitzStatus::bounds_only;
@@ -463,7 +469,8 @@ ExactLipschitzResult exact_lipschitz_pair_linf(const Classifier& model, int clas
         res.note = note.str();
         return res;
     }
-    find_jump(net, cells, region, centre, o, res);
+    find_jump(net, cells, region, centre, budget, res);
+    res.load_dependent = budget.clock_struck();
     if (res.jump > 0.0) {
         res.status = ExactLipschitzStatus::discontinuous;
         res.lower = res.upper = kInf;
@@ -497,6 +504,7 @@ ExactLipschitzResult exact_lipschitz_linf(const Classifier& model, const InputBo
         const ExactLipschitzResult r = exact_lipschitz_pair_linf(model, a, b, region, o);
         if (r.status == ExactLipschitzStatus::unsupported) return r;
         all.seconds += r.seconds;
+        all.load_dependent = all.load_dependent || r.load_dependent;
         all_optimal = all_optimal && r.status == ExactLipschitzStatus::optimal;
         if (r.status == ExactLipschitzStatus::discontinuous && all.jump_point.empty()) {
             all.jump_point = r.jump_point;
@@ -528,7 +536,7 @@ ExactLipschitzResult exact_lipschitz_linf(const Classifier& model, const InputBo
 }
 
 double certified_radius_exact_lipschitz_linf(const Classifier& model, const Tensor& x, int label, double radius,
-                                             const Box& domain, const ExactLipschitzOptions& o) {
+                                             const Box& domain, const ExactLipschitzOptions& o, bool* load_dependent) {
     const ModelConfig& c = model.config();
     if (label < 0 || label >= c.classes)
         throw std::invalid_argument("certified_radius_exact_lipschitz_linf: label " + std::to_string(label) + " outside [0, " +
@@ -538,15 +546,19 @@ double certified_radius_exact_lipschitz_linf(const Classifier& model, const Tens
         return model.forward(Var(x)).logits.value();
     }();
     const InputBox ball = linf_ball(x, radius, domain);
+    if (!exact_lipschitz_support(model).empty()) return std::numeric_limits<double>::quiet_NaN();
+    const RationalModel exact(model);   // margins exactly, rounded down
     double r = radius;
     for (int j = 0; j < c.classes; ++j) {
         if (j == label) continue;
-        const double m = z[label] - z[j];
+        if (z[label] - z[j] <= 0.0) return 0.0;
+        const double m = exact.margin_lower(x.data(), label, j);
         if (m <= 0.0) return 0.0;
         const ExactLipschitzResult L = exact_lipschitz_pair_linf(model, label, j, ball, o);
+        if (load_dependent && L.load_dependent) *load_dependent = true;
         if (L.status == ExactLipschitzStatus::unsupported || !std::isfinite(L.upper))
             return std::numeric_limits<double>::quiet_NaN();
-        if (L.upper > 0.0) r = std::min(r, m / L.upper);
+        if (L.upper > 0.0) r = std::min(r, divide_down(m, L.upper));
     }
     return r;
 }
@@ -569,7 +581,7 @@ ExactLipschitzCertificate best_certified_radius_exact_lipschitz_linf(const Class
     // Tries ball r: records the certificate if it beats the best so far; true when it reaches r.
     auto reaches = [&](double r) {
         ++best.balls_tried;
-        const double c = certified_radius_exact_lipschitz_linf(model, x, label, r, domain, o);
+        const double c = certified_radius_exact_lipschitz_linf(model, x, label, r, domain, o, &best.load_dependent);
         if (std::isnan(c)) return false;   // routing jumps inside this ball
         if (c > best.radius) {
             best.radius = c;

@@ -39,7 +39,8 @@
 // certificate uses).
 //
 // Status and bounds: optimal only when GLPK proved every solved problem optimal (and routing is fixed or the
-// model has no MoE). On a time limit: lower = the best incumbent found (a real gradient norm of some phase
+// model has no MoE); every upper bound then carries GLPK's tolerances, charged outward
+// (theory/outward_rounding.hpp: upper = lower (1 + 1e-7) + 1e-7, rounded up). On a time limit: lower = the best incumbent found (a real gradient norm of some phase
 // pattern) or the gradient norm at the region's centre, whichever is larger; upper = min(GLPK's best
 // open-node bound, the interval bound sum_i max|g_0,i|): bounds_only.
 // GLPK works to ~1e-7 primal feasibility, integrality tolerance 1e-9: values are exact to ~1e-6 relative.
@@ -65,12 +66,17 @@ InputBox domain_box(std::int64_t input_dim, const Box& domain);            // th
 InputBox linf_ball(const Tensor& x, double radius_linf, const Box& domain);   // local: ball around x [1, d] ∩ domain
 
 struct ExactLipschitzOptions {
-    double time_limit_s = 10.0;    // per class pair, over all its routing cells
+    // Per class pair, over all its routing cells (theory/work_limit.hpp): a deterministic number of
+    // branch-and-bound nodes, and an opt-in wall-clock limit (0: off) whose stops mark the result
+    // load-dependent.
+    std::int64_t work_limit_nodes = 20000;
+    double time_limit_s = 0.0;
     std::int64_t max_cells = 64;   // routing cells (products of expert choices) enumerated at most
 };
 
-// optimal        lower == upper == L (GLPK proved every cell's MILP optimal; routing cannot change)
-// bounds_only    a time limit struck, or routing changes without a jump found: lower <= L <= upper
+// optimal        lower <= L <= upper, apart only by the tolerance charge (GLPK proved every cell's MILP
+//                optimal; routing cannot change)
+// bounds_only    the work (or time) limit struck, or routing changes without a jump found: lower <= L <= upper
 // discontinuous  routing changes inside the region and the margin jumps at `jump_point`: L = +inf
 // unsupported    not a supported piecewise-linear model or norm (note says why); no numbers
 enum class ExactLipschitzStatus { optimal, bounds_only, discontinuous, unsupported };
@@ -90,6 +96,7 @@ struct ExactLipschitzResult {
     std::int64_t relu_binaries = 0, sign_binaries = 0;   // of the largest problem solved
     std::string note;
     double seconds = 0.0;            // wall time in GLPK
+    bool load_dependent = false;     // the opt-in wall-clock limit stopped a solve: another run may differ
     double gap() const { return upper - lower; }
 };
 
@@ -113,10 +120,14 @@ ExactLipschitzResult exact_lipschitz_linf(const Classifier& model, const InputBo
 // A Lipschitz-margin certificate with exact local constants (THEORY.md §3), valid only on the ball it was
 // computed for: with U_yj the proven upper bound of L_yj on B = ball(x, radius) ∩ domain, the margin
 // F_y - F_j stays positive on B within distance m_j / U_yj of x, so the certified radius is
-// min(radius, min_j m_j / U_yj) (0 when x is misclassified). NaN when the pair constants are infinite
+// min(radius, min_j m_j / U_yj) (0 when x is misclassified). Safe at the last digit: m_j is computed in
+// exact rational arithmetic and rounded down (theory/rational_check.hpp), U_yj carries GLPK's tolerances
+// outward, and the quotient is rounded down (theory/outward_rounding.hpp). NaN when the pair constants are infinite
 // (routing changes inside B with a jump: use the routing-aware certificate) or the model is unsupported.
+// `load_dependent`, when given, is set when the opt-in wall-clock limit stopped one of its solves.
 double certified_radius_exact_lipschitz_linf(const Classifier& model, const Tensor& x, int label, double radius,
-                                             const Box& domain, const ExactLipschitzOptions& o);
+                                             const Box& domain, const ExactLipschitzOptions& o,
+                                             bool* load_dependent = nullptr);
 
 // The best radius that certificate reaches over balls up to `cap`. The constants shrink with the ball, so
 // g(r) = min_j m_j / U_yj(ball r) does not increase with r and the certificate on ball r reaches r exactly
@@ -128,6 +139,7 @@ struct ExactLipschitzCertificate {
     double radius = 0.0;
     double ball = 0.0;     // the ball whose constants proved `radius`
     int balls_tried = 0;   // each one exact_lipschitz_pair_linf per class j != label
+    bool load_dependent = false;   // the opt-in wall-clock limit stopped a solve on some ball
 };
 ExactLipschitzCertificate best_certified_radius_exact_lipschitz_linf(const Classifier& model, const Tensor& x, int label,
                                                                      double cap, const Box& domain,

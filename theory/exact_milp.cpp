@@ -13,11 +13,15 @@
 
 #include "engine/ops.hpp"
 #include "theory/milp_internal.hpp"
+#include "theory/outward_rounding.hpp"
+#include "theory/rational_check.hpp"
 
 namespace moelab {
 namespace {
 
 using namespace milp;
+
+static_assert(ExactOptions{}.work_limit_nodes == kDefaultWorkLimitNodes, "one default work limit");
 
 // The last affine map of the network and its input, for tight bounds on logit differences.
 struct LastAffine {
@@ -213,15 +217,6 @@ double max_abs(const Tensor& t) {
     return s;
 }
 
-// Misclassified by a fresh forward pass, or tied with the label within 1e-7 of the logits' scale (a point
-// exactly on the decision boundary, which is where the minimiser lies).
-bool misclassified(const Tensor& logits, std::int64_t label) {
-    const double tie = 1e-7 * std::max(1.0, max_abs(logits));
-    for (std::int64_t j = 0; j < logits.cols(); ++j)
-        if (j != label && logits[j] >= logits[label] - tie) return true;
-    return false;
-}
-
 }  // namespace
 
 std::string to_string(ExactStatus status) {
@@ -236,8 +231,6 @@ std::string to_string(ExactStatus status) {
 
 std::string exact_support(const Classifier& model) {
     const ModelConfig& c = model.config();
-    if (c.capacity_factor > 0.0)
-        return "capacity_factor > 0: whether an input keeps its expert slot depends on the rest of the batch";
     const std::int64_t active = c.gate == GateMode::soft ? c.experts : c.top_k;
     if (c.kind == ModelKind::moe_model && active != 1)
         return "moe-model with " + std::to_string(active) + " active experts (gate " + to_string(c.gate) +
@@ -266,8 +259,8 @@ void validate_inputs(const ModelConfig& c, const Tensor& x, int label, const Exa
     if (!(o.radius_cap > 0.0) || std::isinf(o.radius_cap))
         throw std::invalid_argument("exact_min_distance_linf: radius_cap must be positive and finite (it sets the big-M "
                                     "constants), got " + std::to_string(o.radius_cap));
-    if (!(o.time_limit_s > 0.0))
-        throw std::invalid_argument("exact_min_distance_linf: time_limit_s must be positive");
+    validate_work_limit(o.work_limit_nodes, o.time_limit_s, "exact_min_distance_linf: work_limit_nodes",
+                        "exact_min_distance_linf: time_limit_s");
     for (std::int64_t i = 0; i < x.numel(); ++i)
         if (!(x[i] >= o.domain.lo && x[i] <= o.domain.hi))
             throw std::invalid_argument("exact_min_distance_linf: x[" + std::to_string(i) + "] = " + std::to_string(x[i]) +
@@ -288,16 +281,19 @@ struct Search {
     ExactResult res;
     std::ostringstream note;
     double R = 0.0;
+    RationalModel exact_model{model};                       // judges points with zero tolerance
+    WorkBudget budget{o.work_limit_nodes, o.time_limit_s};  // shared by every solve of this sample
 
     double distance_to_x(const Tensor& p) const {
         double s = 0.0;
         for (std::int64_t i = 0; i < p.numel(); ++i) s = std::max(s, std::abs(p[i] - x[i]));
         return s;
     }
-    // Keeps p as x_adv when a fresh forward pass misclassifies it and it is closer than the current one.
+    // Keeps p as x_adv when the exact rational forward pass misclassifies it (theory/rational_check.hpp:
+    // zero tolerance) and it is closer than the current one; its distance rounded up bounds d* from above.
     bool offer(const Tensor& p) {
-        if (!misclassified(model_logits(model, p), label)) return false;
-        const double dist = distance_to_x(p);
+        if (!exact_model.adversarial(p.data(), label)) return false;
+        const double dist = linf_distance_up(p.data(), x.data(), x.numel());
         if (dist < res.upper) {
             res.x_adv = p;
             res.upper = dist;
@@ -314,9 +310,11 @@ struct Search {
     bool attack_is_tight() const { return !res.x_adv.empty() && res.upper - res.lower <= 1e-6 * std::max(1.0, res.upper); }
     // Optimal only when GLPK proved the closed problem optimal and a verified point attains it.
     ExactResult finish(bool proven_optimal) {
+        res.load_dependent = budget.clock_struck();
         res.lower = std::min(res.lower, res.upper);
         const bool tight = attack_is_tight();
         res.status = proven_optimal && tight ? ExactStatus::optimal : ExactStatus::bounds_only;
+        res.lower = solver_lower_outward(res.lower);   // GLPK's tolerances, charged (outward_rounding.hpp)
         if (res.status == ExactStatus::bounds_only && proven_optimal && !res.x_adv.empty())
             note << "verified point is " << res.upper - res.lower << " beyond the proven lower bound; ";
         res.note = note.str();
@@ -340,10 +338,10 @@ void attack_first(Search& s) {
 // infeasible (found by the exact-Lipschitz solver, milp_internal.hpp): "no adversarial example within the
 // radius" is a claim, so it is confirmed without the presolver and the scaling.
 MilpSolution solve_closed(Search& s, const Milp& milp) {
-    MilpSolution first = solve_milp(milp, s.o.time_limit_s);
+    MilpSolution first = solve_milp(milp, s.budget);
     s.res.seconds = first.seconds;
-    if (said_infeasible(first) && s.o.time_limit_s - first.seconds > 0.0) {
-        first = solve_milp(milp, s.o.time_limit_s - first.seconds, false);
+    if (said_infeasible(first) && !s.budget.exhausted()) {
+        first = solve_milp(milp, s.budget, false);
         s.res.seconds += first.seconds;
     }
     return first;
@@ -356,12 +354,11 @@ MilpSolution solve_closed(Search& s, const Milp& milp) {
 void resolve_with_margins(Search& s, const Network& net, double scale_of_scores, bool verified) {
     const bool attack_is_tight = s.attack_is_tight();
     for (double relative_margin : {1e-9, 1e-7, 1e-5}) {
-        const double remaining = s.o.time_limit_s - s.res.seconds;
-        if (verified || attack_is_tight || remaining <= 0.0) break;
+        if (verified || attack_is_tight || s.budget.exhausted()) break;
         const double margin = relative_margin * scale_of_scores;
         const Milp strict = build_milp(net, s.x.vec(), s.label, s.R, s.o.domain, Margins{margin, margin});
         if (strict.infeasible) break;
-        const MilpSolution second = solve_milp(strict, remaining);
+        const MilpSolution second = solve_milp(strict, s.budget);
         s.res.seconds += second.seconds;
         s.note << "re-solved with margin " << margin << " (" << glpk_return_name(second.glpk_return) << ")";
         if (second.mip_status == GLP_OPT || second.mip_status == GLP_FEAS) verified = s.offer(s.point_of(second));
@@ -373,9 +370,13 @@ void resolve_with_margins(Search& s, const Network& net, double scale_of_scores,
 
 ExactResult exact_min_distance_linf(const Classifier& model, const Tensor& x, int label, const ExactOptions& o) {
     validate_inputs(model.config(), x, label, o);
+    const std::string unsupported = exact_support(model);
+    if (!unsupported.empty()) {
+        ExactResult res;
+        res.note = unsupported;
+        return res;
+    }
     Search s{model, x, label, o, {}, {}, 0.0};
-    s.res.note = exact_support(model);
-    if (!s.res.note.empty()) return s.res;   // unsupported
 
     const Network net = network_of(model);
     const Tensor clean = model_logits(model, x);
@@ -387,7 +388,7 @@ ExactResult exact_min_distance_linf(const Classifier& model, const Tensor& x, in
             s.res.note = "internal: the extracted piecewise-linear network disagrees with Classifier::forward at x";
             return s.res;
         }
-    if (argmax_rows(clean)[0] != label) {   // already misclassified: d* = 0
+    if (s.exact_model.adversarial(x.data(), label)) {   // already misclassified: d* = 0
         s.res.status = ExactStatus::optimal;
         s.res.lower = s.res.upper = 0.0;
         s.res.x_adv = x;
@@ -409,7 +410,8 @@ ExactResult exact_min_distance_linf(const Classifier& model, const Tensor& x, in
             return s.finish(false);
         }
         s.res.status = ExactStatus::beyond_cap;
-        s.res.lower = s.R;
+        s.res.load_dependent = s.budget.clock_struck();
+        s.res.lower = solver_lower_outward(s.R);
         s.res.note = s.note.str();
         return s.res;
     }
@@ -426,7 +428,7 @@ ExactResult exact_min_distance_linf(const Classifier& model, const Tensor& x, in
         const bool verified = s.offer(s.point_of(first));
         if (!verified)
             s.note << "the MILP minimiser at distance " << first.objective
-                   << " is not misclassified by a fresh forward pass (a routing or class tie-break); ";
+                   << " is not misclassified by the exact forward pass (a routing or class tie-break); ";
         resolve_with_margins(s, net, std::max({1.0, max_abs(clean), plain.router_scale}), verified);
     }
     return s.finish(proven_optimal);

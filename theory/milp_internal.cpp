@@ -79,7 +79,7 @@ int glpk_bound_type(double lo, double hi) {
     return lo == hi ? GLP_FX : GLP_DB;
 }
 
-MilpSolution solve_milp(const Milp& milp, double time_limit_s, bool presolve) {
+MilpSolution solve_milp(const Milp& milp, WorkBudget& budget, bool presolve) {
     glp_prob* P = glp_create_prob();
     glp_set_obj_dir(P, GLP_MIN);
     const int n = static_cast<int>(milp.columns.size()), m = static_cast<int>(milp.rows.size());
@@ -114,7 +114,7 @@ MilpSolution solve_milp(const Milp& milp, double time_limit_s, bool presolve) {
     parm.presolve = presolve ? GLP_ON : GLP_OFF;
     parm.mip_gap = 1e-9;
     parm.tol_int = 1e-9;   // the default 1e-5 would let a "binary" 1 - 1e-5 open a big-M gap of 1e-5 M
-    parm.tm_lim = static_cast<int>(std::clamp(time_limit_s * 1000.0, 1.0, 2e9));
+    parm.tm_lim = budget.glpk_time_limit_ms();
     // Gomory mixed-integer cuts, where the problem asks for them: on W6's hard samples the root bound of
     // the minimal-distance MILP is weak, and these cuts close most of it (16-D top-1 MoE, 5 samples: experts
     // 16-32-3 x 4 2.4 s -> 0.21 s, 16-16-3 x 8 6.0 s -> 1.0 s per sample; the same optima to 1e-9). GLPK's
@@ -124,8 +124,9 @@ MilpSolution solve_milp(const Milp& milp, double time_limit_s, bool presolve) {
     // test (3-D inputs, hidden 4) ran 12 s without cuts and 17 s with them at any size.
     const auto binaries = std::count_if(milp.columns.begin(), milp.columns.end(), [](const MilpColumn& c) { return c.binary; });
     if (milp.gomory_cuts && binaries >= kGomoryCutsFromBinaries) parm.gmi_cuts = GLP_ON;
-    parm.cb_func = record_best_bound;
-    parm.cb_info = &s.best_bound;
+    NodeBudgetCallback work{record_best_bound, &s.best_bound, budget.nodes_left()};
+    parm.cb_func = node_budget_callback;
+    parm.cb_info = &work;
     const auto start = std::chrono::steady_clock::now();
     // Without the presolver glp_intopt needs the LP relaxation solved first; an infeasible relaxation
     // means an infeasible MILP (reported as the presolver would: GLP_ENOPFS).
@@ -142,6 +143,7 @@ MilpSolution solve_milp(const Milp& milp, double time_limit_s, bool presolve) {
     }
     if (relaxation_ok) s.glpk_return = glp_intopt(P, &parm);
     s.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    budget.charge(work.nodes, s.seconds, s.glpk_return);
     s.mip_status = glp_mip_status(P);
     if (s.mip_status == GLP_OPT || s.mip_status == GLP_FEAS) {
         s.objective = glp_mip_obj_val(P);
@@ -162,7 +164,7 @@ std::string glpk_return_name(int ret) {
         case GLP_EFAIL: return "GLP_EFAIL (solver failure)";
         case GLP_EMIPGAP: return "GLP_EMIPGAP (gap tolerance reached)";
         case GLP_ETMLIM: return "GLP_ETMLIM (time limit)";
-        case GLP_ESTOP: return "GLP_ESTOP (stopped)";
+        case GLP_ESTOP: return "GLP_ESTOP (work limit: branch-and-bound nodes)";
         default: return "GLPK code " + std::to_string(ret);
     }
 }

@@ -12,7 +12,9 @@
 #include <string>
 #include <vector>
 
+#include "moe/model.hpp"
 #include "theory/network.hpp"
+#include "theory/work_limit.hpp"
 
 namespace moelab::milp {
 
@@ -124,12 +126,13 @@ struct MilpSolution {
     double seconds = 0.0;
 };
 
-// Minimises the MILP's objective within the time limit; GLPK's terminal output is silenced. GLPK can
+// Minimises the MILP's objective within what is left of `budget` (work_limit.hpp), and charges it; GLPK's
+// terminal output is silenced. GLPK can
 // misreport a feasible problem whose optimum is degenerate (many fixed zero columns) as infeasible after
 // its automatic scaling (seen on LipMIP problems whose gradient is 0 on the region); a caller that doubts an
 // infeasibility may re-solve with presolve = false, which also drops the scaling and solves the LP
 // relaxation by the simplex first (infeasible relaxation: glpk_return GLP_ENOPFS).
-MilpSolution solve_milp(const Milp& milp, double time_limit_s, bool presolve = true);
+MilpSolution solve_milp(const Milp& milp, WorkBudget& budget, bool presolve = true);
 std::string glpk_return_name(int ret);
 
 }  // namespace moelab::milp

@@ -158,9 +158,6 @@ bool Network::has_moe() const {
 Network network_of(const Classifier& model) {
     require_finite_weights(model);   // every bound starts here: refuse NaN/inf weights once
     const ModelConfig& c = model.config();
-    if (c.capacity_factor > 0.0)
-        throw std::invalid_argument("bounds: a capacity limit makes a row's output depend on its batch; "
-                                    "certify a model trained without a capacity limit (capacity_factor 0)");
     const ParamRegistry& p = model.params();
     Network n;
     n.input_dim = c.input_dim;
