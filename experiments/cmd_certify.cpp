@@ -176,6 +176,8 @@ void run(const CertifyFlags& f) {
     std::printf("%s (%s): %lld of %lld samples certified at a positive radius%s%s; wrote %s\n", f.method.c_str(),
                 f.norm.c_str(), static_cast<long long>(certified), static_cast<long long>(n), note.empty() ? "" : "; ",
                 note.c_str(), f.out.c_str());
+    const std::vector<ExpertUsage> usage = measure_expert_usage(model, test.x);
+    if (!usage.empty()) std::printf("expert usage on these samples: %s\n", usage_line(usage).c_str());
 }
 
 }  // namespace

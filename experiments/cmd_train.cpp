@@ -30,7 +30,8 @@ namespace {
 
 struct TrainFlags {
     std::string data = "fashion-mnist", model = "moe", gate = "softmax-topk", optimizer = "adam",
-                lb_convention = "top1", match = "", parallel = "none", out;
+                lb_convention = "all-picks", router = "learned", match = "",
+                parallel = "none", out;
     ModelConfig m;
     TrainConfig t;
     std::int64_t train_limit = -1, test_limit = -1;
@@ -92,6 +93,7 @@ void run_train(TrainFlags& f) {
     if (f.threads > 0) set_threads(f.threads);
     f.m.kind = parse_model_kind(f.model);
     f.m.gate = parse_gate_mode(f.gate);
+    f.m.router = parse_router_training(f.router);
     f.t.optimizer.kind = parse_optimizer_kind(f.optimizer);
     f.t.lb_convention = parse_balance_convention(f.lb_convention);
     f.m.seed = f.t.seed;
@@ -193,6 +195,8 @@ void run_train(TrainFlags& f) {
         train(*model, *optimizer, data.train, data.test, run_config, state, hooks);
     }
     if (!writer) return;
+    const std::string warning = collapse_warning(state.history.back());
+    if (!warning.empty()) std::fprintf(stderr, "%s\n", warning.c_str());
     if (exchange.ranks > 1) report_exchange(state, exchange, model->params().numel());
     std::printf("test_accuracy %.4f after %d epochs; wrote %s/{model.ckpt,model.npz,metrics.json}\n",
                 state.history.back().test_accuracy, state.epochs_done, f.out.c_str());
@@ -214,6 +218,9 @@ void add_train_command(CLI::App& app, int& exit_code) {
     sub->add_option("--experts", f.m.experts, "number of experts E")->capture_default_str();
     sub->add_option("--top-k", f.m.top_k, "experts per input k")->capture_default_str();
     sub->add_option("--gate", f.gate, "softmax-topk, topk-softmax or soft")->capture_default_str();
+    sub->add_option("--router", f.router,
+                    "learned, or frozen: the router keeps its random initialisation (no gradient; P2's released code)")
+        ->capture_default_str();
     sub->add_flag("--noisy", f.m.noisy, "noisy top-k gating (Shazeer et al. 2017)");
     sub->add_option("--capacity-factor", f.m.capacity_factor, "expert capacity factor (0 = unlimited)")
         ->capture_default_str();
@@ -232,7 +239,9 @@ void add_train_command(CLI::App& app, int& exit_code) {
     sub->add_option("--seed", f.t.seed, "seed for initialisation, shuffling, dropout and noise")->capture_default_str();
     sub->add_option("--lb-weight", f.t.lb_weight, "Switch load-balancing loss weight")->capture_default_str();
     sub->add_option("--z-weight", f.t.z_weight, "router z-loss weight")->capture_default_str();
-    sub->add_option("--lb-convention", f.lb_convention, "top1 or all-picks")->capture_default_str();
+    sub->add_option("--lb-convention", f.lb_convention,
+                    "which picks count in the load-balancing loss for top-k > 1: top1 (Switch, GShard) or all-picks "
+                    "(MegaBlocks, Mixtral)")->capture_default_str();
     sub->add_option("--train-limit", f.train_limit, "use only the first N training samples");
     sub->add_option("--test-limit", f.test_limit, "use only the first N test samples");
     sub->add_option("--threads", f.threads, "OpenMP threads (results do not depend on it)");
