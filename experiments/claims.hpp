@@ -31,5 +31,8 @@ const std::vector<Claim>& claims();
 
 // REPORT.md from the results (claims of THEORY.md §5 without a result are listed as not run).
 std::string render_report(const std::vector<nlohmann::json>& results, const ReproProfile& p);
+// REPORT.md's model cards (experiments/claims_models.cpp): each model under ROOT/models/ with its routing settings
+// and expert usage; empty when there are none.
+std::string model_cards(const std::string& root);
 
 }  // namespace moelab::cli

@@ -82,6 +82,8 @@ std::unique_ptr<Classifier> trained(const std::string& root, const std::string& 
                          tc.epochs, m.train_loss, m.test_accuracy);
         };
     train(*model, opt, data.train, data.test, tc, state, h);
+    const std::string warning = collapse_warning(state.history.back());
+    if (!warning.empty()) std::fprintf(stderr, "repro:   %s: %s\n", name.c_str(), warning.c_str());
     store(root, name, *model, opt, tc, state, spec, recipe);
     return model;
 }

@@ -109,7 +109,7 @@ std::vector<Sweep> run_sweeps(const std::string& root, const FashionModels& f, c
     both("dropout", "dropout", {0.0, 0.3}, base.dropout, [](ModelConfig& mc, TrainConfig&, double v) { mc.dropout = v; });
     // Load balancing: MoE only.
     {
-        Sweep s{"lb_weight", "lb_weight", {0.0, 0.01, 0.1}, {}, {}};
+        Sweep s{"lb_weight", "lb_weight", {0.0, 0.01, 0.3}, {}, {}};
         for (double v : s.values) {
             if (v == base_tc.lb_weight) {
                 s.moe.push_back(moe0);

@@ -77,6 +77,10 @@ void run(const AttackFlags& f) {
     const RobustnessReport rep = run_attack(model, data.test, spec, [&](long done, long) { bar.update(done); });
     bar.finish();
     nlohmann::json summary = summary_json(rep, spec, model.moe_layers().empty() ? 0 : model.config().experts);
+    const std::vector<ExpertUsage> usage_before = measure_expert_usage(model, data.test.x, f.top_k),
+                                   usage_after = measure_expert_usage(model, rep.x_adv, f.top_k);
+    summary["expert_usage_before"] = to_json(usage_before);
+    summary["expert_usage_after"] = to_json(usage_after);
     summary["checkpoint"] = f.ckpt;
     summary["data"] = spec_text;
     // The optional archive first: if it cannot be written, neither the CSV nor its JSON is.
@@ -87,6 +91,9 @@ void run(const AttackFlags& f) {
                 "wrote %s and %s\n",
                 f.attack.c_str(), f.norm.c_str(), f.eps, rep.clean_accuracy, rep.robust_accuracy,
                 100.0 * rep.routing_change_rate, 100.0 * rep.top1_change_rate, rep.samples.size(), f.out.c_str(), json_path.c_str());
+    if (!usage_before.empty())
+        std::printf("expert usage before: %s\nexpert usage after:  %s\n", usage_line(usage_before).c_str(),
+                    usage_line(usage_after).c_str());
 }
 
 }  // namespace

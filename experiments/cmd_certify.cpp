@@ -144,6 +144,8 @@ void run(const CertifyFlags& f) {
     const MethodRadii m = certify_by_method(method, lm.model(), test, norm, settings, [&](long done) { bar.update(done); });
     bar.finish();
     write_radii(f, test, m);
+    const std::vector<ExpertUsage> usage = measure_expert_usage(lm.model(), test.x);
+    if (!usage.empty()) std::printf("expert usage on these samples: %s\n", usage_line(usage).c_str());
 }
 
 }  // namespace

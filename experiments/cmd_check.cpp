@@ -59,6 +59,8 @@ void run_dual(const CheckFlags& f, const CheckOptions& o, const LoadedModel& lm,
     nlohmann::json summary = summary_json(rep, o, f.eps);
     summary["checkpoint"] = f.ckpt;
     summary["robust_checkpoint"] = f.dual.robust_ckpt;
+    summary["expert_usage"] = to_json(measure_expert_usage(lm.model(), lm.data.test.x));
+    summary["robust_expert_usage"] = to_json(measure_expert_usage(*robust.model, lm.data.test.x));
     write_file_atomic(f.out + "/dual_check.csv", to_csv(rep));
     write_file_atomic(f.out + "/dual_summary.json", summary.dump(2) + "\n");
     std::printf("check dual (%s, alpha %g): %lld samples, %lld violations, %lld P2-bound violations (a finding about the bound, "
@@ -105,6 +107,8 @@ void run(const CheckFlags& f, int& exit_code) {
     bar.finish();
     nlohmann::json summary = summary_json(rep, o);
     summary["checkpoint"] = f.ckpt;
+    const std::vector<ExpertUsage> usage = measure_expert_usage(lm.model(), lm.data.test.x);
+    summary["expert_usage"] = to_json(usage);
     write_file_atomic(f.out + "/check.csv", to_csv(rep));
     write_file_atomic(f.out + "/summary.json", summary.dump(2) + "\n");
     const bool drawn = plot(f.out);
@@ -113,6 +117,7 @@ void run(const CheckFlags& f, int& exit_code) {
                 f.norm.c_str(), static_cast<long long>(rep.rows.size()), static_cast<long long>(rep.violations),
                 static_cast<long long>(rep.naive_violations), static_cast<long long>(rep.p2_violations),
                 summary["exact_optimal"].get<long long>(), f.out.c_str(), drawn ? ",check.png" : "");
+    if (!usage.empty()) std::printf("expert usage on these samples: %s\n", usage_line(usage).c_str());
     std::vector<std::int64_t> bad;
     for (const auto& r : rep.rows)
         if (!r.violations.empty()) bad.push_back(r.index);

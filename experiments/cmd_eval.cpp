@@ -82,12 +82,14 @@ void run_eval(const EvalFlags& f) {
                                    {"clean_loss", clean.loss},
                                    {"ood_mean_accuracy", ood_sum / static_cast<double>(corruptions.size())},
                                    {"ood", ood},
-                                   {"per_expert", per_expert}};
+                                   {"per_expert", per_expert},
+                                   {"expert_usage", to_json(clean.usage)}};
     if (!f.dump_logits.empty()) write_npy(f.dump_logits, dump_logits(model, data.test, f.top_k));
     if (!f.dump_input_grad.empty()) write_npy(f.dump_input_grad, dump_input_gradients(model, data.test, f.top_k));
     write_file_atomic(f.out, result.dump(2) + "\n");
     std::printf("clean accuracy %.4f, mean OOD accuracy %.4f over %zu variants; wrote %s\n", clean.accuracy,
                 ood_sum / static_cast<double>(corruptions.size()), corruptions.size(), f.out.c_str());
+    if (!clean.usage.empty()) std::printf("expert usage: %s\n", usage_line(clean.usage).c_str());
 }
 
 }  // namespace

@@ -50,7 +50,7 @@ void run(const ReproFlags& f) {
                      static_cast<double>(std::clock() - cpu0) / CLOCKS_PER_SEC);
         results.push_back(std::move(r));
     }
-    write_file_atomic(f.out + "/REPORT.md", render_report(results, p));
+    write_file_atomic(f.out + "/REPORT.md", render_report(results, p) + model_cards(f.out));
     std::printf("repro (%s): %zu claims in %.0f s; wrote %s/REPORT.md\n", p.name.c_str(), results.size(),
                 std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), f.out.c_str());
 }

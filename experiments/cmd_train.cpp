@@ -35,7 +35,8 @@ namespace {
 
 struct TrainFlags {
     std::string data = "fashion-mnist", model = "moe", gate = "softmax-topk", optimizer = "adam",
-                lb_convention = "top1", schedule = "constant", match = "", parallel = "none", out;
+                lb_convention = "all-picks", router = "learned", schedule = "constant", match = "",
+                parallel = "none", out;
     ModelConfig m;
     TrainConfig t;
     std::int64_t train_limit = kAllCount, test_limit = kAllCount, stop_after = kAllCount;
@@ -111,6 +112,7 @@ void resolve_flags(TrainFlags& f) {
     f.stop_after = std::max<std::int64_t>(0, count_flag("--stop-after", f.stop_after));   // 0: no stop
     f.m.kind = parse_model_kind(f.model);
     f.m.gate = parse_gate_mode(f.gate);
+    f.m.router = parse_router_training(f.router);
     f.t.optimizer.kind = parse_optimizer_kind(f.optimizer);
     f.t.lb_convention = parse_balance_convention(f.lb_convention);
     f.t.schedule = parse_lr_schedule(f.schedule);
@@ -256,6 +258,8 @@ void run_train(TrainFlags& f) {
     std::unique_ptr<Progress> bar;
     const TrainHooks hooks = writing_hooks(f, ckpt, s, bar, exchange, data);
     if (!train_or_stop(f, s, data, hooks, writer) || !writer) return;
+    const std::string warning = collapse_warning(s.state.history.back());
+    if (!warning.empty()) std::fprintf(stderr, "%s\n", warning.c_str());
     if (exchange.ranks > 1) report_exchange(s.state, exchange, s.model->params().numel());
     std::printf("test_accuracy %.4f after %d epochs; wrote %s/{model.ckpt,model.npz,metrics.json}\n",
                 s.state.history.back().test_accuracy, s.state.epochs_done, f.out.c_str());
@@ -276,6 +280,9 @@ void add_train_command(CLI::App& app, int& exit_code) {
     sub->add_option("--experts", f.m.experts, "number of experts E")->capture_default_str();
     sub->add_option("--top-k", f.m.top_k, "experts per input k")->capture_default_str();
     sub->add_option("--gate", f.gate, "softmax-topk, topk-softmax or soft")->capture_default_str();
+    sub->add_option("--router", f.router,
+                    "learned, or frozen: the router keeps its random initialisation (no gradient; P2's released code)")
+        ->capture_default_str();
     sub->add_flag("--noisy", f.m.noisy, "noisy top-k gating (Shazeer et al. 2017)");
     sub->add_option("--capacity-factor", f.m.capacity_factor, "expert capacity factor (0 = unlimited)")
         ->capture_default_str();
@@ -294,7 +301,9 @@ void add_train_command(CLI::App& app, int& exit_code) {
     sub->add_option("--seed", f.t.seed, "seed for initialisation, shuffling, dropout and noise")->capture_default_str();
     sub->add_option("--lb-weight", f.t.lb_weight, "Switch load-balancing loss weight")->capture_default_str();
     sub->add_option("--z-weight", f.t.z_weight, "router z-loss weight")->capture_default_str();
-    sub->add_option("--lb-convention", f.lb_convention, "top1 or all-picks")->capture_default_str();
+    sub->add_option("--lb-convention", f.lb_convention,
+                    "which picks count in the load-balancing loss for top-k > 1: top1 (Switch, GShard) or all-picks "
+                    "(MegaBlocks, Mixtral)")->capture_default_str();
     sub->add_option("--train-limit", f.train_limit, "use only the first N training samples");
     sub->add_option("--test-limit", f.test_limit, "use only the first N test samples");
     sub->add_option("--threads", f.threads, "OpenMP threads (results do not depend on it)");

@@ -1,6 +1,7 @@
 #include "experiments/sweep_run.hpp"
 
 #include <cmath>
+#include <limits>
 #include <sstream>
 
 #include "engine/atomic_file.hpp"
@@ -40,10 +41,29 @@ std::string certify_csv(const MethodRadii& r, const Dataset& test) {
     return csv.str();
 }
 
+// The worst layer: fewest experts above 1%, lowest entropy, largest share, collapsed if any layer is.
+void append_usage_cells(const std::vector<ExpertUsage>& layers, std::vector<std::string>& values) {
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    if (layers.empty()) {
+        values.insert(values.end(), {cell(nan), cell(nan), cell(nan), cell(nan)});
+        return;
+    }
+    std::int64_t above = layers.front().above_1pct;
+    double entropy = layers.front().entropy, max_share = 0.0;
+    for (const auto& u : layers) {
+        above = std::min(above, u.above_1pct);
+        entropy = std::min(entropy, u.entropy);
+        max_share = std::max(max_share, u.max_share);
+    }
+    values.insert(values.end(), {json(above).dump(), cell(entropy), cell(max_share), json(any_collapsed(layers)).dump()});
+}
+
 }  // namespace
 
 std::vector<std::string> stage_columns(const SweepGrid& grid) {
-    std::vector<std::string> c{"train_loss", "test_loss", "test_accuracy"};
+    // Expert usage on the test set (moe/expert_usage.hpp), the worst MoE layer; null for a dense model.
+    std::vector<std::string> c{"train_loss",         "test_loss",        "test_accuracy", "experts_above_1pct",
+                               "usage_entropy",      "max_expert_share", "collapsed"};
     if (grid.attack) c.insert(c.end(), {"clean_accuracy", "robust_accuracy", "routing_change_rate"});
     if (grid.certify) c.insert(c.end(), {"certified_fraction", "mean_certified_radius"});
     return c;
@@ -74,6 +94,7 @@ RunRow run_stages(const SweepGrid& grid, const SweepRun& run, const DataSplits& 
     write_file_atomic(dir + "/metrics.json", json{{"model", to_json(run.model)}, {"epochs", epochs}}.dump(2) + "\n");
     const EpochMetrics& last = state.history.back();
     row.values = {cell(last.train_loss), cell(last.test_loss), cell(last.test_accuracy)};
+    append_usage_cells(last.test_usage, row.values);
 
     if (grid.attack) {
         const AttackSpec spec = attack_spec_for(grid, data.images);
@@ -81,7 +102,10 @@ RunRow run_stages(const SweepGrid& grid, const SweepRun& run, const DataSplits& 
         const RobustnessReport rep = run_attack(model, test, spec);
         write_file_atomic(dir + "/attack.csv", to_csv(rep));
         const std::int64_t experts = model.moe_layers().empty() ? 0 : model.config().experts;
-        write_file_atomic(dir + "/attack.json", summary_json(rep, spec, experts).dump(2) + "\n");
+        json summary = summary_json(rep, spec, experts);
+        summary["expert_usage_before"] = to_json(measure_expert_usage(model, test.x));
+        summary["expert_usage_after"] = to_json(measure_expert_usage(model, rep.x_adv));
+        write_file_atomic(dir + "/attack.json", summary.dump(2) + "\n");
         row.values.insert(row.values.end(),
                           {cell(rep.clean_accuracy), cell(rep.robust_accuracy), cell(rep.routing_change_rate)});
     }

@@ -61,6 +61,7 @@ nlohmann::json to_json(const ModelConfig& c) {
             {"depth", c.depth},            {"hidden", c.hidden},
             {"experts", c.experts},        {"top_k", c.top_k},
             {"gate", to_string(c.gate)},   {"noisy", c.noisy},
+            {"router", to_string(c.router)},
             {"capacity_factor", c.capacity_factor}, {"moe_blocks", c.moe_blocks},
             {"dropout", c.dropout},        {"seed", c.seed}};
 }
@@ -68,7 +69,7 @@ nlohmann::json to_json(const ModelConfig& c) {
 ModelConfig model_config_from_json(const nlohmann::json& j) {
     if (!j.is_object()) throw std::invalid_argument("model config: expected a JSON object");
     static const std::set<std::string> known{"kind",  "input_dim", "classes", "width",           "depth",
-                                             "hidden", "experts",  "top_k",   "gate",            "noisy",
+                                             "hidden", "experts",  "top_k",   "gate",            "noisy", "router",
                                              "capacity_factor",    "moe_blocks", "dropout",      "seed"};
     for (const auto& [key, _] : j.items())
         if (!known.count(key)) throw std::invalid_argument("model config: unknown key '" + key + "'");
@@ -91,9 +92,11 @@ ModelConfig model_config_from_json(const nlohmann::json& j) {
             throw std::invalid_argument(std::string("model config: key '") + key + "' has the wrong type");
         }
     };
-    std::string kind = to_string(c.kind), gate = to_string(c.gate);
+    std::string kind = to_string(c.kind), gate = to_string(c.gate), router = to_string(c.router);
     get("kind", kind);
     get("gate", gate);
+    get("router", router);
+    c.router = parse_router_training(router);
     c.kind = parse_model_kind(kind);
     c.gate = parse_gate_mode(gate);
     get("input_dim", c.input_dim);
@@ -146,6 +149,7 @@ Classifier::Classifier(const ModelConfig& config) : config_(config) {
     const ModelConfig& c = config_;
     if (c.kind == ModelKind::moe_model) {
         moe_.push_back(MoELayer::create(params_, "moe", moe_layer_config(c, c.input_dim, c.classes), rng));
+        moe_.back().router.learning = c.router;
         return;
     }
     stem_ = Linear::create(params_, "stem", c.input_dim, c.width, rng);
@@ -153,10 +157,12 @@ Classifier::Classifier(const ModelConfig& config) : config_(config) {
         const std::string name = "blocks." + std::to_string(b);
         const bool is_moe = c.is_moe_block(b);
         block_is_moe_.push_back(is_moe);
-        if (is_moe)
+        if (is_moe) {
             moe_.push_back(MoELayer::create(params_, join_name(name, "moe"), moe_layer_config(c, c.width, c.width), rng));
-        else
+            moe_.back().router.learning = c.router;
+        } else {
             ffn_.push_back({MLP::create(params_, join_name(name, "ffn"), {c.width, c.hidden, c.width}, rng, c.dropout)});
+        }
     }
     head_ = Linear::create(params_, "head", c.width, c.classes, rng);
 }

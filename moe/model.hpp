@@ -39,6 +39,7 @@ struct ModelConfig {
     std::int64_t top_k = 2;
     GateMode gate = GateMode::softmax_then_topk;
     bool noisy = false;
+    RouterTraining router = RouterTraining::learned;   // "router" in JSON; absent (older files) = learned
     double capacity_factor = 0.0;      // <= 0: unlimited
     std::vector<std::int64_t> moe_blocks;   // which blocks are MoE (kind moe); empty = all
     double dropout = 0.0;

@@ -22,6 +22,14 @@ std::string to_string(GateMode mode) {
     return "?";
 }
 
+RouterTraining parse_router_training(const std::string& name) {
+    if (name == "learned") return RouterTraining::learned;
+    if (name == "frozen") return RouterTraining::frozen;
+    throw std::invalid_argument("--router: unknown router '" + name + "' (expected learned or frozen)");
+}
+
+std::string to_string(RouterTraining r) { return r == RouterTraining::learned ? "learned" : "frozen"; }
+
 Router Router::create(ParamRegistry& params, const std::string& name, std::int64_t dim, std::int64_t experts,
                       std::int64_t top_k, GateMode mode, bool noisy, const Rng& rng) {
     if (experts < 1) throw ConfigError("experts", "must be at least 1, got " + std::to_string(experts));
@@ -46,6 +54,8 @@ Routing Router::route(const Var& x, bool training, const Rng& noise_rng, const R
         for (std::int64_t i = 0; i < z.numel(); ++i) z[i] = noise_rng.normal(static_cast<std::uint64_t>(i));
         s = add(s, mul(Var(std::move(z)), softplus(noise_proj.forward(x))));
     }
+    // Frozen: in training the scores are a constant, so no gradient reaches the router; attacks still see it.
+    if (training && learning == RouterTraining::frozen) s = Var(s.value());
     const std::int64_t k = mode == GateMode::soft ? experts : (control.k_override > 0 ? control.k_override : top_k);
     if (k > experts)
         throw std::invalid_argument("top-k at inference: " + std::to_string(k) + " exceeds the " +

@@ -17,6 +17,14 @@
 namespace moelab {
 
 enum class GateMode { softmax_then_topk, topk_then_softmax, soft };
+
+// Whether the router learns. frozen: its scores are constants to autograd, so no loss (cross-entropy or
+// auxiliary) reaches its weights and it keeps its random initialisation: the routing of Zhang et al. 2025's
+// released code (a hard argmax on integer indices, so the router gets no gradient), which works like a fixed
+// random hash of the input. With --gate topk-softmax and k = 1 the gate is 1, as there.
+enum class RouterTraining { learned, frozen };
+RouterTraining parse_router_training(const std::string& name);   // "learned", "frozen"
+std::string to_string(RouterTraining r);
 GateMode parse_gate_mode(const std::string& name);   // "softmax-topk", "topk-softmax", "soft"
 std::string to_string(GateMode mode);
 
@@ -49,6 +57,7 @@ struct Router {
     GateMode mode = GateMode::softmax_then_topk;
     std::int64_t experts = 0, top_k = 1;
     bool noisy = false;
+    RouterTraining learning = RouterTraining::learned;
 
     static Router create(ParamRegistry& params, const std::string& name, std::int64_t dim, std::int64_t experts,
                          std::int64_t top_k, GateMode mode, bool noisy, const Rng& rng);

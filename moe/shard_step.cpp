@@ -7,7 +7,8 @@ namespace moelab {
 
 namespace {
 
-// Header fields of a record, then `experts` loads, then one reached-flag per parameter, then gradients.
+// Header fields of a record, then `experts` loads per MoE layer (layer by layer), then one reached-flag per
+// parameter, then gradients.
 enum Field : std::size_t { kLoss, kCe, kAux, kEntropy, kRouted, kCorrect, kDropped, kHeader };
 
 double mean_entropy(const Tensor& probs) {
@@ -24,9 +25,9 @@ double mean_entropy(const Tensor& probs) {
 }  // namespace
 
 ShardRecords::ShardRecords(Classifier& model, bool gradients_in_place) : model_(model), in_place_(gradients_in_place) {
-    experts_ = model.moe_layers().empty() ? 0 : static_cast<std::size_t>(model.config().experts);
+    loads_ = model.moe_layers().size() * static_cast<std::size_t>(model.config().experts);
     const auto& params = model.params().all();
-    size_ = kHeader + experts_ + (in_place_ ? 0 : params.size() + static_cast<std::size_t>(model.params().numel()));
+    size_ = kHeader + loads_ + (in_place_ ? 0 : params.size() + static_cast<std::size_t>(model.params().numel()));
 }
 
 void ShardRecords::empty(double* record) const { std::fill(record, record + size_, 0.0); }
@@ -50,12 +51,14 @@ void ShardRecords::compute(const BatchLossFn& loss_fn, const Tensor& x, const st
     record[kDropped] = static_cast<double>(bl.out.dropped);
     if (!bl.out.routings.empty()) {
         const Routing& r = bl.out.routings.front();
-        for (std::int64_t e : r.expert) record[kHeader + static_cast<std::size_t>(e)] += 1.0;
+        const auto E = static_cast<std::size_t>(model_.config().experts);
+        for (std::size_t l = 0; l < bl.out.routings.size() && (l + 1) * E <= loads_; ++l)
+            for (std::int64_t e : bl.out.routings[l].expert) record[kHeader + l * E + static_cast<std::size_t>(e)] += 1.0;
         record[kEntropy] = weight * mean_entropy(r.probs.value());
         record[kRouted] = 1.0;
     }
     if (in_place_) return;
-    double* flags = record + kHeader + experts_;
+    double* flags = record + kHeader + loads_;
     double* grads = flags + model_.params().size();
     for (const auto& p : model_.params().all()) {
         const Tensor& g = p.var.grad();
@@ -71,7 +74,7 @@ void ShardRecords::compute(const BatchLossFn& loss_fn, const Tensor& x, const st
 
 StepTotals ShardRecords::sum(const std::vector<double>& records, int shards) const {
     StepTotals t;
-    t.expert_load.assign(experts_, 0);
+    t.expert_load.assign(loads_, 0);
     for (int s = 0; s < shards; ++s) {
         const double* r = records.data() + static_cast<std::size_t>(s) * size_;
         t.loss += r[kLoss];
@@ -81,10 +84,10 @@ StepTotals ShardRecords::sum(const std::vector<double>& records, int shards) con
         t.routed = t.routed || r[kRouted] != 0.0;
         t.correct += static_cast<std::int64_t>(r[kCorrect]);
         t.dropped += static_cast<std::int64_t>(r[kDropped]);
-        for (std::size_t e = 0; e < experts_; ++e) t.expert_load[e] += static_cast<std::int64_t>(r[kHeader + e]);
+        for (std::size_t e = 0; e < loads_; ++e) t.expert_load[e] += static_cast<std::int64_t>(r[kHeader + e]);
     }
     if (in_place_) return t;
-    const std::size_t flags = kHeader + experts_;
+    const std::size_t flags = kHeader + loads_;
     std::size_t offset = flags + model_.params().size();
     std::size_t index = 0;
     for (auto& p : model_.params().all()) {

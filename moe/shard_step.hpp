@@ -21,7 +21,7 @@ struct StepTotals {
     double entropy = 0.0;              // row-weighted mean router entropy, first MoE layer
     bool routed = false;               // some shard went through an MoE layer
     std::int64_t correct = 0, dropped = 0;
-    std::vector<std::int64_t> expert_load;   // selections per expert, first MoE layer (empty: no MoE)
+    std::vector<std::int64_t> expert_load;   // selections per expert, MoE layer by layer ([layers * E]; empty: no MoE)
 };
 
 class ShardRecords {
@@ -45,7 +45,7 @@ public:
 private:
     Classifier& model_;
     bool in_place_ = false;
-    std::size_t experts_ = 0, size_ = 0;
+    std::size_t loads_ = 0, size_ = 0;   // loads_ = MoE layers * experts
 };
 
 }  // namespace moelab

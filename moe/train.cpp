@@ -134,6 +134,8 @@ EvalResult evaluate(const Classifier& model, const Dataset& data, std::int64_t b
         r.expert_samples.assign(static_cast<std::size_t>(E), 0);
         correct_by_expert.assign(static_cast<std::size_t>(E), 0);
     }
+    std::vector<std::vector<std::int64_t>> selections(model.moe_layers().size(),
+                                                      std::vector<std::int64_t>(static_cast<std::size_t>(E), 0));
     double loss_sum = 0.0;
     std::int64_t correct = 0;
     ForwardOptions opt;
@@ -146,6 +148,8 @@ EvalResult evaluate(const Classifier& model, const Dataset& data, std::int64_t b
         const std::vector<int> labels(data.y.begin() + b0, data.y.begin() + b0 + m);
         loss_sum += cross_entropy(out.logits, labels).value().item() * static_cast<double>(m);
         const auto pred = argmax_rows(out.logits.value());
+        for (std::size_t l = 0; l < out.routings.size() && l < selections.size(); ++l)
+            count_selections(out.routings[l], selections[l]);
         for (std::int64_t i = 0; i < m; ++i) {
             const bool ok = pred[static_cast<std::size_t>(i)] == labels[static_cast<std::size_t>(i)];
             correct += ok;
@@ -159,6 +163,7 @@ EvalResult evaluate(const Classifier& model, const Dataset& data, std::int64_t b
             }
         }
     }
+    for (const auto& counts : selections) r.usage.push_back(expert_usage(counts));
     r.loss = n > 0 ? loss_sum / static_cast<double>(n) : 0.0;
     r.accuracy = n > 0 ? static_cast<double>(correct) / static_cast<double>(n) : 0.0;
     for (std::size_t e = 0; e < r.expert_samples.size(); ++e)
@@ -168,18 +173,35 @@ EvalResult evaluate(const Classifier& model, const Dataset& data, std::int64_t b
     return r;
 }
 
+namespace {
+
+std::vector<ExpertUsage> usage_from_json(const nlohmann::json& j, const char* key) {
+    std::vector<ExpertUsage> layers;
+    if (!j.contains(key)) return layers;   // written before usage was measured
+    if (!j.at(key).is_array()) throw std::invalid_argument(std::string("epoch metrics: key '") + key + "' must be an array");
+    for (const auto& u : j.at(key)) layers.push_back(expert_usage_from_json(u));
+    return layers;
+}
+
+}  // namespace
+
 nlohmann::json to_json(const EpochMetrics& m) {
-    return {{"epoch", m.epoch},
-            {"lr", m.lr},
-            {"train_loss", m.train_loss},
-            {"aux_loss", m.aux_loss},
-            {"train_accuracy", m.train_accuracy},
-            {"test_loss", m.test_loss},
-            {"test_accuracy", m.test_accuracy},
-            {"expert_load", m.expert_load},
-            {"router_entropy", m.router_entropy},
-            {"dropped_tokens", m.dropped_tokens},
-            {"seconds", m.seconds}};
+    nlohmann::json j = {{"epoch", m.epoch},
+                        {"lr", m.lr},
+                        {"train_loss", m.train_loss},
+                        {"aux_loss", m.aux_loss},
+                        {"train_accuracy", m.train_accuracy},
+                        {"test_loss", m.test_loss},
+                        {"test_accuracy", m.test_accuracy},
+                        {"expert_load", m.expert_load},
+                        {"router_entropy", m.router_entropy},
+                        {"dropped_tokens", m.dropped_tokens},
+                        {"seconds", m.seconds}};
+    if (!m.train_usage.empty() || !m.test_usage.empty()) {
+        j["train_usage"] = to_json(m.train_usage);
+        j["test_usage"] = to_json(m.test_usage);
+    }
+    return j;
 }
 
 EpochMetrics epoch_metrics_from_json(const nlohmann::json& j) {
@@ -195,7 +217,17 @@ EpochMetrics epoch_metrics_from_json(const nlohmann::json& j) {
     m.router_entropy = j.at("router_entropy").get<double>();
     m.dropped_tokens = j.at("dropped_tokens").get<std::int64_t>();
     m.seconds = j.value("seconds", 0.0);   // absent from checkpoints (moe/model_io.cpp)
+    m.train_usage = usage_from_json(j, "train_usage");
+    m.test_usage = usage_from_json(j, "test_usage");
     return m;
+}
+
+std::string collapse_warning(const EpochMetrics& m) {
+    const bool test = any_collapsed(m.test_usage), train = any_collapsed(m.train_usage);
+    if (!test && !train) return "";
+    const std::vector<ExpertUsage>& shown = test ? m.test_usage : m.train_usage;
+    return std::string("warning: routing collapsed (") + (test ? "test set" : "training batches") + ", epoch " +
+           std::to_string(m.epoch) + "): " + usage_line(shown);
 }
 
 BatchLoss standard_batch_loss(Classifier& model, const Tensor& x, const std::vector<int>& labels,
@@ -278,7 +310,7 @@ void train(Classifier& model, Optimizer& optimizer, const Dataset& train_set, co
         const auto order = shuffled(n, root.split("shuffle").split(static_cast<std::uint64_t>(epoch)));
         EpochMetrics m;
         m.epoch = epoch + 1;
-        if (!model.moe_layers().empty()) m.expert_load.assign(static_cast<std::size_t>(E), 0);
+        std::vector<std::int64_t> layer_loads(model.moe_layers().size() * static_cast<std::size_t>(E), 0);
         double loss_sum = 0.0, aux_sum = 0.0, entropy_sum = 0.0;
         std::int64_t correct = 0, routed_batches = 0;
         for (long s = 0; s < steps_per_epoch; ++s) {
@@ -300,7 +332,7 @@ void train(Classifier& model, Optimizer& optimizer, const Dataset& train_set, co
             aux_sum += t.aux;
             correct += t.correct;
             if (t.routed) {
-                for (std::size_t e = 0; e < t.expert_load.size(); ++e) m.expert_load[e] += t.expert_load[e];
+                for (std::size_t e = 0; e < t.expert_load.size(); ++e) layer_loads[e] += t.expert_load[e];
                 entropy_sum += t.entropy;
                 ++routed_batches;
             }
@@ -313,6 +345,11 @@ void train(Classifier& model, Optimizer& optimizer, const Dataset& train_set, co
         m.train_accuracy = static_cast<double>(correct) / static_cast<double>(n);
         m.router_entropy = routed_batches > 0 ? entropy_sum / static_cast<double>(routed_batches) : 0.0;
         const EvalResult test = evaluate(model, test_set);
+        for (std::size_t l = 0; l < model.moe_layers().size(); ++l)
+            m.train_usage.push_back(expert_usage(std::vector<std::int64_t>(
+                layer_loads.begin() + static_cast<std::ptrdiff_t>(l) * E, layer_loads.begin() + static_cast<std::ptrdiff_t>(l + 1) * E)));
+        if (!m.train_usage.empty()) m.expert_load = m.train_usage.front().selections;
+        m.test_usage = test.usage;
         m.test_loss = test.loss;
         m.test_accuracy = test.accuracy;
         m.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

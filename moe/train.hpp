@@ -32,6 +32,7 @@
 #include "engine/dataset.hpp"
 #include "engine/named_enum.hpp"
 #include "engine/optim.hpp"
+#include "moe/expert_usage.hpp"
 #include "moe/model.hpp"
 
 namespace moelab {
@@ -50,9 +51,9 @@ struct TrainConfig {
     OptimizerConfig optimizer;
     LrSchedule schedule = LrSchedule::constant;
     std::uint64_t seed = 1;
-    double lb_weight = 0.01;           // Switch load-balancing loss weight
+    double lb_weight = 0.3;            // Switch load-balancing loss weight (docs/routing-and-balance.md: why not 0.01)
     double z_weight = 0.0;             // router z-loss weight
-    BalanceConvention lb_convention = BalanceConvention::top1;
+    BalanceConvention lb_convention = BalanceConvention::all_picks;
     int micro_shards = 1;              // S above; 1 = the plain full-batch step
 
     void validate() const;             // throws ConfigError naming the key
@@ -71,6 +72,7 @@ struct EvalResult {
     std::vector<std::int64_t> top1_expert;           // first MoE layer's top-1 expert per sample (empty for mlp)
     std::vector<std::int64_t> expert_samples;        // per expert: samples whose top-1 it is
     std::vector<double> expert_accuracy;             // per expert: accuracy on those samples (NaN if none)
+    std::vector<ExpertUsage> usage;                  // per MoE layer: its selections over the data (expert_usage.hpp)
 };
 
 // Inference over a dataset in batches (no graph). k_override: top-k at inference (0 = configured).
@@ -85,12 +87,19 @@ struct EpochMetrics {
     double train_accuracy = 0.0;       // on the batches as trained (dropout on)
     double test_loss = 0.0, test_accuracy = 0.0;
     std::vector<std::int64_t> expert_load;   // selections per expert over the epoch (first MoE layer)
+    std::vector<ExpertUsage> train_usage;    // per MoE layer, over the epoch's training batches as trained
+    std::vector<ExpertUsage> test_usage;     // per MoE layer, on the test set after the epoch
     double router_entropy = 0.0;       // mean entropy (nats) of router probabilities, first MoE layer
     std::int64_t dropped_tokens = 0;   // capacity-dropped slots over the epoch, all layers
     double seconds = 0.0;              // wall time (not part of the deterministic results)
 };
+// The usage keys are written for MoE models only; histories saved before they existed load with them empty.
 nlohmann::json to_json(const EpochMetrics& m);
 EpochMetrics epoch_metrics_from_json(const nlohmann::json& j);
+
+// A one-line warning when the epoch ended with a collapsed MoE layer (expert_usage.hpp), on the test set or on
+// the training batches; empty otherwise.
+std::string collapse_warning(const EpochMetrics& m);
 
 // Where a run stands; saved in checkpoints so that --resume continues exactly.
 struct TrainState {

@@ -28,8 +28,8 @@ KINDS = ("mlp", "moe", "moe-model")
 GATES = ("softmax-topk", "topk-softmax", "soft")
 # moelab's ModelConfig defaults; every key of the "model" object, no other.
 DEFAULTS = {"kind": "moe", "input_dim": 784, "classes": 10, "width": 128, "depth": 1, "hidden": 256, "experts": 8,
-            "top_k": 2, "gate": "softmax-topk", "noisy": False, "capacity_factor": 0.0, "moe_blocks": [],
-            "dropout": 0.0, "seed": 1}
+            "top_k": 2, "gate": "softmax-topk", "noisy": False, "router": "learned", "capacity_factor": 0.0,
+            "moe_blocks": [], "dropout": 0.0, "seed": 1}
 CONVENTIONS = {"tie_rule": "lower-index", "input_scale": 1.0, "input_domain": None, "class_names": []}
 MAX_PARAMETERS = 2 ** 40
 
@@ -52,6 +52,8 @@ def _checked_config(cfg):
             raise ValueError("model config: " + what)
     require(cfg["kind"] in KINDS, f"kind must be one of {KINDS}, got {cfg['kind']!r}")
     require(cfg["gate"] in GATES, f"gate must be one of {GATES}, got {cfg['gate']!r}")
+    # "frozen": the router is not trained (P2's released code); the forward pass is the same.
+    require(cfg["router"] in ("learned", "frozen"), f"router must be learned or frozen, got {cfg['router']!r}")
     require(cfg["input_dim"] >= 1 and cfg["width"] >= 1 and cfg["depth"] >= 1, "sizes must be positive")
     require(cfg["classes"] >= 2, "classes: need at least 2")
     require(cfg["hidden"] >= 0, "hidden must be >= 0")
@@ -116,14 +118,17 @@ class MLP(nn.Module):
 class Router(nn.Module):
     """Scores s = proj(x); with noisy gating, training adds N(0, 1) * softplus(noise(x)) (Shazeer et al. 2017)."""
 
-    def __init__(self, dim, experts, noisy):
+    def __init__(self, dim, experts, noisy, frozen=False):
         super().__init__()
+        self.frozen = frozen
         self.proj = _linear(dim, experts)
         if noisy:
             self.noise = _linear(dim, experts, bias=False)
 
     def forward(self, x):
         s = self.proj(x)
+        if self.training and self.frozen:   # a frozen router keeps its initialisation: no gradient reaches it
+            s = s.detach()
         if self.training and hasattr(self, "noise"):
             s = s + torch.randn_like(s) * F.softplus(self.noise(x))
         return s
@@ -131,7 +136,8 @@ class Router(nn.Module):
 
 def capacity_mask(order, experts, capacity_factor):
     """[B, k] bool, False where expert capacity drops the slot: C = ceil(c * B * k / E) slots per expert,
-    admitted first choices in row order, then second choices, and so on (moelab's moe/capacity.hpp)."""
+    admitted first choices in row order, then second choices, and so on (moelab's moe/capacity.hpp).
+    Capacity limits training only: at inference every slot is kept, as in moelab."""
     rows, k = order.shape
     kept = torch.ones(rows, k, dtype=torch.bool)
     if capacity_factor <= 0.0:
@@ -155,7 +161,7 @@ class MoELayer(nn.Module):
         super().__init__()
         self.gate, self.k, self.capacity_factor = cfg["gate"], cfg["top_k"], cfg["capacity_factor"]
         self.n_experts, self.out = cfg["experts"], out
-        self.router = Router(dim, cfg["experts"], cfg["noisy"])
+        self.router = Router(dim, cfg["experts"], cfg["noisy"], cfg["router"] == "frozen")
         sizes = [dim, cfg["hidden"], out] if cfg["hidden"] > 0 else [dim, out]
         self.experts = nn.ModuleList([MLP(sizes, cfg["dropout"]) for _ in range(cfg["experts"])])
 
@@ -168,7 +174,8 @@ class MoELayer(nn.Module):
             gates = torch.softmax(s.gather(1, order), dim=1)
         else:
             gates = torch.softmax(s, dim=1).gather(1, order)
-        return order, gates, capacity_mask(order, self.n_experts, self.capacity_factor)
+        capacity = self.capacity_factor if self.training else 0.0
+        return order, gates, capacity_mask(order, self.n_experts, capacity)
 
     def forward(self, x):
         order, gates, kept = self.route(x)

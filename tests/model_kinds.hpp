@@ -1,6 +1,6 @@
 // One small config of every model kind and routing variant moelab has, for round-trip tests: a dense MLP,
 // layer-level MoE under each gate mode, a mixed MoE/FFN stack with noisy gating and expert capacity, and
-// model-level MoE with linear and with MLP experts.
+// model-level MoE with linear and with MLP experts, and with a frozen router.
 #pragma once
 
 #include <vector>
@@ -29,6 +29,9 @@ inline std::vector<ModelConfig> every_model_kind() {
     out.push_back(c);
     c = base;
     c.kind = ModelKind::moe_model, c.gate = GateMode::topk_then_softmax, c.noisy = true, c.capacity_factor = 0.75;
+    out.push_back(c);
+    c = base;   // P2's released routing: hard argmax, a frozen router
+    c.kind = ModelKind::moe_model, c.gate = GateMode::topk_then_softmax, c.top_k = 1, c.router = RouterTraining::frozen;
     out.push_back(c);
     return out;
 }

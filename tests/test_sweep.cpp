@@ -38,7 +38,8 @@ BOOST_AUTO_TEST_CASE(a_sweep_writes_the_same_results_csv_on_1_process_and_2_mpi_
     const Outcome one = run("sweep --threads 1 --grid " + grid + " --out " + (dir / "one").string(), dir);
     BOOST_REQUIRE_MESSAGE(one.code == 0, one.err);
     const std::string csv = moelab::read_file((dir / "one" / "results.csv").string());
-    BOOST_TEST(csv.rfind("run,lb_weight,seed,train_loss,test_loss,test_accuracy,clean_accuracy,robust_accuracy,"
+    BOOST_TEST(csv.rfind("run,lb_weight,seed,train_loss,test_loss,test_accuracy,experts_above_1pct,usage_entropy,max_expert_share,"
+                         "collapsed,clean_accuracy,robust_accuracy,"
                          "routing_change_rate,certified_fraction,mean_certified_radius\n0,0.0,1,", 0) == 0u, csv);
     BOOST_TEST(count_lines(csv) == 5);
     for (const char* file : {"run.json", "model.ckpt", "metrics.json", "attack.csv", "attack.json", "certify.csv", "result.json"})
