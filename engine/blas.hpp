@@ -1,7 +1,7 @@
 // moelab engine: the one door to OpenBLAS.
 //
 // Determinism: OpenBLAS's own threading gives different bits at different thread counts, and even
-// one thread can give a row different bits depending on how many rows a call has (../shared/BENCH.md).
+// one thread can give a row different bits depending on how many rows a call has (docs/performance.md).
 // So every product goes through gemm() below, which (1) keeps OpenBLAS single-threaded and (2)
 // splits C into row blocks fixed by the shape alone (gemm_row_block below). OpenMP runs the blocks in
 // parallel; each block is the same single-threaded dgemm call whatever the thread count, so C has the

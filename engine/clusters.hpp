@@ -1,4 +1,4 @@
-// moelab engine: synthetic Gaussian-cluster data, the setting of P1's theory (THEORY.md section 2):
+// moelab engine: synthetic Gaussian-cluster data, the setting of P1's theory (docs/theory.md section 2):
 // the data form clusters that a router can separate, and within each cluster the label follows a
 // simple rule of its own, so one expert per cluster fits well.
 //

@@ -9,7 +9,7 @@ namespace moelab {
 namespace {
 // Tensors of a training step are freed and allocated again at every step, with the same sizes. By
 // default glibc serves blocks above 128 KiB with mmap and gives them back to the OS on free, so every
-// step pays fresh page faults on every large buffer (BENCH.md measured 14-33% of a PyTorch step). Keeping
+// step pays fresh page faults on every large buffer (docs/performance.md measured 14-33% of a PyTorch step). Keeping
 // such blocks in the heap, and not trimming it, lets the next step reuse them warm. Runs at load time.
 const bool g_allocator_tuned = [] {
     mallopt(M_MMAP_THRESHOLD, 1 << 30);

@@ -1,10 +1,10 @@
-// moelab_bench: times the workloads of ../shared/BENCH.md for moelab, for the raw GEMMs they contain,
+// moelab_bench: times the workloads of docs/performance.md for moelab, for the raw GEMMs they contain,
 // and for PyTorch float64 on the same work, and writes out/bench.json, out/bench.csv and a PNG chart.
 //
 // How it times, so that the numbers can be trusted on a shared, noisy machine:
 //  - every (workload, threads) cell is measured in fresh worker processes (this binary with --worker,
 //    and bench_torch.py), so each side's peak RSS is its own, and threads are fixed before start-up
-//    (OMP_NUM_THREADS and OPENBLAS_NUM_THREADS for the peer too: BENCH.md);
+//    (OMP_NUM_THREADS and OPENBLAS_NUM_THREADS for the peer too: docs/performance.md);
 //  - moelab and PyTorch alternate, round after round; medians over all timed repetitions;
 //  - inside the moelab worker, each timed run is followed by a replay of the GEMM calls that run made
 //    (recorded by engine/blas.hpp), through raw cblas_dgemm on the same shapes and transposes, at the
@@ -335,7 +335,7 @@ int run_driver(const std::string& out_path, std::vector<std::string> ids, const 
 }  // namespace
 
 int main(int argc, char** argv) {
-    CLI::App app{"moelab_bench: the BENCH.md workloads, moelab vs raw GEMM vs PyTorch float64"};
+    CLI::App app{"moelab_bench: the docs/performance.md workloads, moelab vs raw GEMM vs PyTorch float64"};
     std::string out = "out/bench.json", workload, data, torch_script = "experiments/bench_torch.py";
     std::vector<std::string> ids = workload_ids();
     std::vector<int> threads{1, 2};

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""PyTorch float64 peer of moelab's benchmark workloads (../shared/BENCH.md), run by moelab_bench.
+"""PyTorch float64 peer of moelab's benchmark workloads (docs/performance.md), run by moelab_bench.
 
 Usage: bench_torch.py --workload W1|W2|W3|W4 --threads T --warmup W --reps R --data DATA.npz --init INIT.npz
 Loads the inputs and the initial weights that moelab_bench exported, so both sides do the same work

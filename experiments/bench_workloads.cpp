@@ -32,7 +32,7 @@ std::uint64_t hash_params(const ParamRegistry& params) {
     return h;
 }
 
-// The W2 model (BENCH.md): Linear 784->128 (ReLU), one MoE layer with E=8 ReLU-MLP experts
+// The W2 model (docs/performance.md): Linear 784->128 (ReLU), one MoE layer with E=8 ReLU-MLP experts
 // 128->256->128, softmax router, top-2, gate = softmax probability; Linear 128->10.
 ModelConfig w2_config() {
     ModelConfig c;

@@ -1,4 +1,4 @@
-// moelab bench: moelab's side of the benchmark workloads of ../shared/BENCH.md.
+// moelab bench: moelab's side of the benchmark workloads of docs/performance.md.
 //
 // A workload is one timed unit of work (a training step, an inference pass) on fixed data. The data
 // and the initial weights are written to .npz files so that the PyTorch peer (bench_torch.py) runs the

@@ -51,7 +51,7 @@ const std::vector<Claim>& claims() {
 std::string render_report(const std::vector<json>& results, const ReproProfile& p) {
     std::ostringstream md;
     md << "# moelab reproduction report (" << p.name << " profile)\n\n"
-       << "Small-scale CPU re-runs of the claims in ../shared/THEORY.md section 5. Each claim: the paper's statement, our "
+       << "Small-scale CPU re-runs of the claims in docs/theory.md section 5. Each claim: the paper's statement, our "
           "numbers, a figure and a verdict with its rule. The scale differs (Fashion-MNIST and synthetic clusters "
           "instead of ImageNet / CIFAR-10 / language models), so verdicts are about directions.\n\n";
     std::int64_t violations = 0;

@@ -1,4 +1,4 @@
-// The reproduced claims of ../shared/THEORY.md §5, one driver each. A driver trains what it needs, runs
+// The reproduced claims of docs/theory.md §5, one driver each. A driver trains what it needs, runs
 // the experiment, writes its data (CSV), its figure (PNG, via a gnuplot script in figures/) and a result
 // (JSON: statement, the paper's numbers, ours, verdict and reason) under OUT/claims/<id>/, and returns
 // the result. Results hold no timings, so two runs give the same bytes.
@@ -29,7 +29,7 @@ struct Claim {
 };
 const std::vector<Claim>& claims();
 
-// REPORT.md from the results (claims of THEORY.md §5 without a result are listed as not run).
+// REPORT.md from the results (claims of docs/theory.md §5 without a result are listed as not run).
 std::string render_report(const std::vector<nlohmann::json>& results, const ReproProfile& p);
 // REPORT.md's model cards (experiments/claims_models.cpp): each model under ROOT/models/ with its routing settings
 // and expert usage; empty when there are none.

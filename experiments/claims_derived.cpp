@@ -1,4 +1,4 @@
-// Claims derived for moelab (THEORY.md §2-3): C10, a smooth-routing Lipschitz bound is unsound for a top-k MoE and
+// Claims derived for moelab (docs/theory.md §2-3): C10, a smooth-routing Lipschitz bound is unsound for a top-k MoE and
 // the routing-aware certificates hold.
 #include "engine/atomic_file.hpp"
 #include "experiments/claims_common.hpp"
@@ -32,7 +32,7 @@ json run_c10(const std::string& dir, const ReproProfile& p) {
     plot("check.gp", dir);
     const json s = summary_json(rep, o);
     const bool reproduced = rep.naive_violations > 0 && rep.violations == 0;
-    return {{"paper", "THEORY.md section 2 (derived): hard top-k routing is discontinuous, so a bound that treats it as smooth "
+    return {{"paper", "docs/theory.md section 2 (derived): hard top-k routing is discontinuous, so a bound that treats it as smooth "
                       "is unsound; the routing-aware certificate must hold."},
             {"ours", {{"samples", rep.rows.size()}, {"sound_violations", rep.violations},
                       {"naive_violations", rep.naive_violations}, {"exact_optimal", s["exact_optimal"]},

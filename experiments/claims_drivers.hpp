@@ -1,4 +1,4 @@
-// The claim drivers, one per claim of ../shared/THEORY.md §5 (registered in claims.cpp). Each trains or loads what it
+// The claim drivers, one per claim of docs/theory.md §5 (registered in claims.cpp). Each trains or loads what it
 // needs, runs the experiment and returns its result: "paper" (the statement and numbers it is held against), "ours",
 // "verdict" (reproduced / not reproduced / inconclusive), "reason" (our numbers and the rule that decided) and
 // "figure" (under OUT/claims/<id>/).

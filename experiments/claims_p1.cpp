@@ -197,7 +197,7 @@ json run_c2(const std::string& dir, const ReproProfile& p) {
                                 : v_dist == -1 && v_lip == -1 ? "not reproduced"
                                                               : "inconclusive";
     return {{"paper", "P1 (in words, no numbers): the robustness of MoEs can suffer when the highest weighted experts for an "
-                      "input implement sufficiently different functions (THEORY.md section 2: the routing term of the "
+                      "input implement sufficiently different functions (docs/theory.md section 2: the routing term of the "
                       "derivative scales with ||e_i(x) - e_j(x)||)."},
             {"ours", {{"samples", n}, {"samples_with_attack_distance", dist_f.size()},
                       {"spearman_distance_vs_spread", rho_dist}, {"z_distance_vs_spread", z_dist},

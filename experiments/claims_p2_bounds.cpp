@@ -97,13 +97,13 @@ json run_c8(const std::string& dir, const ReproProfile& p) {
     write_file_atomic(dir + "/alpha.csv", csv.str());
     plot("claim_c8.gp", dir);
     const std::int64_t checked = static_cast<std::int64_t>(test.size()) * 5;
-    // P2's theorem could not be read (theory/p2_bounds.hpp): the verdict is about the product-rule form THEORY.md
+    // P2's theorem could not be read (theory/p2_bounds.hpp): the verdict is about the product-rule form docs/theory.md
     // paraphrases. It is reproduced if that form is never beaten by a verified attack and the sound certificates
     // hold; a sound violation is a bug in moelab and makes the claim not reproduced until fixed.
     const std::string verdict = violations == 0 && p2_violations == 0 ? "reproduced" : "not reproduced";
     return {{"paper", "P2 derives certified robustness bounds for the single MoE (through the Lipschitz constants of the "
                       "router and the experts and the classification margin) and for the dual model, in which alpha "
-                      "weighs the robust model's contribution; the bound grows with alpha (P2's abstract and THEORY.md §3; "
+                      "weighs the robust model's contribution; the bound grows with alpha (P2's abstract and docs/theory.md §3; "
                       "the theorem statements and their numbers could not be read from the stored copy of the paper)."},
             {"ours", {{"eps_linf", eps}, {"samples_per_alpha", test.size()}, {"rows", rows},
                       {"sound_violations", violations}, {"p2_form_violations", p2_violations},

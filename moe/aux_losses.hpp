@@ -2,7 +2,7 @@
 //
 // Switch load balancing (Fedus et al. 2021): L = E * sum_i f_i * P_i, where P_i is the mean router
 // probability of expert i over the batch (differentiable) and f_i the fraction of routed work that
-// went to expert i (a constant). Implementations disagree on f_i when k > 1 (THEORY.md section 1), so the
+// went to expert i (a constant). Implementations disagree on f_i when k > 1 (docs/theory.md section 1), so the
 // convention is a named choice:
 //   top1       f_i = (rows whose top-1 expert is i) / B                   (Switch, GShard / E)
 //   all-picks  f_i = (selections of i among all k choices) / (B * k)     (MegaBlocks, Mixtral)

@@ -107,7 +107,7 @@ private:
     std::vector<bool> block_is_moe_;
 };
 
-// The dual model of Zhang et al. 2025 (THEORY.md section 1): F_D(x) = (1 - alpha) F_S(x) + alpha F_R(x),
+// The dual model of Zhang et al. 2025 (docs/theory.md section 1): F_D(x) = (1 - alpha) F_S(x) + alpha F_R(x),
 // combined on class probabilities (softmax outputs) so that class-score differences of each model
 // are bounded by 1. Returns [B, classes] probabilities.
 Var dual_forward(const Classifier& standard, const Classifier& robust, double alpha, const Var& x);

@@ -1,6 +1,6 @@
 // moelab moe: the sparse Mixture-of-Experts layer.
 //
-//   F(x) = sum_i g_i(x) e_i(x)     (THEORY.md section 1)
+//   F(x) = sum_i g_i(x) e_i(x)     (docs/theory.md section 1)
 //
 // Forward, for x [B, d]: the router picks k experts per row (router.hpp) and, when training, capacity may
 // drop slots (capacity.hpp; never at inference); then the rows sent to expert i are gathered and run through the expert as one batch (one

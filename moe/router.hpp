@@ -1,6 +1,6 @@
 // moelab moe: the router, which scores experts and picks the top k for each input row.
 //
-// scores s(x) = R x + b (a Linear d -> E). Gate conventions (THEORY.md section 1):
+// scores s(x) = R x + b (a Linear d -> E). Gate conventions (docs/theory.md section 1):
 //   softmax_then_topk  p = softmax(s); g_i = p_i for i in top-k(s), else 0 (Switch, GShard, V-MoE)
 //   topk_then_softmax  g = softmax over the k selected scores, so the k gates sum to 1 (Mixtral)
 //   soft               g = softmax(s) over all E experts: every expert is active; F is smooth
@@ -39,7 +39,7 @@ struct Routing {
     std::int64_t rows() const { return logits.shape()[0]; }
 };
 
-// How a forward pass may deviate from the router's own decision (robustness measurements, THEORY.md §4):
+// How a forward pass may deviate from the router's own decision (robustness measurements, docs/theory.md §4):
 //   k_override  top-k at inference (MoE-RBench's "top-k at inference"); 0 = the configured k
 //   swap_rank   r >= 0: the expert ranked r (0 = highest score) is replaced by the expert ranked k (the next
 //               one), with its own gate (P1's "robustness to the choice of experts"); needs k < E

@@ -27,7 +27,7 @@ struct LinearClassifier {
         m.logits = [wv, bv](const Var& x) { return linear(x, wv, bv); };
         return m;   // unbounded domain
     }
-    // min over k != y of (z_y - z_k) / ||w_y - w_k||_dual: the exact minimal distance (THEORY.md §4).
+    // min over k != y of (z_y - z_k) / ||w_y - w_k||_dual: the exact minimal distance (docs/theory.md §4).
     double exact_distance(const double* x, int y, Norm norm) const {
         const std::int64_t C = w.rows(), d = w.cols();
         double best = std::numeric_limits<double>::infinity();

@@ -178,7 +178,7 @@ BOOST_AUTO_TEST_CASE(exact_distance_of_a_linear_classifier_is_the_dual_norm_form
             const Tensor x = row(xs, b);
             const Tensor z = logits_at(model, x);
             const int y = predicted(model, x);
-            // THEORY.md §4: for a linear classifier, d*_inf = min_{k != y} (z_y - z_k) / ||w_y - w_k||_1.
+            // docs/theory.md §4: for a linear classifier, d*_inf = min_{k != y} (z_y - z_k) / ||w_y - w_k||_1.
             double closed = kInf;
             for (std::int64_t k = 0; k < c.classes; ++k) {
                 if (k == y) continue;

@@ -23,7 +23,7 @@ MoELayer make_layer(ParamRegistry& params, std::int64_t E, std::int64_t k, GateM
                                             .capacity_factor = capacity}, Rng(3));
 }
 
-// F(x_b) = sum_i g_i(x_b) e_i(x_b), one sample at a time, straight from THEORY.md's definition.
+// F(x_b) = sum_i g_i(x_b) e_i(x_b), one sample at a time, straight from docs/theory.md's definition.
 Tensor naive_moe(const MoELayer& layer, const Tensor& x, GateMode mode, std::int64_t k) {
     NoGradGuard no_grad;
     const std::int64_t B = x.rows(), d = x.cols(), E = static_cast<std::int64_t>(layer.experts.size());

@@ -4,7 +4,7 @@
 Usage: torch_forward.py MODEL.npz CONFIG.json INPUT.npz OUTPUT.npz
 Reads the parameters exported by moelab (PyTorch's Linear layout: weight [out, in]), the model config
 (moelab's ModelConfig JSON), inputs x [B, d] from INPUT.npz, and writes logits [B, classes] to
-OUTPUT.npz under the name "logits". Written from THEORY.md's definitions, not from moelab's code.
+OUTPUT.npz under the name "logits". Written from docs/theory.md's definitions, not from moelab's code.
 Exit code 3 when torch is not installed (the test then skips).
 """
 import json

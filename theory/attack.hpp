@@ -1,4 +1,4 @@
-// moelab theory: adversarial attacks and minimal adversarial distances (THEORY.md §4).
+// moelab theory: adversarial attacks and minimal adversarial distances (docs/theory.md §4).
 //
 // Every attack works on an AttackModel: a batch of inputs x [B, d] -> logits [B, C] as an autograd graph,
 // and the input domain (a box; images live in [0, 1]). Attacks are batched: each sample has its own state

@@ -1,7 +1,7 @@
 // moelab theory: the bound checker. Per sample, every certified radius, the exact minimal distance where
 // the solver can prove it, and the best distance any attack found; then the chain
 //     certified radius <= exact minimal distance <= attack distance
-// is verified (THEORY.md §4). A violation of the left inequality is an unsound certificate, of the right
+// is verified (docs/theory.md §4). A violation of the left inequality is an unsound certificate, of the right
 // one a wrong attack or solver: both are counted in `violations`, and anything above zero is a bug to
 // report. The naive fixed-routing bound of a hard-routing MoE is checked too but counted apart
 // (`naive_violations`): it is expected to fail (claim C10). Randomized smoothing certifies a different

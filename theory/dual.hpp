@@ -1,5 +1,5 @@
-// moelab theory: the dual model of P2, F_D(x) = (1 - alpha) F_S(x) + alpha F_R(x) (THEORY.md §1), its sound
-// certified radii (THEORY.md §3, "dual-model certificates"), attacks on it, and the checker's chain
+// moelab theory: the dual model of P2, F_D(x) = (1 - alpha) F_S(x) + alpha F_R(x) (docs/theory.md §1), its sound
+// certified radii (docs/theory.md §3, "dual-model certificates"), attacks on it, and the checker's chain
 // certified <= attack over it (claim C8).
 //
 // What is combined: class probabilities, as moe/model.hpp's dual_forward does (softmax of each model's
@@ -21,7 +21,7 @@
 //                       contains the ball.
 //   best                the largest of the three (each is sound, so their maximum is).
 // The Lipschitz ones need a sound global constant: models without MoE (layer products). A hard-routing MoE has
-// none (THEORY.md §2): there they are NaN and dual-ibp is the one that covers the model.
+// none (docs/theory.md §2): there they are NaN and dual-ibp is the one that covers the model.
 // P2's own dual bound, in the form of theory/p2_bounds.hpp (NOT verified against the paper's text, NOT
 // necessarily sound), is reported beside them and its failures are counted apart (p2_violations).
 //

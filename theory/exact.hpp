@@ -1,5 +1,5 @@
 // moelab theory: the exact minimal L-infinity adversarial distance of small piecewise-linear models, by a
-// mixed-integer linear program (THEORY.md §4; Tjeng, Xiao and Tedrake 2019 for ReLU networks, with one
+// mixed-integer linear program (docs/theory.md §4; Tjeng, Xiao and Tedrake 2019 for ReLU networks, with one
 // binary per routing choice for top-1 MoE), solved with GLPK's branch and bound.
 //
 //   d*(x) = min ||delta||_inf  s.t.  x + delta in the domain, some class j != label has logit_j >= logit_label

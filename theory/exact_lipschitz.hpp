@@ -1,5 +1,5 @@
 // moelab theory: the exact Lipschitz constant of small piecewise-linear models by a mixed-integer linear
-// program (THEORY.md §2; LipMIP, Jordan and Dimakis 2020), solved with GLPK's branch and bound.
+// program (docs/theory.md §2; LipMIP, Jordan and Dimakis 2020), solved with GLPK's branch and bound.
 //
 // Quantity. For a pair of classes (a, b) and the scalar margin f = F_a - F_b, with input norm L-inf and
 // output |.|, the Lipschitz constant of f on a convex region X is
@@ -117,7 +117,7 @@ ExactLipschitzResult exact_lipschitz_pair_linf(const Classifier& model, int clas
 ExactLipschitzResult exact_lipschitz_linf(const Classifier& model, const InputBox& region, const ExactLipschitzOptions& o,
                                           int label = -1);
 
-// A Lipschitz-margin certificate with exact local constants (THEORY.md §3), valid only on the ball it was
+// A Lipschitz-margin certificate with exact local constants (docs/theory.md §3), valid only on the ball it was
 // computed for: with U_yj the proven upper bound of L_yj on B = ball(x, radius) ∩ domain, the margin
 // F_y - F_j stays positive on B within distance m_j / U_yj of x, so the certified radius is
 // min(radius, min_j m_j / U_yj) (0 when x is misclassified). Safe at the last digit: m_j is computed in

@@ -1,5 +1,5 @@
 // moelab theory: interval bound propagation (Gowal et al. 2018) through ReLU networks and through the
-// MoE layer with routing uncertainty, and the certified radius it gives (THEORY.md §3).
+// MoE layer with routing uncertainty, and the certified radius it gives (docs/theory.md §3).
 //
 // Through an MoE layer: router scores are bounded over the box; expert j can be among the top k somewhere
 // in the box unless k others surely beat it (their lower score exceeds its upper score), and is surely

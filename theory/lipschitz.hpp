@@ -1,16 +1,16 @@
-// moelab theory: operator norms, Lipschitz bounds and the Lipschitz-margin certificate (THEORY.md §2-3).
+// moelab theory: operator norms, Lipschitz bounds and the Lipschitz-margin certificate (docs/theory.md §2-3).
 //
 // Conventions: the input norm p is linf or l2; a "pair constant" L_yj bounds the Lipschitz constant of
 // the class-score difference F_y - F_j (a scalar) w.r.t. ||.||_p, so that |(F_y - F_j)(x') - (F_y - F_j)(x)|
 // <= L_yj ||x' - x||_p. For a linear last layer v = w_y - w_j on features h: L_yj <= ||v||_dual * L(h),
 // with L(h) the product of the p -> p operator norms of the maps before it (ReLU is 1-Lipschitz).
 //
-// Hard top-k routing is discontinuous (THEORY.md §2): no finite global constant holds unless experts agree
+// Hard top-k routing is discontinuous (docs/theory.md §2): no finite global constant holds unless experts agree
 // at routing boundaries. So for MoE models this file offers
 //   - the naive bound: the expert-path constant with the routing held fixed, as if routing were smooth.
 //     Unsound on purpose: the checker shows attacks beating it (claim C10);
 //   - the routing-aware certificate (certify_lipschitz): a radius is certified only if every expert that
-//     can be selected somewhere in the ball keeps the label (THEORY.md §3, "reachable set").
+//     can be selected somewhere in the ball keeps the label (docs/theory.md §3, "reachable set").
 #pragma once
 
 #include <cstdint>
@@ -41,7 +41,7 @@ LipschitzUpper lipschitz_upper(const Network& net, Norm p);
 
 // Lower bounds: theory/lipschitz_lower.hpp.
 
-// Certified radii (THEORY.md §3) of the label y at each row of x: no ||delta||_p < r changes the prediction
+// Certified radii (docs/theory.md §3) of the label y at each row of x: no ||delta||_p < r changes the prediction
 // away from y (0 when x is already misclassified). NaN where the method does not cover the model (the
 // note says why). `naive` uses the fixed-routing constant (unsound for MoEs; kept to show it fails).
 struct CertifiedRadii {

@@ -2,10 +2,10 @@
 // Accuracy in Mixture of Experts: A Dual-Model Approach", arXiv 2502.06832), in the form checked here.
 //
 // SOURCE STATUS — read before relying on these numbers. The paper's abstract says it "derives certified
-// robustness bounds for both the single MoE and the dual-model"; THEORY.md §3 paraphrases them as a bound
+// robustness bounds for both the single MoE and the dual-model"; docs/theory.md §3 paraphrases them as a bound
 // "expressed through the Lipschitz constants of the router and of the experts and the classification
 // margin" and one "in which alpha weighs the robust model's contribution". The stored copy of the paper
-// that the `search` tool reaches (arxiv.org/html/2502.06832v2, PMLR page, the authors' blog post) returned
+// that we could read (arxiv.org/html/2502.06832v2, PMLR page, the authors' blog post) returned
 // only the title, abstract and the start of the introduction: the theorem statements, with their exact
 // constants and assumptions, could NOT be read. What follows is therefore the product-rule bound that the
 // paraphrase describes ("P2-form"), written out with every assumption, not a verified transcription of
@@ -24,7 +24,7 @@
 // Constants used (theory/lipschitz.hpp machinery): L_f = max_i product of the expert's p -> p layer norms
 // (sound for each expert); L_a = 2 max_i ||R_i||_dual: the softmax Jacobian has L1 row sums
 // 2 p_k (1 - p_k), summing to <= 2, and ||s(x') - s(x)||_inf <= max_i ||R_i||_dual ||x' - x||_p. This is
-// (A2) for SOFT routing only: hard top-k gates are discontinuous (THEORY.md §2), so (A2) fails for them and
+// (A2) for SOFT routing only: hard top-k gates are discontinuous (docs/theory.md §2), so (A2) fails for them and
 // the form treats routing as smooth; (A3) evaluates B_f at x rather than over the ball. Both make r_P2 a
 // claim to test, not a certificate: the checker counts its failures apart (p2_violations), never hides them.
 //

@@ -14,8 +14,8 @@
 //   x' = PGD on the whole MoE (as above); r2(b) = the expert of the second-highest router score at the clean x_b;
 //   x''_b = PGD on the expert f_{r2(b)} alone (CE against the label; stream fo.rng.split("rt_er").split(r2)).
 //   The regulariser makes the runner-up expert robust too, so that a routing switch under attack lands on a robust
-//   expert. Source: P2 §4 as summarised in THEORY.md §4, and the authors' code (github.com/TIML-Group/
-//   Robust-MoE-Dual-Model, tinyimagenet_RT_ER.py, read with the search tool): the KL is PyTorch's
+//   expert. Source: P2 §4 as summarised in docs/theory.md §4, and the authors' code (github.com/TIML-Group/
+//   Robust-MoE-Dual-Model, tinyimagenet_RT_ER.py): the KL is PyTorch's
 //   KLDivLoss(log_softmax(f(x'')), softmax(f(x))) with sum reduction, scaled by beta / batch size, beta = 6 by
 //   default (the paper's ablation tries 1, 3, 6, 9). Gradients flow through both the clean and the adversarial
 //   expert output, as there. The experts run without dropout in the regulariser.
