@@ -119,8 +119,8 @@ BOOST_AUTO_TEST_CASE(other_versions_sizes_and_conventions_are_refused_naming_the
     m["model"]["width"] = std::int64_t{1} << 40;   // a size no file could hold: refused before allocating
     refused(m, {path, "2^40"});
     m = good;
-    m["model"]["router"] = "frozen";   // a key this moelab does not know
-    refused(m, {path, "router"});
+    m["model"]["routing_temperature"] = 2.0;   // a key this moelab does not know
+    refused(m, {path, "routing_temperature"});
     m = good;
     m["conventions"]["tie_rule"] = "higher-index";
     refused(m, {path, "tie_rule"});

@@ -32,6 +32,25 @@ nlohmann::json p2_summary(const CheckReport& report) {
     return entry;
 }
 
+// Each certificate against the verified points: with zero tolerance (piecewise-linear models in L-inf), a
+// radius beyond the exact distance of the attack point or of the solver's minimiser is a violation; otherwise
+// beyond the reported distances with a relative tolerance.
+void judge_certificates(CheckRow& row, bool zero_tolerance, const double* attack_point, const Tensor& exact_point,
+                        const double* x, std::int64_t d) {
+    const bool attack_found = std::isfinite(row.attack) && row.attack_name != "clean";
+    for (std::size_t m = 0; m < kCertMethods.size(); ++m) {
+        const double c = row.certified[m];
+        const std::string name = to_string(kCertMethods[m]);
+        auto& sink = is_sound(kCertMethods[m]) ? row.violations : row.naive_violations;
+        const bool beats_attack = zero_tolerance && attack_found ? exceeds_linf_distance(c, attack_point, x, d)
+                                                                 : exceeds(c, row.attack, 1e-9);
+        if (beats_attack) sink.push_back(check_detail::beyond_attack(name, c, row.attack, row.attack_name));
+        const bool beats_exact = zero_tolerance ? !exact_point.empty() && exceeds_linf_distance(c, exact_point.data(), x, d)
+                                                : exceeds(c, row.exact, 1e-6);
+        if (beats_exact) sink.push_back(name + " " + fmt(c) + " > exact " + fmt(row.exact) + " (verified minimiser)");
+    }
+}
+
 }  // namespace
 
 CheckReport run_check(const Classifier& model, const Dataset& data, const CheckOptions& o,
@@ -99,19 +118,7 @@ CheckReport run_check(const Classifier& model, const Dataset& data, const CheckO
         } else if (!exact_reason.empty()) {
             row.exact_status = "unsupported";
         }
-        const double* attack_point = attack.points.data() + i * d;
-        const bool attack_found = std::isfinite(row.attack) && row.attack_name != "clean";
-        for (std::size_t m = 0; m < kCertMethods.size(); ++m) {
-            const double c = row.certified[m];
-            const std::string name = to_string(kCertMethods[m]);
-            auto& sink = is_sound(kCertMethods[m]) ? row.violations : row.naive_violations;
-            const bool beats_attack = zero_tolerance && attack_found ? exceeds_linf_distance(c, attack_point, x, d)
-                                                                     : exceeds(c, row.attack, 1e-9);
-            if (beats_attack) sink.push_back(check_detail::beyond_attack(name, c, row.attack, row.attack_name));
-            const bool beats_exact = zero_tolerance ? !exact_point.empty() && exceeds_linf_distance(c, exact_point.data(), x, d)
-                                                    : exceeds(c, row.exact, 1e-6);
-            if (beats_exact) sink.push_back(name + " " + fmt(c) + " > exact " + fmt(row.exact) + " (verified minimiser)");
-        }
+        judge_certificates(row, zero_tolerance, attack.points.data() + i * d, exact_point, x, d);
         row.p2 = p2[ui];
         if (exceeds(row.p2, row.attack, 1e-9))
             row.p2_violations.push_back(check_detail::beyond_attack("p2", row.p2, row.attack, row.attack_name));
