@@ -127,7 +127,7 @@ $(FUZZ_BUILD)/libmoelab.a: $(FUZZ_LIB_OBJ)
 
 $(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.cpp tests/fuzz/fuzz_inputs.hpp $(FUZZ_BUILD)/libmoelab.a
 	$(FUZZ_CXX) $(FUZZ_CXXFLAGS) -fsanitize=fuzzer,address,undefined $< $(FUZZ_BUILD)/libmoelab.a -o $@ \
-		-fopenmp -lopenblas -llapacke -lz -lglpk
+		-fopenmp -lopenblas -llapacke -lz -lglpk -lgmpxx -lgmp
 
 fuzz:
 	@MOELAB_WITH_FUZZ=1 sh .ci/deps
