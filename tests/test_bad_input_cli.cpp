@@ -16,6 +16,7 @@
 #include "engine/atomic_file.hpp"
 #include "engine/checkpoint.hpp"
 #include "tests/cli_run.hpp"
+#include "tests/spawn.hpp"
 
 namespace fs = std::filesystem;
 
@@ -40,14 +41,13 @@ bool expect_error(const Outcome& o, const std::vector<std::string>& parts) {
     return ok;
 }
 
-// `moelab ARGS` run from `cwd`, by the binary's absolute path (the figure scripts must be found anyway).
-Outcome run_from(const fs::path& cwd, const std::string& args, const fs::path& logs) {
-    const std::string bin = fs::absolute(binary()).string();
-    const std::string cmd = "cd '" + cwd.string() + "' && '" + bin + "' " + args + " > '" + (logs / "stdout.txt").string() +
-                            "' 2> '" + (logs / "stderr.txt").string() + "'";
-    const int rc = std::system(cmd.c_str());
+// `moelab ARGS` run from `cwd`, by the binary's absolute path (the figure scripts must be found anyway), with
+// an argument vector: no shell sees the arguments.
+Outcome run_from(const fs::path& cwd, const std::vector<std::string>& args, const fs::path& logs) {
+    std::vector<std::string> argv{fs::absolute(binary()).string()};
+    argv.insert(argv.end(), args.begin(), args.end());
     Outcome o;
-    o.code = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+    o.code = test_spawn::run(argv, cwd.string(), (logs / "stdout.txt").string(), (logs / "stderr.txt").string());
     o.out = moelab::read_file((logs / "stdout.txt").string());
     o.err = moelab::read_file((logs / "stderr.txt").string());
     return o;
@@ -96,14 +96,15 @@ BOOST_AUTO_TEST_CASE(check_out_with_shell_syntax_runs_no_shell_and_draws_from_an
                           model, dir).code == 0);
     fs::create_directories(dir / "elsewhere");
     const std::string out = "k/x$(touch " + (dir / "pwned").string() + ")";
-    const Outcome o = run_from(dir / "elsewhere", "check --no-exact --samples 10 --ckpt " + model + "/model.ckpt --out '" + out + "'", dir);
+    const Outcome o =
+        run_from(dir / "elsewhere", {"check", "--no-exact", "--samples", "10", "--ckpt", model + "/model.ckpt", "--out", out}, dir);
     BOOST_REQUIRE_MESSAGE(o.code == 0, o.err);
     BOOST_TEST(!fs::exists(dir / "pwned"));
     const fs::path written = dir / "elsewhere" / out;
     BOOST_TEST(fs::exists(written / "check.csv"));
     const bool png = fs::exists(written / "check.png");
     BOOST_TEST((o.out.find("check.png") != std::string::npos) == png, o.out);
-    if (std::system("command -v gnuplot > /dev/null 2>&1") == 0) BOOST_TEST(png);
+    if (test_spawn::on_path("gnuplot")) BOOST_TEST(png);
     fs::remove_all(dir);
 }
 

@@ -14,17 +14,14 @@
 #include "engine/idx.hpp"
 #include "experiments/config_keys.hpp"
 
+#include "tests/temp_dir.hpp"
+
 using namespace moelab;
 namespace fs = std::filesystem;
 
 namespace {
 
-struct TempDir {
-    std::string path = "/tmp/moelab_data_" + std::to_string(getpid());
-    TempDir() { fs::create_directories(path); }
-    ~TempDir() { fs::remove_all(path); }
-    std::string operator/(const std::string& name) const { return path + "/" + name; }
-};
+using moelab::testing::TempDir;
 
 std::string be32(std::uint32_t v) {
     return {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8), static_cast<char>(v)};
@@ -84,7 +81,7 @@ BOOST_AUTO_TEST_CASE(real_fashion_mnist_test_split_reads_as_documented) {
 }
 
 BOOST_AUTO_TEST_CASE(small_idx_files_read_back_exactly_gzipped_or_plain) {
-    TempDir dir;
+    TempDir dir("data");
     write_gz(dir / "img.gz", idx_images(0x803, 3, 2, 2, 12));
     const Tensor x = read_idx_images(dir / "img.gz");
     BOOST_TEST(x.shape() == (Shape{3, 4}));
@@ -96,7 +93,7 @@ BOOST_AUTO_TEST_CASE(small_idx_files_read_back_exactly_gzipped_or_plain) {
 }
 
 BOOST_AUTO_TEST_CASE(bad_idx_files_get_errors_naming_the_file_and_the_problem) {
-    TempDir dir;
+    TempDir dir("data");
     BOOST_CHECK_EXCEPTION(read_idx_images(dir / "absent.gz"), std::runtime_error,
                           error_with({dir / "absent.gz", "cannot open"}));
     write_gz(dir / "magic.gz", idx_images(0x804, 1, 2, 2, 4));
@@ -123,7 +120,7 @@ BOOST_AUTO_TEST_CASE(bad_idx_files_get_errors_naming_the_file_and_the_problem) {
 }
 
 BOOST_AUTO_TEST_CASE(a_fashion_mnist_directory_with_mismatched_files_is_refused) {
-    TempDir dir;
+    TempDir dir("data");
     write_gz(dir / "t10k-images-idx3-ubyte.gz", idx_images(0x803, 3, 28, 28, 3 * 784));
     write_gz(dir / "t10k-labels-idx1-ubyte.gz", idx_labels(4));
     BOOST_CHECK_EXCEPTION(load_fashion_mnist(dir.path, false), std::runtime_error,

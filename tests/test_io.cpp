@@ -12,18 +12,15 @@
 #include "engine/npz.hpp"
 #include "tests/gradcheck.hpp"
 
+#include "tests/temp_dir.hpp"
+
 using namespace moelab;
 using moelab::testing::random_tensor;
 namespace fs = std::filesystem;
 
 namespace {
 
-struct TempDir {
-    std::string path = "/tmp/moelab_io_" + std::to_string(getpid());
-    TempDir() { fs::create_directories(path); }
-    ~TempDir() { fs::remove_all(path); }
-    std::string operator/(const std::string& name) const { return path + "/" + name; }
-};
+using moelab::testing::TempDir;
 
 Checkpoint sample_checkpoint() {
     Checkpoint ck;
@@ -66,7 +63,7 @@ void write_raw(const std::string& path, const std::string& bytes) {
 BOOST_AUTO_TEST_SUITE(io)
 
 BOOST_AUTO_TEST_CASE(checkpoint_round_trip_is_bitwise) {
-    TempDir dir;
+    TempDir dir("io");
     const Checkpoint ck = sample_checkpoint();
     write_checkpoint(dir / "a.ckpt", ck);
     const Checkpoint back = read_checkpoint(dir / "a.ckpt");
@@ -76,7 +73,7 @@ BOOST_AUTO_TEST_CASE(checkpoint_round_trip_is_bitwise) {
 }
 
 BOOST_AUTO_TEST_CASE(every_truncation_of_a_checkpoint_is_refused) {
-    TempDir dir;
+    TempDir dir("io");
     Checkpoint ck;
     ck.meta = "{}";
     ck.tensors = {{"w", random_tensor({2, 2}, 5)}};
@@ -89,7 +86,7 @@ BOOST_AUTO_TEST_CASE(every_truncation_of_a_checkpoint_is_refused) {
 }
 
 BOOST_AUTO_TEST_CASE(corrupt_foreign_and_future_checkpoints_are_refused_with_reasons) {
-    TempDir dir;
+    TempDir dir("io");
     write_checkpoint(dir / "a.ckpt", sample_checkpoint());
     std::string bytes = read_file(dir / "a.ckpt");
     std::string flipped = bytes;
@@ -112,7 +109,7 @@ BOOST_AUTO_TEST_CASE(corrupt_foreign_and_future_checkpoints_are_refused_with_rea
 }
 
 BOOST_AUTO_TEST_CASE(loading_into_another_architecture_fails_and_changes_nothing) {
-    TempDir dir;
+    TempDir dir("io");
     ParamRegistry params;
     params.add("a", random_tensor({2, 2}, 6));
     params.add("b", random_tensor({3}, 7));
@@ -133,7 +130,7 @@ BOOST_AUTO_TEST_CASE(loading_into_another_architecture_fails_and_changes_nothing
 }
 
 BOOST_AUTO_TEST_CASE(atomic_writes_leave_no_temporary_files_and_fail_cleanly) {
-    TempDir dir;
+    TempDir dir("io");
     write_file_atomic(dir / "f.txt", "one");
     write_file_atomic(dir / "f.txt", "two");
     BOOST_TEST(read_file(dir / "f.txt") == "two");
@@ -143,7 +140,7 @@ BOOST_AUTO_TEST_CASE(atomic_writes_leave_no_temporary_files_and_fail_cleanly) {
 }
 
 BOOST_AUTO_TEST_CASE(npz_round_trip_is_bitwise_and_bytes_are_reproducible) {
-    TempDir dir;
+    TempDir dir("io");
     const auto tensors = sample_checkpoint().tensors;
     write_npz(dir / "a.npz", tensors);
     BOOST_TEST(same(read_npz(dir / "a.npz"), tensors));
@@ -158,7 +155,7 @@ BOOST_AUTO_TEST_CASE(numpy_reads_our_npz_and_we_read_numpys) {
         BOOST_TEST_MESSAGE("python3-numpy is not installed: NumPy cross-check skipped");
         return;
     }
-    TempDir dir;
+    TempDir dir("io");
     const auto tensors = sample_checkpoint().tensors;
     write_npz(dir / "ours.npz", tensors);
     // NumPy loads ours and saves it back with its own writer (ZIP64 fields and all); we read that.

@@ -14,17 +14,14 @@
 #include "tests/gradcheck.hpp"
 #include "tests/model_kinds.hpp"
 
+#include "tests/temp_dir.hpp"
+
 using namespace moelab;
 namespace fs = std::filesystem;
 
 namespace {
 
-struct TempDir {
-    std::string path = "/tmp/moelab_model_file_" + std::to_string(getpid());
-    TempDir() { fs::create_directories(path); }
-    ~TempDir() { fs::remove_all(path); }
-    std::string operator/(const std::string& name) const { return path + "/" + name; }
-};
+using moelab::testing::TempDir;
 
 using moelab::testing::every_model_kind;
 
@@ -55,7 +52,7 @@ void write_with_meta(const std::string& path, const std::vector<NamedTensor>& te
 BOOST_AUTO_TEST_SUITE(model_file)
 
 BOOST_AUTO_TEST_CASE(every_model_kind_round_trips_with_bit_identical_logits_and_bytes) {
-    TempDir dir;
+    TempDir dir("model_file");
     ModelFileInfo info;
     info.input = InputConvention{255.0, true, 0.0, 1.0};
     info.class_names = {"a", "b", "c"};
@@ -84,7 +81,7 @@ BOOST_AUTO_TEST_CASE(parameter_count_equals_the_parameters_the_model_registers) 
 }
 
 BOOST_AUTO_TEST_CASE(a_non_finite_weight_is_refused_naming_the_tensor) {
-    TempDir dir;
+    TempDir dir("model_file");
     const Classifier model(every_model_kind()[1]);
     const nlohmann::json meta = model_file_meta(model.config(), {});
     for (const double bad : {std::nan(""), HUGE_VAL, -HUGE_VAL}) {
@@ -97,7 +94,7 @@ BOOST_AUTO_TEST_CASE(a_non_finite_weight_is_refused_naming_the_tensor) {
 }
 
 BOOST_AUTO_TEST_CASE(other_versions_sizes_and_conventions_are_refused_naming_the_file) {
-    TempDir dir;
+    TempDir dir("model_file");
     const Classifier model(every_model_kind()[1]);
     const auto tensors = collect(model.params());
     const nlohmann::json good = model_file_meta(model.config(), {});
@@ -147,7 +144,7 @@ BOOST_AUTO_TEST_CASE(other_versions_sizes_and_conventions_are_refused_naming_the
 }
 
 BOOST_AUTO_TEST_CASE(npz_archives_carry_uint8_and_int64_arrays_and_read_npz_names_them) {
-    TempDir dir;
+    TempDir dir("model_file");
     const std::vector<NpyArray> others{npy_uint8("text", "hello"), npy_int64("labels", {3, -1, 1LL << 40})};
     write_npz(dir / "a.npz", {{"x", Tensor(Shape{2}, 1.5)}}, others);
     const NpzArchive back = read_npz_archive(dir / "a.npz");

@@ -18,6 +18,7 @@
 #include "tests/cli_run.hpp"
 #include "tests/gradcheck.hpp"
 #include "tests/model_kinds.hpp"
+#include "tests/spawn.hpp"
 
 using namespace moelab;
 namespace fs = std::filesystem;
@@ -26,9 +27,11 @@ namespace {
 
 // Runs tests/torch_model_file.py with these arguments: its exit status, 3 when torch or numpy is not installed
 // (checked by the script itself: importing torch is what takes the time), 127 when there is no python3.
-int run_script(const std::string& args) {
-    const int rc = std::system(("/usr/bin/python3 tests/torch_model_file.py " + args).c_str());
-    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+int run_script(const std::vector<std::string>& args) {
+    if (::access("/usr/bin/python3", X_OK) != 0) return 127;
+    std::vector<std::string> argv{"/usr/bin/python3", "tests/torch_model_file.py"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return test_spawn::run(argv);
 }
 bool no_torch(int rc) { return rc == 3 || rc == 127; }
 
@@ -97,7 +100,7 @@ BOOST_AUTO_TEST_CASE(every_model_kind_gives_the_same_logits_and_input_gradients_
     write_npz((dir / "bad_version.npz").string(), tensors, {npy_uint8(kModelFileMetaEntry, v2.dump())});
     tensors[3].tensor[0] = std::nan("");
     write_npz((dir / "bad_nan.npz").string(), tensors, {npy_uint8(kModelFileMetaEntry, meta.dump())});
-    const int rc = run_script("roundtrip " + dir.string() + " " + std::to_string(kinds.size()));
+    const int rc = run_script({"roundtrip", dir.string(), std::to_string(kinds.size())});
     if (no_torch(rc)) {
         BOOST_TEST_MESSAGE("python3-torch is not installed: cross-check skipped");
         fs::remove_all(dir);
@@ -130,7 +133,7 @@ BOOST_AUTO_TEST_CASE(a_model_trained_in_pytorch_passes_moelab_check_and_its_dump
     const std::string data = "clusters:K=4,d=4,C=2,n=200,sep=4", d = dir.string();
     BOOST_REQUIRE(cli_run::run("data --data " + data + " --split train --export " + d + "/train.npz", dir).code == 0);
     BOOST_REQUIRE(cli_run::run("data --data " + data + " --samples 12 --export " + d + "/test.npz", dir).code == 0);
-    const int rc = run_script("train " + d);
+    const int rc = run_script({"train", d});
     if (no_torch(rc)) {
         BOOST_TEST_MESSAGE("python3-torch is not installed: skipped");
         fs::remove_all(dir);

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "theory/finite_guard.hpp"
 #include "theory/float_error.hpp"
 #include "theory/route_stability.hpp"
 
@@ -14,19 +15,8 @@ namespace {
 constexpr double kInf = std::numeric_limits<double>::infinity();
 constexpr double kU = std::numeric_limits<double>::epsilon() / 2.0;
 
-void require_finite(const Tensor& t, const char* what) {
-    for (std::int64_t i = 0; i < t.numel(); ++i)
-        if (!std::isfinite(t.data()[i])) throw std::invalid_argument(std::string("p2: a ") + what + " is not finite");
-}
-
-void validate(const MoEStage& m, const Tensor& x, const std::vector<int>& y, const P2Options& o) {
-    require_finite(m.router.w, "router weight");
-    require_finite(m.router.b, "router bias");
-    for (const auto& chain : m.experts)
-        for (const auto& map : chain) {
-            require_finite(map.w, "expert weight");
-            require_finite(map.b, "expert bias");
-        }
+void validate(const Network& net, const Tensor& x, const std::vector<int>& y, const P2Options& o) {
+    require_finite_network(net);   // theory/finite_guard.hpp: no certificate for non-finite weights
     if (static_cast<std::int64_t>(y.size()) != x.rows()) throw std::invalid_argument("p2: one label per row expected");
     for (std::int64_t i = 0; i < x.numel(); ++i)
         if (!(x.data()[i] >= o.domain.lo && x.data()[i] <= o.domain.hi))
@@ -169,8 +159,8 @@ std::vector<P2Radius> p2_equation8_radii(const Network& net, const Tensor& x, co
         none.note = "Equation (8) is about model-level MoEs (experts are whole classifiers, the router reads the input)";
         return std::vector<P2Radius>(B, none);
     }
+    validate(net, x, y, options);
     const MoEStage& m = net.stages.front().moe;
-    validate(m, x, y, options);
     const std::vector<double> pair_norm = router_pair_norms(m.router);
     std::vector<double> expert_l;
     for (const auto& chain : m.experts) expert_l.push_back(chain_linf_norm_upper(chain));
