@@ -1,18 +1,24 @@
-// The reproduced claims of docs/theory.md §5, one driver each. A driver trains what it needs, runs
-// the experiment, writes its data (CSV), its figure (PNG, via a gnuplot script in figures/) and a result
-// (JSON: statement, the paper's numbers, ours, verdict and reason) under OUT/claims/<id>/, and returns
-// the result. Results hold no timings, so two runs give the same bytes.
+// The reproduced claims of docs/theory.md §5, one driver each. A driver trains what it needs from every seed of the
+// profile, runs the experiment, writes its data (CSV) and its figure (PNG, via a gnuplot script in figures/) under
+// OUT/claims/<id>/, and returns a ClaimOutcome: the effect over seeds with its 95% interval, the verdict read on
+// that interval, the set-up card and the results tables. cmd_repro.cpp writes the outcome to result.json and the
+// report renders it (experiments/claim_report.cpp). Outcomes hold no timings, so two runs give the same bytes.
 #pragma once
 
+#include <cstdint>
+#include <limits>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "experiments/claim_stats.hpp"
+
 namespace moelab::cli {
 
 struct ReproProfile {
     std::string name = "quick";      // quick or full
+    std::vector<std::uint64_t> seeds{1, 2, 3};   // every claim trains its models once per seed (full: 5 seeds)
     std::int64_t train_limit = 12000, test_samples = 500, epochs = 3;
     std::int64_t check_samples = 60;
     std::int64_t correlation_samples = 200;   // C2: correctly classified test samples set against expert spread
@@ -21,16 +27,52 @@ struct ReproProfile {
 };
 ReproProfile repro_profile(const std::string& name);   // throws naming PROFILE
 
-// A reproduced claim: its driver (experiments/claims_drivers.hpp) writes its files under `dir` and returns its
-// result JSON ("paper", "ours", "verdict", "reason", "figure").
+// A table for a person: cells already formatted (sig() from claim_stats.hpp: 3-4 significant digits).
+struct ResultsTable {
+    std::string caption;                          // one line above the table ("" none)
+    std::vector<std::string> header;
+    std::vector<std::vector<std::string>> rows;   // each as long as header
+};
+std::string to_markdown(const ResultsTable& t);
+
+// What a claim's run found. The summary row reads: paper, effect (interval), verdict, seeds, budget.
+struct ClaimOutcome {
+    std::string paper;           // the paper's statement and numbers, one line
+    std::string effect;          // what `interval` measures, e.g. "RA(MoE) - RA(dense) at eps 0.1, paired by seed"
+    Interval interval;           // mean over seeds and its 95% interval
+    VerdictRule rule;            // read on `interval` (claim_stats.hpp)
+    Verdict verdict = Verdict::inconclusive;
+    double detectable = std::numeric_limits<double>::infinity();   // smallest effect this run could detect
+    std::vector<std::uint64_t> seeds;
+    std::string budget;          // training and evaluation budget in a few words ("3 epochs, 12k images; PGD-40, 500")
+    std::string setup;           // the set-up card: data, model, routing, training, attack, eps and why, samples,
+                                 // seeds, and where it differs from the paper (one paragraph)
+    std::vector<ResultsTable> tables;
+    std::string figure;          // file under OUT/claims/<id>/ ("" when none)
+    std::string reason;          // what the numbers say, one or two sentences
+    std::vector<std::string> usage;   // expert usage of every MoE trained (moe/expert_usage usage_line), per model
+    std::int64_t checker_violations = -1;   // -1: this claim runs no checker
+    nlohmann::json data;         // everything else machine-readable (result.json only, never in the report text)
+};
+// Fills verdict and detectable from interval, rule and the per-seed effects.
+void decide(ClaimOutcome& o, const std::vector<double>& per_seed_effects);
+nlohmann::json to_json(const ClaimOutcome& o);
+
+// A reproduced claim and its driver (experiments/claims_drivers.hpp).
 struct Claim {
     std::string id, title, source;
-    nlohmann::json (*run)(const std::string& dir, const ReproProfile& p);
+    ClaimOutcome (*run)(const std::string& dir, const ReproProfile& p);
 };
 const std::vector<Claim>& claims();
 
-// REPORT.md from the results (claims of docs/theory.md §5 without a result are listed as not run).
-std::string render_report(const std::vector<nlohmann::json>& results, const ReproProfile& p);
+struct ClaimRun {
+    const Claim* claim;
+    ClaimOutcome outcome;
+};
+// The summary table alone (printed by make repro), then REPORT.md: summary, one section per claim (set-up card,
+// tables, figure, rule, verdict, expert usage), the claims not run, and the checker's count with the claims it covers.
+std::string summary_table(const std::vector<ClaimRun>& runs);
+std::string render_report(const std::vector<ClaimRun>& runs, const ReproProfile& p);
 // REPORT.md's model cards (experiments/claims_models.cpp): each model under ROOT/models/ with its routing settings
 // and expert usage; empty when there are none.
 std::string model_cards(const std::string& root);

@@ -1,7 +1,8 @@
 // The claim drivers, one per claim of docs/theory.md §5 (registered in claims.cpp). Each trains or loads what it
-// needs, runs the experiment and returns its result: "paper" (the statement and numbers it is held against), "ours",
-// "verdict" (reproduced / not reproduced / inconclusive), "reason" (our numbers and the rule that decided) and
-// "figure" (under OUT/claims/<id>/).
+// needs from every seed of the profile, runs the experiment and returns its ClaimOutcome (claims.hpp).
+//
+// Drivers still returning the single-seed result JSON ("paper", "ours", "verdict", "reason", "figure") are
+// registered through legacy_outcome (claims.cpp) until they are rewritten over seeds.
 #pragma once
 
 #include <string>

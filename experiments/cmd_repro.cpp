@@ -1,5 +1,6 @@
 // moelab repro: runs the reproduced claims (experiments/claims.hpp) and writes OUT/REPORT.md.
 // make repro calls it through experiments/repro.sh, which adds the hashes of the result files.
+#include <algorithm>
 #include <chrono>
 #include <ctime>
 #include <cstdio>
@@ -30,7 +31,7 @@ void run(const ReproFlags& f) {
         for (const auto& c : claims()) known |= c.id == id;
         if (!known) throw std::invalid_argument("--claims: unknown claim '" + id + "'");
     }
-    std::vector<nlohmann::json> results;
+    std::vector<ClaimRun> runs;
     const auto t0 = std::chrono::steady_clock::now();
     for (const Claim& c : claims()) {
         if (!f.only.empty() && std::find(f.only.begin(), f.only.end(), c.id) == f.only.end()) continue;
@@ -39,19 +40,21 @@ void run(const ReproFlags& f) {
         const auto c0 = std::chrono::steady_clock::now();
         const std::clock_t cpu0 = std::clock();
         std::fprintf(stderr, "repro: %s %s\n", c.id.c_str(), c.title.c_str());
-        nlohmann::json r = c.run(dir, p);
+        ClaimOutcome o = c.run(dir, p);
+        nlohmann::json r = to_json(o);
         r["id"] = c.id;
         r["title"] = c.title;
         r["source"] = c.source;
         r["profile"] = p.name;
         write_file_atomic(dir + "/result.json", r.dump(2) + "\n");
-        std::fprintf(stderr, "repro: %s %s (%.0f s, CPU %.0f s)\n", c.id.c_str(), r["verdict"].get<std::string>().c_str(),
+        std::fprintf(stderr, "repro: %s %s (%.0f s, CPU %.0f s)\n", c.id.c_str(), to_string(o.verdict),
                      std::chrono::duration<double>(std::chrono::steady_clock::now() - c0).count(),
                      static_cast<double>(std::clock() - cpu0) / CLOCKS_PER_SEC);
-        results.push_back(std::move(r));
+        runs.push_back({&c, std::move(o)});
     }
-    write_file_atomic(f.out + "/REPORT.md", render_report(results, p) + model_cards(f.out));
-    std::printf("repro (%s): %zu claims in %.0f s; wrote %s/REPORT.md\n", p.name.c_str(), results.size(),
+    write_file_atomic(f.out + "/REPORT.md", render_report(runs, p) + model_cards(f.out));
+    std::printf("%s\n", summary_table(runs).c_str());
+    std::printf("repro (%s): %zu claims in %.0f s; wrote %s/REPORT.md\n", p.name.c_str(), runs.size(),
                 std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), f.out.c_str());
 }
 
