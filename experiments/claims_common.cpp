@@ -11,6 +11,7 @@
 #include <numeric>
 
 #include "engine/atomic_file.hpp"
+#include "moe/expert_usage.hpp"
 #include "moe/model_io.hpp"
 
 namespace fs = std::filesystem;
@@ -113,6 +114,27 @@ FashionModels fashion_models(const std::string& root, const ReproProfile& p) {
     f.moe = trained(root, "fashion-moe", moe, tc, "fashion-mnist", f.data);
     f.dense = trained(root, "fashion-dense", dense_baseline(moe, BaselineMatch::compute), tc, "fashion-mnist", f.data);
     return f;
+}
+
+std::string seeded(const std::string& name, std::uint64_t seed) { return name + "-s" + std::to_string(seed); }
+
+FashionModels fashion_models(const std::string& root, const ReproProfile& p, std::uint64_t seed) {
+    FashionModels f;
+    f.data = load_data("fashion-mnist", p.train_limit, p.test_samples);
+    ModelConfig moe = fashion_moe_config();
+    moe.seed = seed;
+    TrainConfig tc = fashion_train_config(p);
+    tc.seed = seed;
+    f.moe = trained(root, seeded("fashion-moe", seed), moe, tc, "fashion-mnist", f.data);
+    ModelConfig dense = dense_baseline(moe, BaselineMatch::compute);
+    dense.seed = seed;
+    f.dense = trained(root, seeded("fashion-dense", seed), dense, tc, "fashion-mnist", f.data);
+    return f;
+}
+
+std::string usage_of(const std::string& name, const Classifier& model, const Tensor& x) {
+    const std::vector<ExpertUsage> usage = measure_expert_usage(model, x);
+    return name + ": " + (usage.empty() ? std::string("dense (no router)") : usage_line(usage));
 }
 
 namespace {

@@ -41,10 +41,16 @@ struct FashionModels {
     std::unique_ptr<Classifier> moe, dense;
 };
 // The layer-level MoE (E=8, k=2, experts 128-256-128) and the dense MLP of equal active compute on Fashion-MNIST
-// (cached as fashion-moe, fashion-dense); C2, C3, C4, C5 and C9 use them.
+// (cached as fashion-moe, fashion-dense; with a seed: fashion-moe-s<seed>, initialised and shuffled from it).
 ModelConfig fashion_moe_config();
 TrainConfig fashion_train_config(const ReproProfile& p);
 FashionModels fashion_models(const std::string& root, const ReproProfile& p);
+FashionModels fashion_models(const std::string& root, const ReproProfile& p, std::uint64_t seed);
+
+// A cache name per seed: "<name>-s<seed>".
+std::string seeded(const std::string& name, std::uint64_t seed);
+// "<name>: <usage_line>" of an MoE's expert usage on x; "<name>: dense (no router)" otherwise.
+std::string usage_of(const std::string& name, const Classifier& model, const Tensor& x);
 
 // Spearman's rank correlation (average ranks for ties) of two equally long samples; NaN when undefined.
 double spearman(const std::vector<double>& a, const std::vector<double>& b);
