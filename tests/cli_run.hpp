@@ -6,11 +6,13 @@
 #include <filesystem>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "engine/atomic_file.hpp"
+#include "tests/spawn.hpp"
 
 namespace cli_run {
 
@@ -22,15 +24,28 @@ struct Outcome {
 inline const char* binary() { return std::getenv("MOELAB_BIN"); }
 inline const char* mpirun() { return std::getenv("MOELAB_MPIRUN"); }
 
+// The words of `text`, split at blanks (test arguments and MOELAB_MPIRUN hold no quoted blanks).
+inline std::vector<std::string> words(const std::string& text) {
+    std::istringstream in(text);
+    std::vector<std::string> w;
+    for (std::string s; in >> s;) w.push_back(s);
+    return w;
+}
+
 // Runs `moelab ARGS` (ranks = 0: without mpirun; otherwise under mpirun -np ranks) with stdout and stderr
-// captured in `dir`.
+// captured in `dir`. The words go to the program as an argument vector: no shell reads them.
 inline Outcome run(const std::string& args, const std::filesystem::path& dir, int ranks = 0) {
     const std::filesystem::path out = dir / "stdout.txt", err = dir / "stderr.txt";
-    std::string cmd = std::string(binary()) + " " + args;
-    if (ranks > 0) cmd = std::string(mpirun()) + " -np " + std::to_string(ranks) + " " + cmd;
-    const int rc = std::system((cmd + " > " + out.string() + " 2> " + err.string()).c_str());
+    std::vector<std::string> argv;
+    if (ranks > 0) {
+        argv = words(mpirun());
+        argv.push_back("-np");
+        argv.push_back(std::to_string(ranks));
+    }
+    argv.push_back(binary());
+    for (auto& w : words(args)) argv.push_back(std::move(w));
     Outcome o;
-    o.code = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+    o.code = test_spawn::run(argv, "", out.string(), err.string());
     o.out = moelab::read_file(out.string());
     o.err = moelab::read_file(err.string());
     return o;

@@ -13,6 +13,7 @@
 #include "engine/config_error.hpp"
 #include "engine/ops.hpp"
 #include "experiments/config_keys.hpp"
+#include "tests/cli_run.hpp"
 #include "tests/gradcheck.hpp"
 #include "theory/dual.hpp"
 #include "theory/lipschitz.hpp"
@@ -217,9 +218,10 @@ BOOST_AUTO_TEST_CASE(cli_certifies_and_checks_the_dual_model_and_names_bad_flags
     fs::remove_all(dir);
     fs::create_directories(dir);
     auto run = [&](const std::string& args) {
-        const std::string cmd = std::string(bin) + " " + args + " > " + (dir / "out.txt").string() + " 2> " + (dir / "err.txt").string();
-        const int rc = std::system(cmd.c_str());
-        return std::make_pair(WIFEXITED(rc) ? WEXITSTATUS(rc) : -1, moelab::read_file((dir / "err.txt").string()));
+        std::vector<std::string> argv{bin};
+        for (auto& w : cli_run::words(args)) argv.push_back(std::move(w));
+        const int rc = test_spawn::run(argv, "", (dir / "out.txt").string(), (dir / "err.txt").string());
+        return std::make_pair(rc, moelab::read_file((dir / "err.txt").string()));
     };
     const std::string S = (dir / "s").string(), R = (dir / "r").string();
     BOOST_REQUIRE(run("train --data clusters:K=3,d=4,n=150 --model moe-model --experts 3 --top-k 1 --hidden 0 --epochs 1 --seed 1 --out " + S).first == 0);

@@ -12,6 +12,7 @@
 #include "engine/npz.hpp"
 #include "tests/gradcheck.hpp"
 
+#include "tests/spawn.hpp"
 #include "tests/temp_dir.hpp"
 
 using namespace moelab;
@@ -151,7 +152,7 @@ BOOST_AUTO_TEST_CASE(npz_round_trip_is_bitwise_and_bytes_are_reproducible) {
 }
 
 BOOST_AUTO_TEST_CASE(numpy_reads_our_npz_and_we_read_numpys) {
-    if (std::system("/usr/bin/python3 -c 'import numpy' >/dev/null 2>&1") != 0) {
+    if (test_spawn::run({"/usr/bin/python3", "-c", "import numpy"}, "", "/dev/null", "/dev/null") != 0) {
         BOOST_TEST_MESSAGE("python3-numpy is not installed: NumPy cross-check skipped");
         return;
     }
@@ -159,11 +160,12 @@ BOOST_AUTO_TEST_CASE(numpy_reads_our_npz_and_we_read_numpys) {
     const auto tensors = sample_checkpoint().tensors;
     write_npz(dir / "ours.npz", tensors);
     // NumPy loads ours and saves it back with its own writer (ZIP64 fields and all); we read that.
-    const std::string script = "import numpy as np; d = np.load('" + (dir / "ours.npz") + "'); " +
-                               "np.savez('" + (dir / "theirs.npz") + "', **{k: d[k] for k in d.files}); " +
+    // The paths reach Python as arguments (sys.argv), never inside the script's text.
+    const std::string script = "import sys, numpy as np; d = np.load(sys.argv[1]); "
+                               "np.savez(sys.argv[2], **{k: d[k] for k in d.files}); "
                                "print(float(d['cube'][1, 2, 3]).hex(), float(d['vec'][1]).hex(), d['hyper'].shape)";
-    const std::string cmd = "/usr/bin/python3 -c \"" + script + "\" > " + (dir / "out.txt");
-    BOOST_REQUIRE(std::system(cmd.c_str()) == 0);
+    BOOST_REQUIRE(test_spawn::run({"/usr/bin/python3", "-c", script, dir / "ours.npz", dir / "theirs.npz"}, "",
+                                  dir / "out.txt") == 0);
     // Exact elements, compared through their hex form: the last element of 'cube' and a subnormal.
     const std::string printed = read_file(dir / "out.txt");
     BOOST_TEST_MESSAGE("numpy printed " << printed);
