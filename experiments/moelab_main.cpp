@@ -12,6 +12,7 @@
 #include "experiments/config_keys.hpp"
 #include "experiments/flag_values.hpp"
 #include "experiments/mpi_session.hpp"
+#include "experiments/output_paths.hpp"
 
 int main(int argc, char** argv) {
     namespace mpi = moelab::cli::mpi;
@@ -46,6 +47,7 @@ int main(int argc, char** argv) {
         return e.get_exit_code();
     } catch (const std::invalid_argument& e) {   // bad input: every rank saw it
         if (mpi::rank() == 0) std::fprintf(stderr, "moelab: error: %s\n", user_message(e).c_str());
+        if (mpi::rank() == 0) moelab::cli::remove_created_empty_dirs();
         return 1;
     } catch (const mpi::UniformError& e) {
         if (mpi::rank() == 0) std::fprintf(stderr, "moelab: error: %s\n", user_message(e).c_str());
@@ -53,6 +55,7 @@ int main(int argc, char** argv) {
     } catch (const std::exception& e) {
         if (mpi::size() == 1) {
             std::fprintf(stderr, "moelab: error: %s\n", user_message(e).c_str());
+            moelab::cli::remove_created_empty_dirs();
             return 1;
         }
         // Possibly this rank's error alone, with the others waiting in a collective: end the job.

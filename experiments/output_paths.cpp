@@ -54,12 +54,34 @@ void require_output_file(const std::string& flag, const std::string& out, const 
     probe_writable(flag, out, parent.empty() ? "." : parent.string());
 }
 
+namespace {
+
+std::vector<std::string>& created_dirs() {
+    static std::vector<std::string> dirs;
+    return dirs;
+}
+
+}  // namespace
+
+void remove_created_empty_dirs() {
+    std::error_code ec;
+    for (auto it = created_dirs().rbegin(); it != created_dirs().rend(); ++it)
+        if (fs::is_directory(*it, ec) && fs::is_empty(*it, ec)) fs::remove(*it, ec);
+    created_dirs().clear();
+}
+
 void require_output_dir(const std::string& flag, const std::string& dir, const std::vector<std::string>& names,
                         const std::vector<NamedPath>& inputs) {
     if (dir.empty()) throw std::invalid_argument(flag + ": empty path");
     std::error_code ec;
+    std::vector<std::string> missing;   // dir and its ancestors that do not exist yet, deepest first
+    for (fs::path p = fs::path(dir).lexically_normal(); !p.empty() && !fs::exists(p, ec); p = p.parent_path()) {
+        missing.push_back(p.string());
+        if (p == p.parent_path()) break;
+    }
     fs::create_directories(dir, ec);
     if (ec) throw std::invalid_argument(flag + " " + dir + ": cannot create the directory: " + ec.message());
+    created_dirs().insert(created_dirs().end(), missing.rbegin(), missing.rend());
     for (const auto& name : names) refuse_inputs(flag, dir + "/" + name, inputs);
     probe_writable(flag, dir, dir);
 }

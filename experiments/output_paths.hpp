@@ -28,4 +28,8 @@ void require_output_file(const std::string& flag, const std::string& out, const 
 void require_output_dir(const std::string& flag, const std::string& dir, const std::vector<std::string>& names,
                         const std::vector<NamedPath>& inputs);
 
+// A command that fails after require_output_dir created its directory leaves nothing behind: moelab's error
+// handler removes each directory created so, if it is still empty.
+void remove_created_empty_dirs();
+
 }  // namespace moelab::cli

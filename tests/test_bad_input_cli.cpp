@@ -217,6 +217,21 @@ BOOST_AUTO_TEST_CASE(attack_with_an_unwritable_save_adv_writes_nothing) {
     fs::remove_all(dir);
 }
 
+BOOST_AUTO_TEST_CASE(a_refused_command_leaves_no_directory_it_created) {
+    if (!binary()) return;
+    const fs::path dir = fresh_dir("refused_dirs");
+    const std::string ckpt = tiny_run(dir, "m") + "/model.ckpt";
+    // --samples is checked after --out's directories were made: they go again, an existing one stays.
+    expect_error(run("check --samples 0 --ckpt " + ckpt + " --out " + (dir / "new" / "deeper").string(), dir), {"--samples"});
+    BOOST_TEST(!fs::exists(dir / "new"));
+    fs::create_directories(dir / "kept");
+    expect_error(run("certify --method nonsense --ckpt " + ckpt + " --out " + (dir / "kept" / "c").string(), dir),
+                 {"--method"});
+    BOOST_TEST(fs::exists(dir / "kept"));
+    BOOST_TEST(!fs::exists(dir / "kept" / "c"));
+    fs::remove_all(dir);
+}
+
 BOOST_AUTO_TEST_CASE(config_files_with_a_bom_are_read_duplicates_and_binary_are_refused) {
     if (!binary()) return;
     const fs::path dir = fresh_dir("config");
