@@ -9,10 +9,6 @@
 
 namespace moelab::cli {
 
-SampleBlock block_of_rank(std::int64_t units, int rank, int ranks) {
-    return {units * rank / ranks, units * (rank + 1) / ranks};
-}
-
 SampleBlock my_block(std::int64_t units) { return block_of_rank(units, mpi::rank(), mpi::size()); }
 
 SampleBlock my_batches(std::int64_t samples, std::int64_t batch) {

@@ -27,7 +27,9 @@ struct SampleBlock {
 };
 
 // Rank `rank` of `ranks`'s contiguous share of `units` (balanced: sizes differ by at most 1).
-SampleBlock block_of_rank(std::int64_t units, int rank, int ranks);
+inline SampleBlock block_of_rank(std::int64_t units, int rank, int ranks) {
+    return {units * rank / ranks, units * (rank + 1) / ranks};
+}
 // This process's share (mpi::rank() of mpi::size()).
 SampleBlock my_block(std::int64_t units);
 // Whole batches of `batch` samples: this process's samples, a block of batches (the last batch may be short).
