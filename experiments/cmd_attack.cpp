@@ -13,7 +13,8 @@
 #include "experiments/output_paths.hpp"
 #include "experiments/threads_flag.hpp"
 #include "experiments/loaded_model.hpp"
-#include "experiments/progress.hpp"
+#include "experiments/sample_split.hpp"
+#include "experiments/split_runs.hpp"
 #include "theory/attack_harness.hpp"
 
 namespace moelab::cli {
@@ -37,6 +38,7 @@ std::string json_path_for(const std::string& csv) {
 
 void run(const AttackFlags& f) {
     apply_threads_flag(f.threads);
+    refuse_mpirun_without_mpi("attack");
     const std::string json_path = json_path_for(f.out);
     const std::vector<NamedPath> inputs{{"--ckpt", f.ckpt}};
     require_output_file("--out", f.out, inputs);
@@ -73,9 +75,9 @@ void run(const AttackFlags& f) {
     spec.domain = lm.domain;
     spec.attack = parse_attack(f.attack);   // where validate() refused an unknown name: the same error order
     validate(spec, model);
-    Progress bar("attack " + f.attack, (data.test.size() + f.batch_size - 1) / f.batch_size, "batches");
-    const RobustnessReport rep = run_attack(model, data.test, spec, [&](long done, long) { bar.update(done); });
-    bar.finish();
+    // Under mpirun whole batches are split over the ranks and merged on rank 0, which alone writes and prints.
+    const RobustnessReport rep = attack_on_ranks(model, data.test, spec, "attack " + f.attack);
+    if (!is_rank0()) return;
     nlohmann::json summary = summary_json(rep, spec, model.moe_layers().empty() ? 0 : model.config().experts);
     const std::vector<ExpertUsage> usage_before = measure_expert_usage(model, data.test.x, f.top_k),
                                    usage_after = measure_expert_usage(model, rep.x_adv, f.top_k);

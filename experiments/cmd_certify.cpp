@@ -29,7 +29,8 @@
 #include "experiments/threads_flag.hpp"
 #include "experiments/dual_flags.hpp"
 #include "experiments/loaded_model.hpp"
-#include "experiments/progress.hpp"
+#include "experiments/sample_split.hpp"
+#include "experiments/split_runs.hpp"
 #include "experiments/work_limit_flags.hpp"
 #include "theory/certify_methods.hpp"
 #include "theory/dual.hpp"
@@ -120,11 +121,12 @@ void write_radii(const CertifyFlags& f, const Dataset& test, const MethodRadii& 
 
 void run(const CertifyFlags& f) {
     apply_threads_flag(f.threads);
+    refuse_mpirun_without_mpi("certify");
     require_output_file("--out", f.out, {{"--ckpt", f.ckpt}, {"--robust-ckpt", f.dual.robust_ckpt}});
     const Norm norm = parse_norm(f.norm);
     const CertifyMethod method = check_flags(f, norm);
     if (method == CertifyMethod::dual) {
-        run_dual(f, norm);
+        if (is_rank0()) run_dual(f, norm);   // one batch over the set: rank 0 alone under mpirun
         return;
     }
     const LoadedModel lm = load_model_and_data(f.ckpt, f.data, f.samples);
@@ -140,9 +142,9 @@ void run(const CertifyFlags& f) {
     settings.time_limit_s = f.work.seconds;
     settings.robust = robust ? robust->model.get() : nullptr;
     settings.alpha = f.dual.alpha;
-    Progress bar("certify " + f.method, static_cast<long>(test.size()), "samples");
-    const MethodRadii m = certify_by_method(method, lm.model(), test, norm, settings, [&](long done) { bar.update(done); });
-    bar.finish();
+    // Under mpirun the samples are split over the ranks and merged on rank 0, which alone writes and prints.
+    const MethodRadii m = certify_on_ranks(method, lm.model(), test, norm, settings, "certify " + f.method);
+    if (!is_rank0()) return;
     write_radii(f, test, m);
     const std::vector<ExpertUsage> usage = measure_expert_usage(lm.model(), test.x);
     if (!usage.empty()) std::printf("expert usage on these samples: %s\n", usage_line(usage).c_str());

@@ -16,6 +16,8 @@
 #include "experiments/gnuplot_run.hpp"
 #include "experiments/loaded_model.hpp"
 #include "experiments/progress.hpp"
+#include "experiments/sample_split.hpp"
+#include "experiments/split_runs.hpp"
 #include "experiments/work_limit_flags.hpp"
 #include "theory/checker.hpp"
 #include "theory/dual.hpp"
@@ -75,6 +77,7 @@ void run_dual(const CheckFlags& f, const CheckOptions& o, const LoadedModel& lm,
 
 void run(const CheckFlags& f, int& exit_code) {
     apply_threads_flag(f.threads);
+    refuse_mpirun_without_mpi("check");
     CheckOptions o;
     o.norm = parse_norm(f.norm);
     if (!(f.radius_cap > 0.0) || !std::isfinite(f.radius_cap))
@@ -99,12 +102,12 @@ void run(const CheckFlags& f, int& exit_code) {
     o.attack_eps_max = f.eps_max;
     o.smoothing = f.smoothing;
     if (f.dual.active()) {
-        run_dual(f, o, lm, exit_code);
+        if (is_rank0()) run_dual(f, o, lm, exit_code);   // not split: rank 0 alone under mpirun
         return;
     }
-    Progress bar("check", static_cast<long>(lm.data.test.size()), "samples");
-    const CheckReport rep = run_check(lm.model(), lm.data.test, o, [&](long done, long) { bar.update(done); });
-    bar.finish();
+    // Under mpirun the samples are split over the ranks and merged on rank 0, which alone writes and prints.
+    const CheckReport rep = check_on_ranks(lm.model(), lm.data.test, o, "check");
+    if (!is_rank0()) return;
     nlohmann::json summary = summary_json(rep, o);
     summary["checkpoint"] = f.ckpt;
     const std::vector<ExpertUsage> usage = measure_expert_usage(lm.model(), lm.data.test.x);

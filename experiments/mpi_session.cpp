@@ -1,7 +1,9 @@
 #include "experiments/mpi_session.hpp"
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
+#include <limits>
 
 #ifdef MOELAB_HAVE_MPI
 #define OMPI_SKIP_MPICXX 1   // the C API only: the deprecated C++ bindings warn under -Wextra
@@ -82,6 +84,34 @@ long long sum_over_ranks(long long value) {
     return total;
 }
 
+std::vector<std::string> gather_bytes(const std::string& mine) {
+    if (!g_active) return {mine};
+    if (mine.size() > static_cast<std::size_t>(std::numeric_limits<int>::max()))
+        throw std::length_error("gather_bytes: " + std::to_string(mine.size()) + " bytes exceed an MPI count");
+    // Lengths first, then the bytes into one buffer at each rank's offset.
+    const int length = static_cast<int>(mine.size());
+    std::vector<int> lengths(static_cast<std::size_t>(g_size)), offsets(static_cast<std::size_t>(g_size));
+    MPI_Gather(&length, 1, MPI_INT, lengths.data(), 1, MPI_INT, 0, MPI_COMM_WORLD);
+    long long total = 0;
+    for (int r = 0; r < g_size; ++r) {
+        offsets[static_cast<std::size_t>(r)] = static_cast<int>(total);
+        total += lengths[static_cast<std::size_t>(r)];
+    }
+    if (g_rank == 0 && total > std::numeric_limits<int>::max()) {
+        // The other ranks already wait in the Gatherv: end the job rather than leave them hanging.
+        std::fprintf(stderr, "moelab: error: gather_bytes: %lld bytes in all exceed an MPI count\n", total);
+        abort_job(1);
+    }
+    std::string all(g_rank == 0 ? static_cast<std::size_t>(total) : 0, '\0');
+    MPI_Gatherv(mine.data(), length, MPI_CHAR, all.data(), lengths.data(), offsets.data(), MPI_CHAR, 0, MPI_COMM_WORLD);
+    if (g_rank != 0) return {};
+    std::vector<std::string> parts;
+    for (int r = 0; r < g_size; ++r)
+        parts.push_back(all.substr(static_cast<std::size_t>(offsets[static_cast<std::size_t>(r)]),
+                                   static_cast<std::size_t>(lengths[static_cast<std::size_t>(r)])));
+    return parts;
+}
+
 void abort_job(int code) {
     if (g_active) MPI_Abort(MPI_COMM_WORLD, code);
     std::exit(code);
@@ -96,6 +126,7 @@ Session::~Session() {}
 void barrier() {}
 void allgather(const std::vector<double>& mine, std::vector<double>& all) { all = mine; }
 long long sum_over_ranks(long long value) { return value; }
+std::vector<std::string> gather_bytes(const std::string& mine) { return {mine}; }
 void abort_job(int code) { std::exit(code); }
 
 #endif

@@ -42,6 +42,10 @@ void barrier();
 // (resized to size() * mine.size()). Without MPI: all = mine.
 void allgather(const std::vector<double>& mine, std::vector<double>& all);
 long long sum_over_ranks(long long value);
+// Every rank's byte string (any length, possibly empty) to rank 0, in rank order: rank 0 gets size() strings,
+// the other ranks an empty vector. Without MPI: {mine}. For records whose length differs by rank (a rank's
+// share of the samples); a string is at most 2^31 - 1 bytes (MPI counts are int).
+std::vector<std::string> gather_bytes(const std::string& mine);
 // Ends every rank of the job (MPI_Abort); plain exit without MPI.
 [[noreturn]] void abort_job(int code);
 

@@ -207,9 +207,9 @@ BatchResult eps_grid_batch(const Classifier& model, const AttackSpec& spec, cons
     return out;
 }
 
-// Accuracies, change rates and the robust-accuracy curve from the per-sample records.
-void summarize(RobustnessReport& rep, const AttackSpec& spec, const std::vector<double>& grid,
-               const std::vector<std::vector<std::uint8_t>>& robust_at) {
+}  // namespace
+
+void summarize(RobustnessReport& rep, const AttackSpec& spec) {
     const bool minimal = is_minimal_distance(spec.attack);
     double clean = 0, robust = 0, changed = 0, top1 = 0, full_robust = 0;
     for (const SampleRecord& s : rep.samples) {
@@ -226,16 +226,16 @@ void summarize(RobustnessReport& rep, const AttackSpec& spec, const std::vector<
     rep.routing_change_rate = changed / nn;
     rep.top1_change_rate = top1 / nn;
     rep.full_model_robust_accuracy = full_robust / nn;
+    rep.curve.clear();
     if (info(spec.attack).reach == AttackReach::no_perturbation) return;
     if (!minimal) rep.curve.emplace_back(0.0, rep.clean_accuracy);
+    const std::vector<double> grid = default_grid(spec);
     for (std::size_t gi = 0; gi < grid.size(); ++gi) {
         double r = 0;
-        for (auto v : robust_at[gi]) r += v;
+        for (const SampleRecord& s : rep.samples) r += s.robust_at.at(gi);
         rep.curve.emplace_back(grid[gi], r / nn);
     }
 }
-
-}  // namespace
 
 RobustnessReport run_attack(const Classifier& model, const Dataset& data, const AttackSpec& spec,
                             const std::function<void(long, long)>& progress) {
@@ -286,7 +286,9 @@ RobustnessReport run_attack(const Classifier& model, const Dataset& data, const 
         }
         if (progress) progress(bi + 1, batches);
     }
-    summarize(rep, spec, grid, robust_at);
+    for (std::size_t i = 0; i < rep.samples.size(); ++i)
+        for (const auto& at_radius : robust_at) rep.samples[i].robust_at.push_back(at_radius[i]);
+    summarize(rep, spec);
     rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     return rep;
 }

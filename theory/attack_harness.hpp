@@ -50,6 +50,9 @@ struct SampleRecord {
     bool top1_changed = false;        // its highest-scored expert differs
     std::vector<std::int64_t> experts_before, experts_after;
     int full_model_pred = 0;          // router/expert attacks: the unmodified model at the reported point
+    // Per radius of the curve's grid: 1 where the sample counts as robust at that radius (what the
+    // robust-accuracy curve averages); unused for swap, which has no curve.
+    std::vector<std::uint8_t> robust_at;
 };
 
 struct RobustnessReport {
@@ -65,6 +68,10 @@ struct RobustnessReport {
 // `progress(done, total)` is called after each batch.
 RobustnessReport run_attack(const Classifier& model, const Dataset& data, const AttackSpec& spec,
                             const std::function<void(long, long)>& progress = {});
+
+// Accuracies, change rates and the curve from the report's per-sample records (run_attack calls it; so does
+// a caller that put the records of several blocks of batches together).
+void summarize(RobustnessReport& report, const AttackSpec& spec);
 
 std::string to_csv(const RobustnessReport& report);
 nlohmann::json summary_json(const RobustnessReport& report, const AttackSpec& spec, std::int64_t experts);

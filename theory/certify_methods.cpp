@@ -36,6 +36,12 @@ Tensor row_of(const Tensor& x, std::int64_t i) {
     return Tensor(Shape{1, d}, std::vector<double>(x.data() + i * d, x.data() + (i + 1) * d));
 }
 
+std::string exact_lipschitz_note(std::int64_t balls, double radius_cap) {
+    std::ostringstream what;
+    what << "local constants on " << balls << " balls up to radius " << radius_cap;
+    return what.str();
+}
+
 void certify_exact(const Classifier& model, const Dataset& test, const CertifySettings& s,
                    const std::function<void(long)>& progress, MethodRadii& r) {
     const std::string unsupported = exact_support(model);
@@ -62,18 +68,15 @@ void certify_exact_lipschitz(const Classifier& model, const Dataset& test, const
     ExactLipschitzOptions lo;
     lo.work_limit_nodes = s.work_limit_nodes;
     lo.time_limit_s = s.time_limit_s;
-    int balls = 0;
     for (std::int64_t i = 0; i < test.size(); ++i) {
         const ExactLipschitzCertificate c = best_certified_radius_exact_lipschitz_linf(
             model, row_of(test.x, i), test.y[static_cast<std::size_t>(i)], s.radius_cap, s.domain, lo);
         r.radius[static_cast<std::size_t>(i)] = c.radius;
         if (c.load_dependent) r.status[static_cast<std::size_t>(i)] = "sound (load-dependent: time limit)";
-        balls += c.balls_tried;
+        r.balls_tried += c.balls_tried;
         if (progress) progress(static_cast<long>(i + 1));
     }
-    std::ostringstream what;
-    what << "local constants on " << balls << " balls up to radius " << s.radius_cap;
-    r.note = what.str();
+    r.note = exact_lipschitz_note(r.balls_tried, s.radius_cap);
 }
 
 }  // namespace
@@ -109,7 +112,7 @@ MethodRadii certify_by_method(CertifyMethod method, const Classifier& model, con
         SmoothingOptions so;
         so.sigma = s.sigma;
         so.n = s.draws;
-        const auto sm = certify_smoothing(model, test.x, test.y, so);
+        const auto sm = certify_smoothing(model, test.x, test.y, so, s.first_index);
         r.radius.clear();
         for (std::size_t i = 0; i < n; ++i) {
             r.radius.push_back(sm[i].radius);
@@ -135,6 +138,19 @@ MethodRadii certify_by_method(CertifyMethod method, const Classifier& model, con
         if (r.status[i].empty()) r.status[i] = std::isnan(r.radius[i]) ? "unsupported" : "sound";
     }
     return r;
+}
+
+MethodRadii merge_method_radii(CertifyMethod method, const std::vector<MethodRadii>& blocks, const CertifySettings& s) {
+    if (!info(method).per_sample) throw std::logic_error("merge_method_radii: " + to_string(method) + " runs as one batch");
+    MethodRadii all;
+    for (const MethodRadii& b : blocks) {
+        all.radius.insert(all.radius.end(), b.radius.begin(), b.radius.end());
+        all.status.insert(all.status.end(), b.status.begin(), b.status.end());
+        all.balls_tried += b.balls_tried;
+        if (all.note.empty()) all.note = b.note;
+    }
+    if (method == CertifyMethod::exact_lipschitz) all.note = exact_lipschitz_note(all.balls_tried, s.radius_cap);
+    return all;
 }
 
 }  // namespace moelab

@@ -42,18 +42,22 @@ struct CertifyMethodInfo {
     bool linf, l2;              // the norms it certifies
     bool shared;                // run over a data set in one call: `moelab sweep` offers it too
     bool takes_dual_model;      // p2 and dual read the robust model of the dual pair
+    // Computed sample by sample, each from its own row alone (and its index: smoothing's noise streams), so
+    // any contiguous run of samples gives the bits it has in the whole set: `moelab certify` splits these
+    // over MPI ranks. The others run as one batch over the set, whose rows' bits may depend on the batch.
+    bool per_sample;
 };
 
 inline constexpr std::array<CertifyMethodInfo, static_cast<std::size_t>(CertifyMethod::count)> kCertifyMethods{{
-    {CertifyMethod::lipschitz, "lipschitz", Soundness::sound, true, true, true, false},
-    {CertifyMethod::naive, "naive", Soundness::unsound, true, true, true, false},
-    {CertifyMethod::ibp, "ibp", Soundness::sound, true, true, true, false},
-    {CertifyMethod::crown, "crown", Soundness::sound, true, true, true, false},
-    {CertifyMethod::exact, "exact", Soundness::sound, true, false, false, false},
-    {CertifyMethod::exact_lipschitz, "exact-lipschitz", Soundness::sound, true, false, false, false},
-    {CertifyMethod::smoothing, "smoothing", Soundness::probabilistic, false, true, true, false},
-    {CertifyMethod::p2, "p2", Soundness::unverified, true, true, false, true},
-    {CertifyMethod::dual, "dual", Soundness::sound, true, true, false, true},
+    {CertifyMethod::lipschitz, "lipschitz", Soundness::sound, true, true, true, false, false},
+    {CertifyMethod::naive, "naive", Soundness::unsound, true, true, true, false, false},
+    {CertifyMethod::ibp, "ibp", Soundness::sound, true, true, true, false, false},
+    {CertifyMethod::crown, "crown", Soundness::sound, true, true, true, false, false},
+    {CertifyMethod::exact, "exact", Soundness::sound, true, false, false, false, true},
+    {CertifyMethod::exact_lipschitz, "exact-lipschitz", Soundness::sound, true, false, false, false, true},
+    {CertifyMethod::smoothing, "smoothing", Soundness::probabilistic, false, true, true, false, true},
+    {CertifyMethod::p2, "p2", Soundness::unverified, true, true, false, true, false},
+    {CertifyMethod::dual, "dual", Soundness::sound, true, true, false, true, false},
 }};
 
 namespace detail {
@@ -84,6 +88,7 @@ struct CertifySettings {
     double time_limit_s = 0.0;              // opt-in wall clock (0: none); its stops are marked load-dependent
     const Classifier* robust = nullptr;     // p2: the robust model of the dual pair (nullptr: the single model)
     double alpha = 0.0;                     // p2 with `robust`: the dual model's weight
+    std::int64_t first_index = 0;           // the data set's first row is this sample of the run (a rank's block)
 };
 
 // Per sample a radius and a status ("probabilistic" or "abstain" for smoothing, the solver's status for
@@ -93,6 +98,7 @@ struct MethodRadii {
     std::vector<double> radius;
     std::vector<std::string> status;
     std::string note;
+    std::int64_t balls_tried = 0;           // exact-lipschitz: balls whose local constants were computed
 };
 
 // Any method but dual (its CSV has a column per certificate: certify_dual in theory/dual.hpp). The norm must
@@ -100,5 +106,10 @@ struct MethodRadii {
 // ConfigError{"method", why, name} for a model their solver does not support.
 MethodRadii certify_by_method(CertifyMethod method, const Classifier& model, const Dataset& test, Norm norm,
                               const CertifySettings& settings, const std::function<void(long)>& progress = {});
+
+// The results of consecutive blocks of samples (a per_sample method run block by block, e.g. on MPI ranks),
+// in sample order, as one run over all of them: radii and statuses concatenated, the note restated for
+// the whole (exact-lipschitz counts every block's balls).
+MethodRadii merge_method_radii(CertifyMethod method, const std::vector<MethodRadii>& blocks, const CertifySettings& settings);
 
 }  // namespace moelab

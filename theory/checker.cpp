@@ -58,8 +58,11 @@ CheckReport run_check(const Classifier& model, const Dataset& data, const CheckO
     const auto t0 = std::chrono::steady_clock::now();
     const Network net = network_of(model);
     const std::int64_t n = data.size(), d = data.dim();
+    const std::int64_t begin = std::clamp<std::int64_t>(o.rows_begin, 0, n);
+    const std::int64_t end = o.rows_end < 0 ? n : std::clamp<std::int64_t>(o.rows_end, begin, n);
     CheckReport rep;
-    rep.rows.resize(static_cast<std::size_t>(n));
+    rep.rows.resize(static_cast<std::size_t>(end - begin));
+    if (begin == end) return rep;
     const AttackModel full = classifier_attack_model(model, o.domain);
     const auto clean = argmax_rows(attack_logits(full, data.x));
     // Piecewise-linear models: every point is judged by the exact rational forward pass and, in linf,
@@ -77,14 +80,17 @@ CheckReport run_check(const Classifier& model, const Dataset& data, const CheckO
     const bool has_moe = !model.moe_layers().empty();
     const std::string exact_reason = o.norm == Norm::linf ? exact_support(model) : "exact distances are L-inf only";
     std::vector<SmoothedCertificate> smooth;
-    if (o.smoothing && o.norm == Norm::l2) smooth = certify_smoothing(model, data.x, data.y, o.smoothing_options);
+    if (o.smoothing && o.norm == Norm::l2) {   // per sample: these rows alone, their noise streams numbered from `begin`
+        const Dataset rows = subset(data, begin, end - begin);
+        smooth = certify_smoothing(model, rows.x, rows.y, o.smoothing_options, begin);
+    }
     const std::vector<double> ibp = ibp_certified_radii(net, data.x, data.y, o.domain);
     const std::vector<double> crown = crown_certified_radii(net, data.x, data.y, o.domain);
     const std::vector<double> p2 = p2_single_radii(net, data.x, data.y, o.norm);
     const bool exact_lipschitz = o.exact_lipschitz && o.norm == Norm::linf && exact_lipschitz_support(model).empty();
-    for (std::int64_t i = 0; i < n; ++i) {
+    for (std::int64_t i = begin; i < end; ++i) {
         const auto ui = static_cast<std::size_t>(i);
-        CheckRow& row = rep.rows[ui];
+        CheckRow& row = rep.rows[static_cast<std::size_t>(i - begin)];
         row.index = i;
         row.label = data.y[ui];
         row.clean_pred = static_cast<int>(clean[ui]);
@@ -101,7 +107,7 @@ CheckReport run_check(const Classifier& model, const Dataset& data, const CheckO
         }
         row.attack = attack.distance[ui];
         row.attack_name = attack.name[ui];
-        if (!smooth.empty()) row.smoothing = smooth[ui].radius;
+        if (!smooth.empty()) row.smoothing = smooth[static_cast<std::size_t>(i - begin)].radius;
         row.exact_status = "skipped";
         Tensor exact_point;   // a verified minimiser of the exact solver (empty: none)
         if (o.exact && exact_reason.empty()) {
@@ -125,13 +131,20 @@ CheckReport run_check(const Classifier& model, const Dataset& data, const CheckO
         if (exceeds(row.p2, row.exact, 1e-6)) row.p2_violations.push_back("p2 " + fmt(row.p2) + " > exact " + fmt(row.exact));
         if (exceeds(row.exact, row.attack, 1e-6))
             row.violations.push_back(check_detail::beyond_attack("exact", row.exact, row.attack, row.attack_name));
-        rep.violations += !row.violations.empty();
-        rep.naive_violations += !row.naive_violations.empty();
-        rep.p2_violations += !row.p2_violations.empty();
-        if (progress) progress(i + 1, n);
+        if (progress) progress(i + 1 - begin, end - begin);
     }
+    count_violations(rep);
     rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     return rep;
+}
+
+void count_violations(CheckReport& report) {
+    report.violations = report.naive_violations = report.p2_violations = 0;
+    for (const CheckRow& row : report.rows) {
+        report.violations += !row.violations.empty();
+        report.naive_violations += !row.naive_violations.empty();
+        report.p2_violations += !row.p2_violations.empty();
+    }
 }
 
 std::string to_csv(const CheckReport& report) {

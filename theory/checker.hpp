@@ -48,6 +48,11 @@ struct CheckOptions {
     bool smoothing = false;            // l2 only
     SmoothingOptions smoothing_options;
     std::uint64_t seed = 1;
+    // The rows whose per-sample results are computed and reported: [rows_begin, rows_end) (-1: to the end).
+    // The batch parts (attacks, Lipschitz, IBP, CROWN, P2) still run over the whole data set, so each row has
+    // the bits of a run over every row; the per-sample solvers (exact, exact-lipschitz, smoothing) run on
+    // these rows alone. `moelab check` under mpirun gives each rank a block (experiments/sample_split.hpp).
+    std::int64_t rows_begin = 0, rows_end = -1;
 };
 
 // The methods the checker runs, in the order of its CSV columns; soundness and names from their table rows.
@@ -75,8 +80,11 @@ struct CheckReport {
     double seconds = 0.0;
 };
 
+// `progress(done, total)` counts the rows of o's range.
 CheckReport run_check(const Classifier& model, const Dataset& data, const CheckOptions& o,
                       const std::function<void(long, long)>& progress = {});
+// The report's counts from its rows (after rows of several blocks were put together).
+void count_violations(CheckReport& report);
 std::string to_csv(const CheckReport& report);
 nlohmann::json summary_json(const CheckReport& report, const CheckOptions& o);
 
