@@ -28,12 +28,17 @@ constexpr std::array<double, 3> kStrictness{1e-9, 1e-7, 1e-5};
 constexpr double kClearMargin = 1e-10;
 // Simplex iterations per program: a deterministic limit far above what these programs take.
 constexpr int kLpIterationLimit = 100000;
+// Where the pieces are linearisations only (ReLU experts, layer-level routers): radii bisected by the
+// minimal-distance variant, and halvings of the segment from x to a point found.
+constexpr int kRadiusBisections = 12;
+constexpr int kSegmentSteps = 30;
 
 struct Sample {
     const Network& net;
     std::vector<double> x;
     int label = 0;
     double scale = 1.0;   // max(1, |logits|, |router scores|) at x
+    bool exact_pieces = false;   // the pieces are the network itself (pieces_are_exact)
 };
 
 double scale_at(const Network& net, const std::vector<double>& x) {
@@ -104,27 +109,48 @@ std::vector<double> into_ball(const std::vector<double>& values, const std::vect
 
 namespace {
 
-// Maximises z_c - z_label over the region of `expert` within the eps ball, re-linearising at each point.
-std::optional<std::vector<double>> eps_search(const Sample& s, std::int64_t expert, int c, const RoutingAttackOptions& o) {
+// The best point of the linearised margin z_c - z_label over the region of `expert` in the eps ball and
+// within `step` of `at` (a trust region: the piece is only a linearisation away from `at`); nullopt when the
+// region misses that box at every strictness. Sets `fooled` when the point is clearly misclassified.
+std::optional<std::vector<double>> margin_step(const Sample& s, std::int64_t expert, int c, double eps,
+                                               const std::vector<double>& at, double step, Box domain, bool& fooled) {
     const auto d = static_cast<std::int64_t>(s.x.size());
+    const LocalPiece piece = local_piece(s.net, at, expert);
+    double constant = 0.0;
+    const std::vector<double> margin = margin_of(piece, c, s.label, constant);
+    std::optional<std::vector<double>> next;
+    for (const double strict : kStrictness) {
+        Milp lp = ball_columns(s.x, eps, domain);
+        for (std::int64_t k = 0; k < d; ++k) {
+            milp::MilpColumn& col = lp.columns[static_cast<std::size_t>(k)];
+            col.lo = std::max(col.lo, at[static_cast<std::size_t>(k)] - step);
+            col.hi = std::min(col.hi, at[static_cast<std::size_t>(k)] + step);
+            col.objective = -margin[static_cast<std::size_t>(k)];
+        }
+        add_routing_rows(lp, piece, strict * s.scale);
+        const milp::LpSolution sol = milp::solve_lp(lp, kLpIterationLimit);
+        if (!sol.optimal) break;
+        next = into_ball(sol.values, s.x, eps, domain);
+        fooled = clearly_fooled(s.net, *next, s.label);
+        if (fooled || routed_to(s.net, *next, expert)) break;   // stricter only helps a point outside the region
+    }
+    return next;
+}
+
+// Maximises z_c - z_label over the region of `expert` within the eps ball. Exact pieces: one program over
+// the whole ball. Otherwise sequential programs in a trust region of 2.5 eps / rounds around the last point
+// (PGD's step, Madry et al. 2018), entering the region first by a program over the whole ball.
+std::optional<std::vector<double>> eps_search(const Sample& s, std::int64_t expert, int c, const RoutingAttackOptions& o) {
+    const double trust = s.exact_pieces ? milp::kInf : 2.5 * o.eps / o.rounds;
     std::vector<double> at = s.x;
     for (int round = 0; round < o.rounds; ++round) {
-        const LocalPiece piece = local_piece(s.net, at, expert);
-        double constant = 0.0;
-        const std::vector<double> margin = margin_of(piece, c, s.label, constant);
-        std::vector<double> next;
-        for (const double strict : kStrictness) {
-            Milp lp = ball_columns(s.x, o.eps, o.domain);
-            for (std::int64_t k = 0; k < d; ++k) lp.columns[static_cast<std::size_t>(k)].objective = -margin[static_cast<std::size_t>(k)];
-            add_routing_rows(lp, piece, strict * s.scale);
-            const milp::LpSolution sol = milp::solve_lp(lp, kLpIterationLimit);
-            if (!sol.optimal) break;   // the region misses the ball (at this strictness)
-            next = into_ball(sol.values, s.x, o.eps, o.domain);
-            if (clearly_fooled(s.net, next, s.label)) return next;
-            if (routed_to(s.net, next, expert)) break;   // inside the region and not fooled: stricter cannot help
-        }
-        if (next.empty() || next == at) return std::nullopt;
-        at = std::move(next);
+        bool fooled = false;
+        auto next = margin_step(s, expert, c, o.eps, at, trust, o.domain, fooled);
+        if (!next && std::isfinite(trust)) next = margin_step(s, expert, c, o.eps, at, milp::kInf, o.domain, fooled);
+        if (!next) return std::nullopt;   // the region misses the ball
+        if (fooled) return next;
+        if (*next == at) return std::nullopt;
+        at = std::move(*next);
     }
     return std::nullopt;
 }
@@ -200,11 +226,11 @@ std::vector<std::int64_t> expert_order(const Sample& s, double r, Box domain) {
 }
 
 // A model-level MoE with linear experts is affine on each routing region: one program per pair is exact.
-int rounds_needed(const Network& net, int rounds) {
-    if (!net.model_level()) return rounds;
+bool pieces_are_exact(const Network& net) {
+    if (!net.model_level()) return false;
     for (const MapChain& c : first_moe(net).experts)
-        if (c.size() != 1) return rounds;
-    return 1;
+        if (c.size() != 1) return false;
+    return true;
 }
 
 // The first point found that fools the model within eps, if any.
@@ -217,6 +243,44 @@ std::optional<std::vector<double>> eps_point(const Sample& s, const RoutingAttac
     return std::nullopt;
 }
 
+double linf_from(const std::vector<double>& p, const std::vector<double>& x) {
+    double dist = 0.0;
+    for (std::size_t k = 0; k < p.size(); ++k) dist = std::max(dist, std::abs(p[k] - x[k]));
+    return dist;
+}
+
+// Moves p towards x along the segment while it stays clearly misclassified (bisection on the segment).
+std::vector<double> refine_on_segment(const Sample& s, std::vector<double> p) {
+    double lo = 0.0, hi = 1.0;
+    std::vector<double> q(p.size()), best = p;
+    for (int step = 0; step < kSegmentSteps; ++step) {
+        const double mid = 0.5 * (lo + hi);
+        for (std::size_t k = 0; k < q.size(); ++k) q[k] = s.x[k] + mid * (p[k] - s.x[k]);
+        if (clearly_fooled(s.net, q, s.label)) hi = mid, best = q;
+        else lo = mid;
+    }
+    return best;
+}
+
+// Where the pieces are only linearisations, the minimal programs can stall between pieces; the eps-bounded
+// search is then run at radii bisected between 0 and the best distance so far, each point refined on its
+// segment to x.
+std::optional<std::vector<double>> bisect_radius(const Sample& s, const RoutingAttackOptions& o, std::optional<std::vector<double>> best) {
+    double lo = 0.0, hi = best ? linf_from(*best, s.x) : o.eps;
+    RoutingAttackOptions at = o;
+    for (int step = 0; step <= kRadiusBisections && hi > 0.0; ++step) {
+        at.eps = step == 0 && !best ? hi : 0.5 * (lo + hi);
+        if (auto p = eps_point(s, at)) {
+            best = refine_on_segment(s, std::move(*p));
+            hi = std::min(at.eps, linf_from(*best, s.x));
+        } else {
+            lo = at.eps;
+            if (!best) return std::nullopt;   // nothing within the largest radius
+        }
+    }
+    return best;
+}
+
 // The closest fooling point found within o.eps, if any.
 std::optional<std::vector<double>> min_point(const Sample& s, const RoutingAttackOptions& o) {
     const auto classes = static_cast<int>(s.net.classes);
@@ -227,12 +291,11 @@ std::optional<std::vector<double>> min_point(const Sample& s, const RoutingAttac
             if (c == s.label || !reachable(s, e, best_distance, o.domain)) continue;
             const auto p = min_search(s, e, c, best_distance, o.rounds, o.domain);
             if (!p) continue;
-            double dist = 0.0;
-            for (std::size_t k = 0; k < p->size(); ++k) dist = std::max(dist, std::abs((*p)[k] - s.x[k]));
+            const double dist = linf_from(*p, s.x);
             if (!best || dist < best_distance) best = p, best_distance = dist;
         }
     }
-    return best;
+    return s.exact_pieces ? best : bisect_radius(s, o, std::move(best));
 }
 
 AttackResult run_routing(const Classifier& model, const Tensor& x, const std::vector<int>& y, const RoutingAttackOptions& o,
@@ -242,7 +305,7 @@ AttackResult run_routing(const Classifier& model, const Tensor& x, const std::ve
     check_batch(o.domain, x, y, {}, "routing");
     const Network net = network_of(model);
     RoutingAttackOptions run = o;
-    run.rounds = rounds_needed(net, o.rounds);
+    if (pieces_are_exact(net)) run.rounds = 1;
     const std::int64_t d = x.cols();
     AttackResult r;
     r.x_adv = x;
@@ -251,6 +314,7 @@ AttackResult run_routing(const Classifier& model, const Tensor& x, const std::ve
         if (s.label < 0 || s.label >= net.classes) throw std::invalid_argument("routing: label outside the classes");
         if (clearly_fooled(net, s.x, s.label)) continue;   // misclassified at x already: x is the point
         s.scale = scale_at(net, s.x);
+        s.exact_pieces = pieces_are_exact(net);
         const auto p = minimal ? min_point(s, run) : eps_point(s, run);
         if (p) std::copy(p->begin(), p->end(), r.x_adv.data() + b * d);
     }
