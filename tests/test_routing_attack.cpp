@@ -12,7 +12,11 @@
 #include "engine/clusters.hpp"
 #include "engine/config_error.hpp"
 #include "moe/train.hpp"
+#include "engine/atomic_file.hpp"
+#include "tests/cli_run.hpp"
 #include "tests/gradcheck.hpp"
+#include "tests/spawn.hpp"
+#include "tests/temp_dir.hpp"
 #include "theory/attack_harness.hpp"
 #include "theory/checker.hpp"
 #include "theory/exact.hpp"
@@ -212,6 +216,33 @@ BOOST_AUTO_TEST_CASE(same_inputs_same_bits_and_refusals_name_the_key) {
     spec.options.norm = Norm::linf;
     spec.k_override = 1;
     BOOST_CHECK_EXCEPTION(validate(spec, model), ConfigError, key_is("top-k"));
+}
+
+// The command line: `attack --attack routing` writes its CSV and summary; L2 and a top-k at inference are
+// refused naming the flag, before anything is written.
+BOOST_AUTO_TEST_CASE(attack_routing_on_the_command_line_and_its_refusals) {
+    if (!cli_run::binary()) {
+        BOOST_TEST_MESSAGE("MOELAB_BIN not set (run through tests/run_tests.sh): CLI test skipped");
+        return;
+    }
+    const moelab::testing::TempDir dir("routing_cli");
+    const std::string bin = cli_run::binary(), model = dir.path + "/m", err = dir.path + "/err.txt";
+    auto run = [&](std::vector<std::string> args) {
+        args.insert(args.begin(), bin);
+        return test_spawn::run(args, "", dir.path + "/out.txt", err);
+    };
+    BOOST_REQUIRE(run({"train", "--data", "clusters:K=4,d=4,n=400", "--model", "moe-model", "--hidden", "0", "--experts", "4",
+                       "--top-k", "1", "--epochs", "1", "--out", model}) == 0);
+    const std::string ckpt = model + "/model.ckpt";
+    BOOST_TEST(run({"attack", "--ckpt", ckpt, "--attack", "routing", "--eps", "0.2", "--samples", "20", "--out", dir.path + "/r.csv"}) == 0);
+    BOOST_TEST(moelab::read_file(dir.path + "/r.json").find("\"attack\": \"routing\"") != std::string::npos);
+    BOOST_TEST(cli_run::count_lines(moelab::read_file(dir.path + "/r.csv")) == 21);
+    BOOST_TEST(run({"attack", "--ckpt", ckpt, "--attack", "routing", "--norm", "l2", "--samples", "5", "--out", dir.path + "/l2.csv"}) == 1);
+    BOOST_TEST(moelab::read_file(err).find("--norm: attack 'routing' searches in linf only, got l2") != std::string::npos);
+    BOOST_TEST(run({"attack", "--ckpt", ckpt, "--attack", "routing", "--top-k", "1", "--samples", "5", "--out", dir.path + "/k.csv"}) == 1);
+    BOOST_TEST(moelab::read_file(err).find("--top-k: the routing attack searches the model as trained") != std::string::npos);
+    BOOST_TEST(!std::filesystem::exists(dir.path + "/l2.csv"));
+    BOOST_TEST(!std::filesystem::exists(dir.path + "/k.csv"));
 }
 
 // Issue 19's model: a hard top-1 model-level MoE with linear experts on clusters data, 3 epochs. At eps 0.1
