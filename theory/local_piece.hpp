@@ -1,4 +1,4 @@
-// moelab theory: the affine piece of a piecewise-linear network around one point (docs/theory.md §4.3).
+// moelab theory: the affine piece of a piecewise-linear network around one point (docs/theory.md §4, docs/exactness.md §5).
 //
 // A network of theory/network.hpp with top-1 routing is piecewise affine: fix the phase of every ReLU and
 // the expert of every MoE stage, and logits = W x + b on the region where those choices hold. local_piece()

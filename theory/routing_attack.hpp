@@ -1,4 +1,4 @@
-// moelab theory: the routing-crossing attack (`--attack routing`, docs/theory.md §4.3, docs/exactness.md §5).
+// moelab theory: the routing-crossing attack (`--attack routing`, docs/theory.md §4, docs/exactness.md §5).
 //
 // Gradient attacks on a hard top-1 MoE follow the expert that is active where they stand; a weaker expert
 // selected a little further away stays invisible to them. This attack visits the routing regions on purpose.
@@ -7,10 +7,11 @@
 // L-inf ball and the input box, by linear programs over the network's affine piece (theory/local_piece.hpp):
 //   eps-bounded:       maximise z_c - z_label over R_e and the ball of radius eps
 //   minimal distance:  minimise ||p - x||_inf subject to p in R_e and z_c - z_label >= tau
-// then moves to the program's point and linearises again there (`rounds` programs per pair), so experts
-// with ReLUs and layer-level MoEs (whose router reads hidden features) are searched by sequential linear
-// programming. For a model-level MoE with linear experts the router and the experts are affine, the first
-// program is exact, and the best over (e, c) is the exact answer up to the strictness below.
+// For a model-level MoE with linear experts the router and the experts are affine, one program per pair is
+// exact, and the best over (e, c) is the exact answer up to the strictness below. Elsewhere (ReLU experts,
+// layer-level MoEs whose router reads hidden features) the piece is a linearisation: the eps-bounded search
+// runs up to `rounds` programs per pair, each in a trust region of 2.5 eps / rounds around the last point
+// (sequential linear programming), and the minimal one bisects the radius with that search.
 // The routing and class constraints are kept strict by tau = 1e-9 of the scores' scale (the model breaks
 // ties towards the lower index); a point that lands on the wrong side anyway is solved again with 1e-7 and
 // 1e-5. Every reported point is checked by a forward pass (misclassified by 1e-10 of the logits' scale, as
