@@ -105,10 +105,6 @@ std::vector<double> into_ball(const std::vector<double>& values, const std::vect
     return p.vec();
 }
 
-}  // namespace
-
-namespace {
-
 // The best point of the linearised margin z_c - z_label over the region of `expert` in the eps ball and
 // within `step` of `at` (a trust region: the piece is only a linearisation away from `at`); nullopt when the
 // region misses that box at every strictness. Sets `fooled` when the point is clearly misclassified.
@@ -191,10 +187,6 @@ std::optional<std::vector<double>> min_search(const Sample& s, std::int64_t expe
     }
     return std::nullopt;
 }
-
-}  // namespace
-
-namespace {
 
 const MoEStage& first_moe(const Network& net) {
     for (const Stage& st : net.stages)
