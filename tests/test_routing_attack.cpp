@@ -11,6 +11,7 @@
 
 #include "engine/clusters.hpp"
 #include "engine/config_error.hpp"
+#include "engine/parallel.hpp"
 #include "moe/train.hpp"
 #include "engine/atomic_file.hpp"
 #include "tests/cli_run.hpp"
@@ -190,16 +191,22 @@ BOOST_AUTO_TEST_CASE(on_relu_experts_and_layer_level_moes_every_point_is_verifie
     BOOST_TEST(found >= reachable * 3 / 4, found << " of " << reachable);
 }
 
-BOOST_AUTO_TEST_CASE(same_inputs_same_bits_and_refusals_name_the_key) {
+BOOST_AUTO_TEST_CASE(same_bits_under_1_and_2_threads_and_refusals_name_the_key) {
     Classifier model(top1(ModelKind::moe_model, 3, 4, 7));
     sharpen(model, 2.0);
     const Tensor x = random_tensor(Shape{6, 3}, 77, -1.0, 1.0);
     const std::vector<int> y = predictions(model, x);
     RoutingAttackOptions o;
     o.eps = 1.0;
-    const AttackResult a = routing_min_distance(model, x, y, o), b = routing_min_distance(model, x, y, o);
+    const int threads = max_threads();
+    set_threads(1);
+    const AttackResult a = routing_min_distance(model, x, y, o);
+    set_threads(2);
+    const AttackResult b = routing_min_distance(model, x, y, o);
+    set_threads(threads);
     BOOST_TEST(a.x_adv.vec() == b.x_adv.vec());
     BOOST_TEST(a.distance == b.distance);
+    BOOST_TEST(std::count(a.success.begin(), a.success.end(), 1) >= 3);   // points found: the comparison is not empty
     auto key_is = [](const std::string& key) { return [key](const ConfigError& e) { return e.key == key; }; };
     o.rounds = 0;
     BOOST_CHECK_EXCEPTION(routing_attack(model, x, y, o), ConfigError, key_is("steps"));
