@@ -12,6 +12,8 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/atomic_file.hpp"
+#include "engine/clusters.hpp"
+#include "moe/train.hpp"
 #include "tests/cli_run.hpp"
 
 namespace fs = std::filesystem;
@@ -87,6 +89,33 @@ BOOST_AUTO_TEST_CASE(eval_attack_and_certify_agree_on_clean_predictions_at_every
         BOOST_TEST((std::stod(radius[ui]) > 0.0) == (clean_pred[ui] == labels[ui]), "sample " << i << ": radius " << radius[ui]);
     }
     fs::remove_all(dir);
+}
+
+// The same through the library at batch sizes the command line does not reach (eval's batch is fixed): the
+// model's own forward in training mode drops slots at this capacity, evaluate() at batch sizes 1, 7 and 500
+// gives the same predictions, and those of single rows.
+BOOST_AUTO_TEST_CASE(evaluate_gives_the_same_predictions_at_every_batch_size) {
+    moelab::ClusterSpec cs;
+    cs.clusters = 4, cs.dim = 4, cs.classes = 2, cs.samples = 700;
+    const moelab::Dataset all = moelab::make_clusters(cs);
+    const moelab::Dataset train_set = moelab::subset(all, 0, 600), test_set = moelab::subset(all, 600, 100);
+    moelab::ModelConfig mc;
+    mc.kind = moelab::ModelKind::moe, mc.input_dim = 4, mc.classes = 2, mc.experts = 4, mc.top_k = 1, mc.width = 6, mc.hidden = 6;
+    mc.gate = moelab::GateMode::topk_then_softmax, mc.capacity_factor = 1.0, mc.seed = 5;
+    moelab::Classifier model(mc);
+    moelab::TrainConfig tc;
+    tc.epochs = 2;
+    moelab::Optimizer opt(model.params(), tc.optimizer);
+    moelab::TrainState state;
+    moelab::train(model, opt, train_set, test_set, tc, state);
+    {
+        moelab::NoGradGuard no_grad;
+        moelab::ForwardOptions training;
+        training.training = true;
+        BOOST_TEST(model.forward(moelab::Var(test_set.x), training).dropped > 0);   // capacity binds in training
+    }
+    const auto reference = moelab::evaluate(model, test_set, 1).predictions;
+    for (std::int64_t batch : {7, 500}) BOOST_TEST(moelab::evaluate(model, test_set, batch).predictions == reference, "batch " << batch);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

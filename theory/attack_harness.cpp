@@ -8,6 +8,7 @@
 #include <stdexcept>
 
 #include "engine/config_error.hpp"
+#include "theory/routing_attack.hpp"
 
 namespace moelab {
 
@@ -51,6 +52,14 @@ std::vector<int> make_targets(const std::string& target, const std::vector<int>&
     return t;
 }
 
+RoutingAttackOptions routing_options(const AttackSpec& spec, double eps) {
+    RoutingAttackOptions r;
+    r.eps = eps;
+    r.rounds = spec.options.steps;
+    r.domain = spec.domain;
+    return r;
+}
+
 std::vector<double> default_grid(const AttackSpec& spec) {
     if (!spec.eps_grid.empty()) return spec.eps_grid;
     const double e = spec.options.eps;
@@ -87,6 +96,7 @@ AttackResult run_eps_attack(const Classifier& model, const AttackSpec& spec, con
         return r;
     }
     case Attack::expert: return pgd(frozen_routing_attack_model(model, x, spec.domain), x, y, o);
+    case Attack::routing: return routing_attack(model, x, y, routing_options(spec, eps));
     case Attack::fgsm: return fgsm(classifier_attack_model(model, spec.domain, spec.k_override), x, y, o);
     case Attack::pgd: return pgd(classifier_attack_model(model, spec.domain, spec.k_override), x, y, o);
     case Attack::apgd_ce:
@@ -107,6 +117,12 @@ void validate(const AttackSpec& spec, const Classifier& model) {
         if (!(e >= 0.0) || !std::isfinite(e)) throw ConfigError("eps-grid", "radii must be finite and >= 0");
     const bool moe = !model.moe_layers().empty();
     if (a.needs_moe && !moe) throw ConfigError("attack", "the model has no MoE layer", a.name);
+    if (a.norms == AttackNorms::linf_only && spec.options.norm != Norm::linf)
+        throw ConfigError("norm", "attack '" + std::string(a.name) + "' searches in linf only, got " + to_string(spec.options.norm));
+    if (spec.attack == Attack::routing) {
+        if (const std::string why = routing_attack_support(model); !why.empty()) throw ConfigError("attack", why, a.name);
+        if (spec.k_override != 0) throw ConfigError("top-k", "the routing attack searches the model as trained (no top-k at inference)");
+    }
     if (!spec.target.empty()) {
         if (!a.targetable) throw ConfigError("target", "attack '" + std::string(a.name) + "' has no targeted variant");
         if (spec.target != "next") {

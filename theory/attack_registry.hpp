@@ -5,6 +5,7 @@
 //   router   PGD on the router as a classifier over experts (RA-R)
 //   expert   PGD with routing held at its clean decision (RA-E)
 //   swap     no perturbation: the expert of a given rank is replaced by the next-ranked (P1)
+//   routing  linear programs inside the region of each reachable expert (theory/routing_attack.hpp), L-inf
 // Adding an attack: a value before `count`, a row in kAttacks (in enum order: the static_asserts check it)
 // and its case in the harness's dispatch.
 #pragma once
@@ -18,10 +19,12 @@
 
 namespace moelab {
 
-enum class Attack { fgsm, pgd, apgd_ce, apgd_dlr, deepfool, fmn, bisection, router, expert, swap, count };
+enum class Attack { fgsm, pgd, apgd_ce, apgd_dlr, deepfool, fmn, bisection, router, expert, swap, routing, count };
 
 // What an attack reports: a point in the eps ball, the smallest distance it found, or no perturbation.
 enum class AttackReach { eps_bounded, minimal_distance, no_perturbation };
+// The norms an attack searches in.
+enum class AttackNorms { any, linf_only };
 
 struct AttackInfo {
     Attack attack;
@@ -30,6 +33,7 @@ struct AttackInfo {
     bool needs_moe;          // attacks the routing: the model must have an MoE layer
     bool targetable;         // has a targeted variant (a target class)
     bool judged_by_full_model;   // the attacked model is not the classifier: the summary adds the full model's accuracy
+    AttackNorms norms = AttackNorms::any;
 };
 
 inline constexpr std::array<AttackInfo, static_cast<std::size_t>(Attack::count)> kAttacks{{
@@ -43,6 +47,7 @@ inline constexpr std::array<AttackInfo, static_cast<std::size_t>(Attack::count)>
     {Attack::router, "router", AttackReach::eps_bounded, true, false, true},
     {Attack::expert, "expert", AttackReach::eps_bounded, true, true, true},
     {Attack::swap, "swap", AttackReach::no_perturbation, true, false, false},
+    {Attack::routing, "routing", AttackReach::eps_bounded, true, false, false, AttackNorms::linf_only},
 }};
 
 namespace detail {

@@ -38,7 +38,7 @@ bool exceeds(double certified, double reference, double rel) {
 }
 
 AttackDistances best_attack_distances(const AttackModel& m, const Dataset& data, const std::vector<std::int64_t>& clean_pred,
-                                      const CheckOptions& o, const PointCheck& verified) {
+                                      const CheckOptions& o, const PointCheck& verified, std::vector<NamedAttackResult> extra) {
     MinimalOptions mo;
     mo.norm = o.norm;
     mo.max_iter = o.attack_steps;
@@ -48,10 +48,11 @@ AttackDistances best_attack_distances(const AttackModel& m, const Dataset& data,
     mo.inner.restarts = 2;
     mo.inner.seed = o.seed;
     mo.seed = o.seed;
-    const std::vector<std::pair<std::string, AttackResult>> attacks{
+    std::vector<NamedAttackResult> attacks{
         {"deepfool", deepfool(m, data.x, data.y, mo)},
         {"fmn", fmn(m, data.x, data.y, mo)},
         {"bisection", pgd_bisection(m, data.x, data.y, mo)}};
+    for (auto& a : extra) attacks.push_back(std::move(a));
     const auto n = static_cast<std::size_t>(data.size());
     AttackDistances out{std::vector<double>(n, std::numeric_limits<double>::infinity()), std::vector<std::string>(n), data.x};
     const std::int64_t d = data.dim();

@@ -7,6 +7,7 @@
 #include <functional>
 #include <ostream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -31,14 +32,18 @@ bool exceeds(double certified, double reference, double rel);
 // With `verified` (the checker passes the exact rational forward pass, theory/rational_check.hpp) an
 // attack's point counts only where verified(sample, point) holds; then a linf distance is recomputed
 // exactly and rounded up. `points` [n, d] holds the chosen point per sample (x where none).
+// `extra` adds the results of further minimal-distance attacks on all samples (the checker's routing attack
+// on MoEs), judged the same way; on equal distances the earlier attack keeps the sample.
 struct AttackDistances {
     std::vector<double> distance;
     std::vector<std::string> name;
     Tensor points;
 };
 using PointCheck = std::function<bool(std::size_t sample, const double* point)>;
+using NamedAttackResult = std::pair<std::string, AttackResult>;
 AttackDistances best_attack_distances(const AttackModel& m, const Dataset& data, const std::vector<std::int64_t>& clean_pred,
-                                      const CheckOptions& o, const PointCheck& verified = {});
+                                      const CheckOptions& o, const PointCheck& verified = {},
+                                      std::vector<NamedAttackResult> extra = {});
 
 // A list of messages as one CSV field: joined by "; ", in double quotes.
 std::string quoted_list(const std::vector<std::string>& items);

@@ -13,6 +13,7 @@
 #include "theory/outward_rounding.hpp"
 #include "theory/p2_bounds.hpp"
 #include "theory/rational_check.hpp"
+#include "theory/routing_attack.hpp"
 
 namespace moelab {
 
@@ -51,6 +52,13 @@ void judge_certificates(CheckRow& row, bool zero_tolerance, const double* attack
     }
 }
 
+RoutingAttackOptions routing_check_options(const CheckOptions& o) {
+    RoutingAttackOptions r;
+    r.eps = o.attack_eps_max;
+    r.domain = o.domain;
+    return r;
+}
+
 }  // namespace
 
 CheckReport run_check(const Classifier& model, const Dataset& data, const CheckOptions& o,
@@ -73,8 +81,14 @@ CheckReport run_check(const Classifier& model, const Dataset& data, const CheckO
     const check_detail::PointCheck verified = [&](std::size_t i, const double* p) {
         return !exact_forward || exact_forward->adversarial(p, data.y[i]);
     };
-    // Attacks, all samples at once: the best verified distance of three independent minimal-distance attacks.
-    const check_detail::AttackDistances attack = check_detail::best_attack_distances(full, data, clean, o, verified);
+    // Attacks, all samples at once: the best verified distance of three independent minimal-distance attacks,
+    // and on top-1 MoEs in linf of the routing attack, which searches every routing region reachable within
+    // the largest radius (theory/routing_attack.hpp).
+    std::vector<check_detail::NamedAttackResult> routing;
+    if (o.norm == Norm::linf && routing_attack_support(model).empty())
+        routing.emplace_back("routing", routing_min_distance(model, data.x, data.y, routing_check_options(o)));
+    const check_detail::AttackDistances attack =
+        check_detail::best_attack_distances(full, data, clean, o, verified, std::move(routing));
     const CertifiedRadii lip = certify_lipschitz(net, data.x, data.y, o.norm, false);
     const CertifiedRadii naive = certify_lipschitz(net, data.x, data.y, o.norm, true);
     const bool has_moe = !model.moe_layers().empty();
