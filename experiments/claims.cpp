@@ -76,7 +76,7 @@ const std::vector<Claim>& claims() {
         {"C7", "JTDMoE's joint training lies above separately trained dual-model halves (the SA-RA trade-off in alpha read apart)", "P2",
          run_c7},
         {"C8", "P2's certified bounds hold, and how tight they are (dual model over alpha)", "P2", legacy_outcome<run_c8>},
-        {"C9", "MoE vs dense adversarial and OOD robustness across training recipes (lr, dropout, load balancing, top-k)",
+        {"C9", "Tuned over equally many recipes, the MoE is more reliable than dense (adversarial and OOD robustness)",
          "P3", run_c9},
         {"C10", "A smooth-routing Lipschitz bound is unsound for top-k MoE; the routing-aware one holds", "derived",
          legacy_outcome<run_c10>},
