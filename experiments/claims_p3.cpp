@@ -214,7 +214,11 @@ ClaimOutcome run_c9(const std::string& dir, const ReproProfile& p) {
     o.reason = "Best over equally many recipes, because P3's statement is about what each model reaches when tuned; "
                "the mean over recipes (table) answers the other question, how good a random recipe is. Threshold 0.01: "
                "one point of the score. MoE score range over its recipes " + sig(mean_interval(recipe_range(rs, true)), 3) +
-               ", dense " + sig(mean_interval(recipe_range(rs, false)), 3) + ".";
+               ", dense " + sig(mean_interval(recipe_range(rs, false)), 3) + ". Clean accuracy of the base recipes: MoE " +
+               sig(mean_interval(column(rs[0], [](const Reliability& x) { return x.clean; })), 3) + ", dense " +
+               sig(mean_interval(column(rs[4], [](const Reliability& x) { return x.clean; })), 3) +
+               ": where they differ, the models are compared at unequal fit, and a longer budget (the full profile) may "
+               "change the verdict.";
     o.data = c9_data(rs, p, samples);
     return o;
 }
