@@ -26,7 +26,7 @@ ReproProfile repro_profile(const std::string& name) {
         p.correlation_samples = 1000;
         p.robust_test_samples = 2000;
         p.train_attack_steps = 10;
-        p.robust_train_limit = -1;
+        p.robust_train_limit = 12000;   // all 60000 would put C6 alone past the full budget
         p.rt_er_betas = {1.0, 3.0, 6.0, 9.0};
         p.jtdmoe_alphas = {0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9};
         return p;
