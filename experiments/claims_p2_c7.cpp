@@ -178,7 +178,7 @@ ClaimOutcome run_c7(const std::string& dir, const ReproProfile& p) {
         o.usage.push_back(usage_of(p2_rt_er_name(s), *f.robust, test.x));
         for (std::size_t m = 0; m < mixes.size(); ++m)
             for (std::size_t a = 0; a < f.alphas.size(); ++a)
-                o.usage.push_back(usage_of(s.name(std::string("JTDMoE F_S, ") + to_string(mixes[m]) + ", alpha " + sig(f.alphas[a])),
+                o.usage.push_back(usage_of(s.name(std::string("p2-jtdmoe-") + (mixes[m] == DualMix::logits ? "logit" : "prob") + "-a" + sig(f.alphas[a])),
                                            f.standard_at(m, a), test.x));
         last = std::move(f);
     }
