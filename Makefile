@@ -75,7 +75,8 @@ $(BUILD)/moelab: $(CLI_OBJ) $(BUILD)/libmoelab.a
 	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDLIBS) $(MPI_LDLIBS)
 
 # Pure helpers of experiments/ that the tests call directly (no command line, no MPI).
-TESTED_CLI_OBJ := $(BUILD)/obj/experiments/claim_stats.o
+TESTED_CLI_OBJ := $(BUILD)/obj/experiments/claim_stats.o $(addprefix $(BUILD)/obj/experiments/,\
+                  claims_p2_jtdmoe.o claims_p2.o claims_common.o gnuplot_run.o data_spec.o)
 
 $(BUILD)/moelab_tests: $(TEST_OBJ) $(TESTED_CLI_OBJ) $(BUILD)/libmoelab.a
 	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDLIBS) -lboost_unit_test_framework

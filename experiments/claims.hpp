@@ -24,6 +24,9 @@ struct ReproProfile {
     std::int64_t correlation_samples = 200;   // C2: correctly classified test samples set against expert spread
     std::int64_t robust_test_samples = 1000;  // C6, C7: test samples of the adversarially trained models' evaluation
     int train_attack_steps = 5;               // C6, C7: PGD steps of adversarial training (P2: 10)
+    std::int64_t robust_train_limit = 4000;   // C5, C6, C7, C9: training images where a claim trains many models per seed
+    std::vector<double> rt_er_betas{6.0};     // C6: RT-ER's beta (P2's ablation: 1, 3, 6, 9; 6 is its default)
+    std::vector<double> jtdmoe_alphas{0.25, 0.5, 0.75};   // C7: JTDMoE trained and scored at each (full: 0.1 .. 0.9)
 };
 ReproProfile repro_profile(const std::string& name);   // throws naming PROFILE
 

@@ -1,26 +1,33 @@
-// P2's models (Zhang, Xu, Hu, Wang, ICML 2025), shared by the drivers of C6 and C7 and reusable by C8's.
+// P2's models (Zhang, Xu, Hu, Wang, ICML 2025), shared by the drivers of C5, C6 and C7 and reusable by C8's.
 //
 // Setting: Fashion-MNIST, a model-level MoE as in P2 (experts are whole classifiers 784 -> 64 -> 10, a linear
 // router on the image, E = 4, top-1 routing), Adam (lr 3e-3) with a cosine schedule; adversarial training at L-inf
-// eps = 0.1 with PGD-5 in the quick profile and PGD-10 in the full one (P2: CIFAR-10 at 8/255 with PGD-10); RT-ER's beta = 6 (P2's default); JTDMoE trained at
-// alpha = 0.5. Every model is cached under OUT/models/<name>/ (model.ckpt and recipe.json, which names the training recipe)
-// with these stable names:
+// eps = 0.1 with PGD-5 in the quick profile and PGD-10 in the full one (P2: CIFAR-10 at 8/255 with PGD-10); RT-ER's
+// beta = 6 (P2's default); JTDMoE trained at alpha = 0.5. Every model is trained once per seed (initialisation and
+// shuffling from it) and cached under OUT/models/<name>-s<seed>/ (model.ckpt and recipe.json, which names the
+// training recipe) with these stable names:
 //   p2-standard          plain training (the dual model's standard MoE F_S when trained separately)
+//   p2-frozen-standard   plain training with P2's frozen random router and gate 1 (C5)
 //   p2-pgd-at            PGD adversarial training of the whole MoE (Madry et al.)
-//   p2-rt-er             RT-ER (the dual model's robust MoE F_R when trained separately)
-//   p2-jtdmoe-standard   JTDMoE's F_S, trained jointly with
+//   p2-rt-er             RT-ER at beta 6 (the dual model's robust MoE F_R when trained separately);
+//                        p2-rt-er-b<beta> at another beta
+//   p2-jtdmoe-standard   JTDMoE's F_S (the library's probability mixing), trained jointly with
 //   p2-jtdmoe-robust     JTDMoE's F_R (bitwise equal to p2-rt-er: its step never reads F_S)
-// A C8 driver gets all four dual-model halves, trained or loaded, with p2_dual_models(root_of(dir), profile); the
-// combined model is dual_forward (moe/model.hpp) / dual_attack_model (theory/dual.hpp) at any alpha.
+//   p2-jtdmoe-<mix>-a<alpha>   C7's JTDMoE standard halves, one per alpha and mixing (claims_p2_jtdmoe.cpp)
+// A C8 driver gets all four dual-model halves, trained or loaded, with p2_dual_models(root_of(dir), profile, seed);
+// the combined model is dual_forward (moe/model.hpp) / dual_attack_model (theory/dual.hpp) at any alpha.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "experiments/claims.hpp"
 #include "experiments/data_spec.hpp"
+#include "theory/attack.hpp"
 #include "theory/robust_training.hpp"
 
 namespace moelab::cli {
@@ -32,19 +39,41 @@ struct P2Setup {
     TrainingAttack attack;        // the training attack, also the evaluation radius
     double beta = 6.0;            // RT-ER
     double joint_alpha = 0.5;     // JTDMoE
+    std::uint64_t seed = 1;       // model and training seed
+    std::string name(const std::string& base) const;   // the cache name of this seed's model: "<base>-s<seed>"
 };
-P2Setup p2_setup(const ReproProfile& p);
+P2Setup p2_setup(const ReproProfile& p, std::uint64_t seed);
+P2Setup p2_setup(const ReproProfile& p);   // the profile's first seed
 
 // Each trains (or loads from OUT/models/<name>) one model of the setup.
 std::unique_ptr<Classifier> p2_standard(const std::string& root, const P2Setup& s);
+std::unique_ptr<Classifier> p2_frozen_standard(const std::string& root, const P2Setup& s);
 std::unique_ptr<Classifier> p2_pgd_at(const std::string& root, const P2Setup& s);
-std::unique_ptr<Classifier> p2_rt_er(const std::string& root, const P2Setup& s);
+std::unique_ptr<Classifier> p2_rt_er(const std::string& root, const P2Setup& s);   // at s.beta
+// RT-ER's cache name at s.beta ("p2-rt-er-s<seed>" at 6, "p2-rt-er-b<beta>-s<seed>" otherwise) and its recipe.
+std::string p2_rt_er_name(const P2Setup& s);
+nlohmann::json p2_rt_er_recipe(const P2Setup& s);
+nlohmann::json p2_attack_json(const TrainingAttack& a);
+// "6000" or "all 60000": the training images of the profile's P2 models, for set-up cards.
+std::string p2_training_images(const ReproProfile& p);
 
 struct DualModels {
     P2Setup setup;
     std::unique_ptr<Classifier> standard, robust;               // trained separately: p2-standard, p2-rt-er
     std::unique_ptr<Classifier> joint_standard, joint_robust;   // JTDMoE at setup.joint_alpha
 };
-DualModels p2_dual_models(const std::string& root, const ReproProfile& p);
+DualModels p2_dual_models(const std::string& root, const ReproProfile& p, std::uint64_t seed);
+DualModels p2_dual_models(const std::string& root, const ReproProfile& p);   // the profile's first seed
+
+// Per test sample: correct at x, and correct at x and at the point of an L-inf PGD attack.
+struct Outcomes {
+    std::vector<std::uint8_t> clean, robust;
+    double sa() const;
+    double ra() const;
+};
+Outcomes pgd_outcomes(const AttackModel& m, const Dataset& data, double eps, int steps);
+
+// The first n test images of the setup (all when n exceeds them).
+Dataset first_test_images(const P2Setup& s, std::int64_t n);
 
 }  // namespace moelab::cli
