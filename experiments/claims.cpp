@@ -72,7 +72,7 @@ const std::vector<Claim>& claims() {
         {"C6", "RT-ER beats plain adversarial training of an MoE (SA and RA)", "P2", legacy_outcome<run_c6>},
         {"C7", "The dual model trades SA for RA smoothly in alpha; JTDMoE dominates separate training", "P2",
          legacy_outcome<run_c7>},
-        {"C8", "P2's certified bounds hold, and how tight they are (dual model over alpha)", "P2", legacy_outcome<run_c8>},
+        {"C8", "P2's certified radius (Theorem 5.4, Equation (8)) holds, and how much slack it has", "P2", run_c8},
         {"C9", "MoE vs dense adversarial and OOD robustness across training recipes (lr, dropout, load balancing, top-k)",
          "P3", legacy_outcome<run_c9>},
         {"C10", "A smooth-routing Lipschitz bound is unsound for top-k MoE; the routing-aware one holds", "derived",

@@ -22,8 +22,8 @@
 //   best                the largest of the three (each is sound, so their maximum is).
 // The Lipschitz ones need a sound global constant: models without MoE (layer products). A hard-routing MoE has
 // none (docs/theory.md §2): there they are NaN and dual-ibp is the one that covers the model.
-// P2's own dual bound, in the form of theory/p2_bounds.hpp (NOT verified against the paper's text, NOT
-// necessarily sound), is reported beside them and its failures are counted apart (p2_violations).
+// P2's dual-model theorem (5.5) could not be read in a form precise enough to evaluate; no bound here claims to be
+// P2's. P2's single-MoE certificate (Theorem 5.4, Equation (8)) is theory/p2_certificate.hpp.
 //
 // Exact minimal distances are not computed for F_D: the probability mixture is not piecewise linear, so the
 // MILP of theory/exact.hpp does not apply; the chain checked is certified <= attack.
@@ -57,7 +57,6 @@ inline const std::vector<std::string> kDualMethods{"dual-lipschitz", "dual-robus
 struct DualRadii {
     std::vector<std::vector<double>> radius;   // [kDualMethods][row]; NaN: the method does not cover the models
     std::vector<double> best;                  // per row, the largest sound radius
-    std::vector<double> p2;                    // per row, P2's dual bound in the form of p2_bounds.hpp (unverified)
     std::string note;
 };
 // Throws std::invalid_argument on a bad alpha, shapes that differ, or models with different class counts.
@@ -68,24 +67,23 @@ struct DualCheckRow {
     std::int64_t index = 0;
     int label = 0, clean_pred = 0;            // clean_pred: argmax F_D(x)
     std::vector<double> certified;            // per kDualMethods
-    double best = 0.0, p2 = 0.0;
+    double best = 0.0;
     double attack = std::numeric_limits<double>::infinity();   // best verified attack distance on F_D
     std::string attack_name;
-    std::vector<std::string> violations, p2_violations;
+    std::vector<std::string> violations;
 };
 
 struct DualCheckReport {
     double alpha = 0.0;
     std::vector<DualCheckRow> rows;
-    std::int64_t violations = 0, p2_violations = 0;
+    std::int64_t violations = 0;
     double seconds = 0.0;
 };
 
 // Claim C8's entry point: for the dual model of `standard` and `robust` at weight `alpha`, per sample of
-// `data`, the certified radius of every method of certify_dual, P2's bound, and the best of three verified
+// `data`, the certified radius of every method of certify_dual and the best of three verified
 // minimal-distance attacks on F_D (DeepFool, FMN, PGD bisection up to o.attack_eps_max, o.attack_steps
-// iterations); then certified <= attack is verified (1e-9 relative) and violations counted: sound methods in
-// `violations` (a bug), P2's bound in `p2_violations` (a finding about the bound). Uses o.norm, o.domain,
+// iterations); then certified <= attack is verified (1e-9 relative) and violations counted (a bug). Uses o.norm, o.domain,
 // o.attack_eps_max, o.attack_steps, o.seed; o.exact and o.smoothing are ignored (see above). Deterministic.
 DualCheckReport run_dual_check(const Classifier& standard, const Classifier& robust, double alpha, const Dataset& data,
                                const CheckOptions& o, const std::function<void(long, long)>& progress = {});

@@ -10,7 +10,6 @@
 #include "theory/dual.hpp"
 #include "theory/ibp.hpp"
 #include "theory/lipschitz.hpp"
-#include "theory/p2_bounds.hpp"
 
 namespace moelab {
 
@@ -201,7 +200,6 @@ DualRadii certify_dual(const Network& standard, const Network& robust, double al
     for (std::size_t b = 0; b < uB; ++b)
         for (const auto& m : out.radius)
             if (!std::isnan(m[b])) out.best[b] = std::max(out.best[b], m[b]);
-    out.p2 = p2_dual_radii(standard, robust, alpha, x, y, p);
     return out;
 }
 
