@@ -58,7 +58,9 @@ double charged(double r, const double* x, std::int64_t d) {
     return std::max(0.0, r - 4.0 * kU * (m + r));
 }
 
-std::vector<double> ibp_route_radii(const Network& net, const Tensor& x, Box domain, int iters) {
+}  // namespace
+
+std::vector<double> route_stable_radii_ibp(const Network& net, const Tensor& x, Box domain, int iters) {
     const std::size_t B = static_cast<std::size_t>(x.rows());
     const double span = std::isfinite(domain.hi - domain.lo) ? domain.hi - domain.lo : kInf;
     std::vector<double> lo(B, 0.0), hi(B, std::isfinite(span) ? span : 0.125);
@@ -92,8 +94,6 @@ std::vector<double> ibp_route_radii(const Network& net, const Tensor& x, Box dom
         out[b] = !at_zero[b] ? 0.0 : unbounded[b] ? kInf : charged(lo[b], x.data() + static_cast<std::int64_t>(b) * x.cols(), x.cols());
     return out;
 }
-
-}  // namespace
 
 const char* to_string(RouteSource source) {
     switch (source) {
@@ -158,7 +158,7 @@ RouteRadii route_stable_radii(const Network& net, const Tensor& x, Box domain, i
         return out;
     }
     out.source = RouteSource::ibp_lower_bound;
-    out.radius = ibp_route_radii(net, x, domain, iters);
+    out.radius = route_stable_radii_ibp(net, x, domain, iters);
     return out;
 }
 

@@ -40,6 +40,10 @@ struct RouteRadii {
 // bounded together, each with its own radius, in a fixed order.
 RouteRadii route_stable_radii(const Network& net, const Tensor& x, Box domain, int iters = 30);
 
+// The IBP lower bound alone, for any network with a hard router (route_stable_radii uses it for layer-level MoEs;
+// tests hold it against the exact radius of model-level ones). 0 where the test fails at the point itself.
+std::vector<double> route_stable_radii_ibp(const Network& net, const Tensor& x, Box domain, int iters = 30);
+
 // The IBP test alone (exposed for tests): per row, true when no hard router of net can change its selection
 // anywhere in the box of radius r[b] around row b (intersected with domain).
 std::vector<std::uint8_t> routing_fixed_on_boxes(const Network& net, const Tensor& x, const std::vector<double>& r, Box domain);
