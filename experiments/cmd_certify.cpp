@@ -69,7 +69,8 @@ void run_dual(const CertifyFlags& f, Norm norm) {
     const LoadedModel lm = load_model_and_data(f.ckpt, f.data, f.samples);
     const SavedModel robust = load_robust_model(f.dual, lm.model());
     const Dataset& test = lm.data.test;
-    const DualRadii r = certify_dual(network_of(lm.model()), network_of(*robust.model), f.dual.alpha, test.x, test.y, norm, lm.domain);
+    const DualMix mix = parse_dual_mix(f.dual.mix);
+    const DualRadii r = certify_dual(network_of(lm.model()), network_of(*robust.model), f.dual.alpha, test.x, test.y, norm, lm.domain, mix);
     std::ostringstream csv;
     csv << "index,label";
     for (const auto& m : kDualMethods) csv << ",certified_" << m;
@@ -87,7 +88,7 @@ void run_dual(const CertifyFlags& f, Norm norm) {
         csv << "," << fmt(r.best[ui]) << "," << fmt(route.radius[ui]) << "," << to_string(route_class(r.best[ui], route.radius[ui], route.source)) << "\n";
     }
     write_file_atomic(f.out, csv.str());
-    std::printf("dual (%s, alpha %g, best of %zu sound methods): %s%s%s; wrote %s\n", f.norm.c_str(), f.dual.alpha,
+    std::printf("%s (%s, alpha %g, best of %zu sound methods): %s%s%s; wrote %s\n", describe(mix).c_str(), f.norm.c_str(), f.dual.alpha,
                 kDualMethods.size(), describe(count_route_classes(r.best, route)).c_str(), r.note.empty() ? "" : "; ",
                 r.note.c_str(), f.out.c_str());
 }

@@ -54,7 +54,8 @@ int report_violations(long long violations, const std::vector<std::int64_t>& sam
 void run_dual(const CheckFlags& f, const CheckOptions& o, const LoadedModel& lm, int& exit_code) {
     const SavedModel robust = load_robust_model(f.dual, lm.model());
     Progress bar("check dual", static_cast<long>(lm.data.test.size()), "samples");
-    const DualCheckReport rep = run_dual_check(lm.model(), *robust.model, f.dual.alpha, lm.data.test, o, [&](long done, long) { bar.update(done); });
+    const DualCheckReport rep = run_dual_check(lm.model(), *robust.model, f.dual.alpha, lm.data.test, o, parse_dual_mix(f.dual.mix),
+                                                [&](long done, long) { bar.update(done); });
     bar.finish();
     nlohmann::json summary = summary_json(rep, o, f.eps);
     summary["checkpoint"] = f.ckpt;
@@ -63,8 +64,8 @@ void run_dual(const CheckFlags& f, const CheckOptions& o, const LoadedModel& lm,
     summary["robust_expert_usage"] = to_json(measure_expert_usage(*robust.model, lm.data.test.x));
     write_file_atomic(f.out + "/dual_check.csv", to_csv(rep));
     write_file_atomic(f.out + "/dual_summary.json", summary.dump(2) + "\n");
-    std::printf("check dual (%s, alpha %g): %lld samples, %lld violations; wrote %s/{dual_check.csv,dual_summary.json}\n",
-                f.norm.c_str(), f.dual.alpha, static_cast<long long>(rep.rows.size()), static_cast<long long>(rep.violations),
+    std::printf("check %s (%s, alpha %g): %lld samples, %lld violations; wrote %s/{dual_check.csv,dual_summary.json}\n",
+                describe(rep.mix).c_str(), f.norm.c_str(), f.dual.alpha, static_cast<long long>(rep.rows.size()), static_cast<long long>(rep.violations),
                 f.out.c_str());
     std::vector<std::int64_t> bad;
     for (const auto& r : rep.rows)

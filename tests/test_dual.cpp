@@ -174,6 +174,48 @@ BOOST_AUTO_TEST_CASE(dual_certificates_never_exceed_attack_distances_on_random_s
     BOOST_TEST(lipschitz_covered == samples / 2);
 }
 
+// Mixed logits (P2's code): on MLP pairs the Lipschitz margin r = M_D / (2 L_D) against a closed form, and on random
+// small pairs, MLPs and top-1 model-level MoEs, no sound certificate above an attack's distance.
+BOOST_AUTO_TEST_CASE(mixed_logit_certificates_match_their_formula_and_never_exceed_attack_distances) {
+    std::int64_t samples = 0, certified = 0;
+    for (std::uint64_t seed = 0; seed < 10; ++seed) {
+        const bool moe = seed % 2 == 1;
+        const ModelKind kind = moe ? ModelKind::moe_model : ModelKind::mlp;
+        Classifier s(small(kind, 3, 3, 3, 4, GateMode::softmax_then_topk, 400 + seed));
+        Classifier r(small(kind, 3, 3, 3, 4, GateMode::topk_then_softmax, 500 + seed));
+        const double alpha = 0.25 * static_cast<double>(seed % 5);
+        Dataset data;
+        data.x = random_tensor(Shape{3, 3}, 600 + seed);
+        const Tensor z = dual_outputs(network_of(s), network_of(r), alpha, data.x, DualMix::logits);
+        for (std::int64_t p : argmax_rows(z)) data.y.push_back(static_cast<int>(p));
+        data.num_classes = 3;
+        CheckOptions o;
+        o.norm = Norm::linf;
+        o.attack_eps_max = 3.0;
+        o.attack_steps = 30;
+        const DualCheckReport rep = run_dual_check(s, r, alpha, data, o, DualMix::logits);
+        BOOST_TEST(to_string(rep.mix) == std::string("logits"));
+        for (const DualCheckRow& row : rep.rows) {
+            ++samples;
+            certified += row.best > 0.0;
+            BOOST_TEST(row.violations.empty(), "seed " << seed << ": " << (row.violations.empty() ? "" : row.violations.front()));
+            BOOST_TEST(std::isnan(row.certified[1]));   // no robust-margin certificate with unbounded logits
+        }
+        if (moe) continue;
+        // dual-lipschitz by hand: the layer-product constants of both MLPs, mixed, doubled.
+        const DualRadii c = certify_dual(network_of(s), network_of(r), alpha, data.x, data.y, Norm::linf, Box{}, DualMix::logits);
+        const double L = 2.0 * ((1 - alpha) * lipschitz_upper(network_of(s), Norm::linf).logits + alpha * lipschitz_upper(network_of(r), Norm::linf).logits);
+        for (std::int64_t b = 0; b < z.rows(); ++b) {
+            const int yb = data.y[static_cast<std::size_t>(b)];
+            double m = std::numeric_limits<double>::infinity();
+            for (std::int64_t j = 0; j < 3; ++j)
+                if (j != yb) m = std::min(m, z.at(b, yb) - z.at(b, j));
+            BOOST_TEST(c.radius[0][static_cast<std::size_t>(b)] == m / L, boost::test_tools::tolerance(1e-12));
+        }
+    }
+    BOOST_TEST(certified >= samples / 2, certified << " of " << samples);
+}
+
 BOOST_AUTO_TEST_CASE(cli_certifies_and_checks_the_dual_model_and_names_bad_flags) {
     const char* bin = std::getenv("MOELAB_BIN");
     if (!bin) {
@@ -203,6 +245,7 @@ BOOST_AUTO_TEST_CASE(cli_certifies_and_checks_the_dual_model_and_names_bad_flags
     const auto summary = nlohmann::json::parse(moelab::read_file((dir / "chk" / "dual_summary.json").string()));
     BOOST_TEST(summary.at("violations").get<int>() == 0);
     BOOST_TEST(summary.at("alpha").get<double>() == 0.5);
+    BOOST_TEST(summary.at("mix").get<std::string>() == "logits");   // P2's code mixes logits: the default
     // The same bytes under 1 and 2 threads.
     BOOST_REQUIRE(run("check" + pair + " --alpha 0.5 --samples 6 --threads 1 --out " + (dir / "t1").string()).first == 0);
     BOOST_REQUIRE(run("check" + pair + " --alpha 0.5 --samples 6 --threads 2 --out " + (dir / "t2").string()).first == 0);

@@ -1,5 +1,5 @@
 // The checker over the dual model (theory/dual.hpp): certified <= attack per sample, for every sound
-// dual certificate and, counted apart, P2's bound.
+// dual certificate.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -21,18 +21,19 @@ bool exceeds(double certified, double attack) { return check_detail::exceeds(cer
 }  // namespace
 
 DualCheckReport run_dual_check(const Classifier& standard, const Classifier& robust, double alpha, const Dataset& data,
-                               const CheckOptions& o, const std::function<void(long, long)>& progress) {
+                               const CheckOptions& o, DualMix mix, const std::function<void(long, long)>& progress) {
     check_alpha(alpha);
     const auto t0 = std::chrono::steady_clock::now();
     const Network ns = network_of(standard), nr = network_of(robust);
     const std::int64_t n = data.size();
     DualCheckReport rep;
     rep.alpha = alpha;
+    rep.mix = mix;
     rep.rows.resize(static_cast<std::size_t>(n));
-    const AttackModel dual = dual_attack_model(standard, robust, alpha, o.domain);
+    const AttackModel dual = dual_attack_model(standard, robust, alpha, o.domain, mix);
     const auto clean = argmax_rows(attack_logits(dual, data.x));
     const check_detail::AttackDistances attack = check_detail::best_attack_distances(dual, data, clean, o);
-    const DualRadii cert = certify_dual(ns, nr, alpha, data.x, data.y, o.norm, o.domain);
+    const DualRadii cert = certify_dual(ns, nr, alpha, data.x, data.y, o.norm, o.domain, mix);
     for (std::int64_t i = 0; i < n; ++i) {
         const auto ui = static_cast<std::size_t>(i);
         DualCheckRow& row = rep.rows[ui];
@@ -80,7 +81,8 @@ nlohmann::json summary_json(const DualCheckReport& report, const CheckOptions& o
     json failing = json::array();
     for (const DualCheckRow& r : report.rows)
         if (!r.violations.empty()) failing.push_back({{"index", r.index}, {"violations", r.violations}});
-    return {{"model", "dual: (1 - alpha) softmax(F_S) + alpha softmax(F_R)"},
+    return {{"model", describe(report.mix)},
+            {"mix", to_string(report.mix)},
             {"alpha", report.alpha},
             {"norm", to_string(o.norm)},
             {"eps", eps},
