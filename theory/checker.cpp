@@ -171,18 +171,19 @@ std::string to_csv(const CheckReport& report) {
     std::vector<std::string> names;
     for (const CertifyMethod m : kCertMethods) names.push_back(to_string(m));
     check_detail::csv_header_start(out, names);
+    // load_dependent stays the last column (scripts and tests read a row's end).
     out << ",exact,exact_status,exact_lower,attack,attack_name,smoothing_l2,violations,naive_violations,p2_printed,p2_sound,"
-           "p2_status,p2_violations,load_dependent,route_stable_radius";
+           "p2_status,p2_violations,route_stable_radius";
     for (const std::string& n : names) out << ",route_" << n;
-    out << ",route_p2_sound\n";
+    out << ",route_p2_sound,load_dependent\n";
     for (const CheckRow& r : report.rows) {
         check_detail::csv_row_start(out, r);
         out << "," << fmt(r.exact) << "," << r.exact_status << "," << fmt(r.exact_lower) << "," << fmt(r.attack) << ","
             << r.attack_name << "," << fmt(r.smoothing) << "," << quoted_list(r.violations) << "," << quoted_list(r.naive_violations) << ","
             << fmt(r.p2_printed) << "," << fmt(r.p2_sound) << "," << r.p2_status << "," << quoted_list(r.p2_violations) << ","
-            << (r.load_dependent ? 1 : 0) << "," << fmt(r.route_stable);
+            << fmt(r.route_stable);
         for (double c : r.certified) out << "," << to_string(route_class(c, r.route_stable, report.route_source));
-        out << "," << to_string(route_class(r.p2_sound, r.route_stable, report.route_source)) << "\n";
+        out << "," << to_string(route_class(r.p2_sound, r.route_stable, report.route_source)) << "," << (r.load_dependent ? 1 : 0) << "\n";
     }
     return out.str();
 }
