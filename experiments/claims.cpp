@@ -75,7 +75,7 @@ const std::vector<Claim>& claims() {
         {"C6", "RT-ER beats plain adversarial training of an MoE (SA and RA)", "P2", run_c6},
         {"C7", "JTDMoE's joint training lies above separately trained dual-model halves (the SA-RA trade-off in alpha read apart)", "P2",
          run_c7},
-        {"C8", "P2's certified bounds hold, and how tight they are (dual model over alpha)", "P2", legacy_outcome<run_c8>},
+        {"C8", "P2's certified radius (Theorem 5.4, Equation (8)) holds, and how much slack it has", "P2", run_c8},
         {"C9", "Tuned over equally many recipes, the MoE is more reliable than dense (adversarial and OOD robustness)",
          "P3", run_c9},
         {"C10", "A smooth-routing Lipschitz bound is unsound for top-k MoE; the routing-aware one holds", "derived",

@@ -20,7 +20,7 @@ nlohmann::json run_c4(const std::string& dir, const ReproProfile& p);
 ClaimOutcome run_c5(const std::string& dir, const ReproProfile& p);    // claims_p2_c5.cpp, claims_p2_c6.cpp, claims_p2_c7.cpp
 ClaimOutcome run_c6(const std::string& dir, const ReproProfile& p);
 ClaimOutcome run_c7(const std::string& dir, const ReproProfile& p);
-nlohmann::json run_c8(const std::string& dir, const ReproProfile& p);    // claims_p2_bounds.cpp
+ClaimOutcome run_c8(const std::string& dir, const ReproProfile& p);      // claims_p2_bounds.cpp
 ClaimOutcome run_c9(const std::string& dir, const ReproProfile& p);    // claims_p3.cpp
 nlohmann::json run_c10(const std::string& dir, const ReproProfile& p);   // claims_derived.cpp
 

@@ -11,6 +11,7 @@ namespace moelab::cli {
 void add_dual_flags(CLI::App& sub, DualFlags& f) {
     sub.add_option("--robust-ckpt", f.robust_ckpt, "dual model: the robust model F_R (--ckpt is the standard model F_S)");
     f.alpha_option = sub.add_option("--alpha", f.alpha, "dual model: weight of F_R in (1 - alpha) F_S + alpha F_R, in [0, 1]");
+    sub.add_option("--dual-mix", f.mix, "dual model: mix logits (as P2's code) or probabilities")->capture_default_str();
 }
 
 void reject_lone_alpha(const DualFlags& f) {
@@ -21,6 +22,7 @@ void reject_lone_alpha(const DualFlags& f) {
 SavedModel load_robust_model(const DualFlags& f, const Classifier& standard) {
     if (!f.alpha_option || f.alpha_option->count() == 0) throw std::invalid_argument("--alpha: required with --robust-ckpt");
     check_alpha(f.alpha);
+    parse_dual_mix(f.mix);
     SavedModel r;
     try {
         r = load_checkpoint_or_model_file(f.robust_ckpt);

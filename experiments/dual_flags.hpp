@@ -1,5 +1,6 @@
 // The flags that turn certify and check into commands about P2's dual model
-// F_D = (1 - alpha) F_S + alpha F_R (theory/dual.hpp): --robust-ckpt names F_R (F_S is --ckpt), --alpha its weight.
+// F_D = (1 - alpha) F_S + alpha F_R (theory/dual.hpp): --robust-ckpt names F_R (F_S is --ckpt), --alpha its weight,
+// --dual-mix what is mixed (logits, as P2's code, by default; or probabilities).
 #pragma once
 
 #include <string>
@@ -14,6 +15,7 @@ struct DualFlags {
     std::string robust_ckpt;
     double alpha = 0.0;
     CLI::Option* alpha_option = nullptr;
+    std::string mix = "logits";
     bool active() const { return !robust_ckpt.empty(); }
 };
 

@@ -20,7 +20,10 @@ void pack(ByteWriter& w, const CheckRow& r) {
     w.put(r.attack);
     w.put(r.attack_name);
     w.put(r.smoothing);
-    w.put(r.p2);
+    w.put(r.p2_printed);
+    w.put(r.p2_sound);
+    w.put(r.p2_status);
+    w.put(r.route_stable);
     w.put(r.violations);
     w.put(r.naive_violations);
     w.put(r.p2_violations);
@@ -39,7 +42,10 @@ CheckRow unpack(ByteReader& b) {
     r.attack = b.get<double>();
     r.attack_name = b.get_string();
     r.smoothing = b.get<double>();
-    r.p2 = b.get<double>();
+    r.p2_printed = b.get<double>();
+    r.p2_sound = b.get<double>();
+    r.p2_status = b.get_string();
+    r.route_stable = b.get<double>();
     r.violations = b.get_vector<std::string>();
     r.naive_violations = b.get_vector<std::string>();
     r.p2_violations = b.get_vector<std::string>();
@@ -72,6 +78,8 @@ CheckReport check_on_ranks(const Classifier& model, const Dataset& data, const C
         ByteReader b(part);
         while (!b.done()) all.rows.push_back(unpack(b));
     }
+    all.route_source = mine.route_source;   // properties of the model, the same on every rank
+    all.p2_compared = mine.p2_compared;
     count_violations(all);
     all.seconds = mine.seconds;   // rank 0's wall time (the summary's only figure that is not a result)
     return all;

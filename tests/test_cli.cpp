@@ -69,7 +69,7 @@ BOOST_AUTO_TEST_CASE(train_then_attack_writes_the_promised_files) {
     // certify, lipschitz and check on the same model.
     o = run("certify --ckpt " + model + "/model.ckpt --method ibp --samples 20 --out " + (dir / "ibp.csv").string(), dir);
     BOOST_REQUIRE_MESSAGE(o.code == 0, o.err);
-    BOOST_TEST(moelab::read_file((dir / "ibp.csv").string()).rfind("index,label,certified_radius,status\n", 0) == 0u);
+    BOOST_TEST(moelab::read_file((dir / "ibp.csv").string()).rfind("index,label,certified_radius,status,route_stable_radius,route_class\n", 0) == 0u);
     o = run("lipschitz --ckpt " + model + "/model.ckpt --norm l2 --samples 20 --out " + (dir / "lip.json").string(), dir);
     BOOST_REQUIRE_MESSAGE(o.code == 0, o.err);
     const auto lip = nlohmann::json::parse(moelab::read_file((dir / "lip.json").string()));

@@ -17,7 +17,6 @@
 #include "tests/gradcheck.hpp"
 #include "theory/dual.hpp"
 #include "theory/lipschitz.hpp"
-#include "theory/p2_bounds.hpp"
 
 using namespace moelab;
 using moelab::testing::random_tensor;
@@ -147,7 +146,7 @@ BOOST_AUTO_TEST_CASE(dual_certificates_stay_below_the_closed_form_distance_that_
 // Random small pairs, MLPs (all three certificates apply) and top-1 model-level MoEs (only dual-ibp covers
 // hard routing): no sound certificate exceeds an attack's distance, at several alpha.
 BOOST_AUTO_TEST_CASE(dual_certificates_never_exceed_attack_distances_on_random_small_models) {
-    std::int64_t samples = 0, certified = 0, lipschitz_covered = 0, p2_violations = 0;
+    std::int64_t samples = 0, certified = 0, lipschitz_covered = 0;
     for (std::uint64_t seed = 0; seed < 16; ++seed) {
         const bool moe = seed % 2 == 1;
         const ModelKind kind = moe ? ModelKind::moe_model : ModelKind::mlp;
@@ -171,40 +170,51 @@ BOOST_AUTO_TEST_CASE(dual_certificates_never_exceed_attack_distances_on_random_s
             BOOST_TEST(row.violations.empty(), "seed " << seed << ": " << (row.violations.empty() ? "" : row.violations.front()));
             BOOST_TEST((!moe || std::isnan(row.certified[0])));   // no sound global constant under hard routing
         }
-        p2_violations += rep.p2_violations;
     }
     BOOST_TEST(certified >= samples / 2, certified << " of " << samples);
     BOOST_TEST(lipschitz_covered == samples / 2);
-    BOOST_TEST_MESSAGE("P2-form dual bound beaten on " << p2_violations << " of " << samples << " samples");
 }
 
-BOOST_AUTO_TEST_CASE(p2_single_bound_equals_its_formula_on_a_hand_built_moe) {
-    // Two linear experts on R^2, 2 classes, router rows (1, 0) and (0, 2).
-    ModelConfig c = small(ModelKind::moe_model, 2, 2, 2, 0, GateMode::softmax_then_topk, 7);
-    Classifier m(c);
-    auto put = [&](const std::string& name, std::vector<double> v) {
-        Var t = m.params().get(name);
-        for (std::size_t i = 0; i < v.size(); ++i) t.value()[static_cast<std::int64_t>(i)] = v[i];
-    };
-    put("moe.router.proj.weight", {1, 0, 0, 2});
-    if (m.params().contains("moe.router.proj.bias")) put("moe.router.proj.bias", {0, 0});
-    put("moe.experts.0.fc1.weight", {1, 2, 0, 1});   // f_0 = (x1 + 2 x2, x2): linf norm 3
-    put("moe.experts.0.fc1.bias", {1, 0});
-    put("moe.experts.1.fc1.weight", {-1, 0, 0, 1});  // f_1 = (-x1, x2 + 3): linf norm 1
-    put("moe.experts.1.fc1.bias", {0, 3});
-    const Network net = network_of(m);
-    const Tensor x(Shape{1, 2}, std::vector<double>{0.5, 0.1});
-    // At x: router scores (0.5, 0.2): top-1 expert 0 with gate softmax = 1 / (1 + e^{-0.3}).
-    const double g = 1.0 / (1.0 + std::exp(-0.3));
-    const double F0 = g * (0.5 + 0.2 + 1), F1 = g * 0.1;
-    const double Bf = std::max(0.5 + 0.2 + 1, 3.1);   // max over experts of ||f_i(x)||_inf: f_1(x) = (-0.5, 3.1)
-    const double Lf = 3.0, La = 2.0 * 2.0;
-    const auto r = p2_single_radii(net, x, {0}, Norm::linf);
-    BOOST_TEST(r[0] == (F0 - F1) / (2 * (Lf + La * Bf)), boost::test_tools::tolerance(1e-12));
-    // A layer-level MoE is outside the form: NaN, with a reason.
-    const Network layer = network_of(Classifier(small(ModelKind::moe, 2, 2, 2, 3, GateMode::softmax_then_topk, 8)));
-    BOOST_TEST(std::isnan(p2_single_radii(layer, x, {0}, Norm::linf)[0]));
-    BOOST_TEST(!p2_constants(layer, x, Norm::linf).note.empty());
+// Mixed logits (P2's code): on MLP pairs the Lipschitz margin r = M_D / (2 L_D) against a closed form, and on random
+// small pairs, MLPs and top-1 model-level MoEs, no sound certificate above an attack's distance.
+BOOST_AUTO_TEST_CASE(mixed_logit_certificates_match_their_formula_and_never_exceed_attack_distances) {
+    std::int64_t samples = 0, certified = 0;
+    for (std::uint64_t seed = 0; seed < 10; ++seed) {
+        const bool moe = seed % 2 == 1;
+        const ModelKind kind = moe ? ModelKind::moe_model : ModelKind::mlp;
+        Classifier s(small(kind, 3, 3, 3, 4, GateMode::softmax_then_topk, 400 + seed));
+        Classifier r(small(kind, 3, 3, 3, 4, GateMode::topk_then_softmax, 500 + seed));
+        const double alpha = 0.25 * static_cast<double>(seed % 5);
+        Dataset data;
+        data.x = random_tensor(Shape{3, 3}, 600 + seed);
+        const Tensor z = dual_outputs(network_of(s), network_of(r), alpha, data.x, DualMix::logits);
+        for (std::int64_t p : argmax_rows(z)) data.y.push_back(static_cast<int>(p));
+        data.num_classes = 3;
+        CheckOptions o;
+        o.norm = Norm::linf;
+        o.attack_eps_max = 3.0;
+        o.attack_steps = 30;
+        const DualCheckReport rep = run_dual_check(s, r, alpha, data, o, DualMix::logits);
+        BOOST_TEST(to_string(rep.mix) == std::string("logits"));
+        for (const DualCheckRow& row : rep.rows) {
+            ++samples;
+            certified += row.best > 0.0;
+            BOOST_TEST(row.violations.empty(), "seed " << seed << ": " << (row.violations.empty() ? "" : row.violations.front()));
+            BOOST_TEST(std::isnan(row.certified[1]));   // no robust-margin certificate with unbounded logits
+        }
+        if (moe) continue;
+        // dual-lipschitz by hand: the layer-product constants of both MLPs, mixed, doubled.
+        const DualRadii c = certify_dual(network_of(s), network_of(r), alpha, data.x, data.y, Norm::linf, Box{}, DualMix::logits);
+        const double L = 2.0 * ((1 - alpha) * lipschitz_upper(network_of(s), Norm::linf).logits + alpha * lipschitz_upper(network_of(r), Norm::linf).logits);
+        for (std::int64_t b = 0; b < z.rows(); ++b) {
+            const int yb = data.y[static_cast<std::size_t>(b)];
+            double m = std::numeric_limits<double>::infinity();
+            for (std::int64_t j = 0; j < 3; ++j)
+                if (j != yb) m = std::min(m, z.at(b, yb) - z.at(b, j));
+            BOOST_TEST(c.radius[0][static_cast<std::size_t>(b)] == m / L, boost::test_tools::tolerance(1e-12));
+        }
+    }
+    BOOST_TEST(certified >= samples / 2, certified << " of " << samples);
 }
 
 BOOST_AUTO_TEST_CASE(cli_certifies_and_checks_the_dual_model_and_names_bad_flags) {
@@ -230,13 +240,14 @@ BOOST_AUTO_TEST_CASE(cli_certifies_and_checks_the_dual_model_and_names_bad_flags
     auto [code, err] = run("certify" + pair + " --alpha 0.5 --method dual --samples 8 --out " + (dir / "d.csv").string());
     BOOST_REQUIRE_MESSAGE(code == 0, err);
     const std::string csv = moelab::read_file((dir / "d.csv").string());
-    BOOST_TEST(csv.rfind("index,label,certified_dual-lipschitz,certified_dual-robust-margin,certified_dual-ibp,certified_best,p2_form\n", 0) == 0u);
+    BOOST_TEST(csv.rfind("index,label,certified_dual-lipschitz,certified_dual-robust-margin,certified_dual-ibp,certified_best,route_stable_radius,route_class\n", 0) == 0u);
     BOOST_TEST(std::count(csv.begin(), csv.end(), '\n') == 9);
     std::tie(code, err) = run("check" + pair + " --alpha 0.5 --samples 6 --out " + (dir / "chk").string());
     BOOST_REQUIRE_MESSAGE(code == 0, err);
     const auto summary = nlohmann::json::parse(moelab::read_file((dir / "chk" / "dual_summary.json").string()));
     BOOST_TEST(summary.at("violations").get<int>() == 0);
     BOOST_TEST(summary.at("alpha").get<double>() == 0.5);
+    BOOST_TEST(summary.at("mix").get<std::string>() == "logits");   // P2's code mixes logits: the default
     // The same bytes under 1 and 2 threads.
     BOOST_REQUIRE(run("check" + pair + " --alpha 0.5 --samples 6 --threads 1 --out " + (dir / "t1").string()).first == 0);
     BOOST_REQUIRE(run("check" + pair + " --alpha 0.5 --samples 6 --threads 2 --out " + (dir / "t2").string()).first == 0);

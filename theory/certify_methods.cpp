@@ -10,7 +10,6 @@
 #include "theory/exact_lipschitz.hpp"
 #include "theory/ibp.hpp"
 #include "theory/lipschitz.hpp"
-#include "theory/p2_bounds.hpp"
 #include "theory/outward_rounding.hpp"
 #include "theory/smoothing.hpp"
 
@@ -121,11 +120,15 @@ MethodRadii certify_by_method(CertifyMethod method, const Classifier& model, con
         break;
     }
     case CertifyMethod::p2: {
-        const Network net = network_of(model);
-        r.radius = s.robust ? p2_dual_radii(net, network_of(*s.robust), s.alpha, test.x, test.y, norm)
-                            : p2_single_radii(net, test.x, test.y, norm);
-        r.note = p2_constants(net, test.x, norm).note;
-        for (auto& st : r.status) st = "p2-form (unverified, may be unsound)";
+        // The sound reading is the certificate; it is a proof only where its status is formal (raw logits with a
+        // stated M are diagnostic, a reachable routing tie not applicable: radius 0 there).
+        r.p2 = p2_equation8_radii(network_of(model), test.x, test.y, s.p2);
+        for (std::size_t i = 0; i < n; ++i) {
+            const P2Radius& q = r.p2[i];
+            r.radius[i] = q.sound_status == RadiusStatus::formal ? q.sound : 0.0;
+            r.status[i] = to_string(q.sound_status);
+            if (r.note.empty() && !q.note.empty()) r.note = q.note;
+        }
         break;
     }
     default: throw std::logic_error("certify_by_method: " + to_string(method) + " has a dispatch of its own");

@@ -8,7 +8,8 @@
 //   exact      the exact minimal L-inf distance where the MILP proves it (theory/exact.hpp)
 //   exact-lipschitz  the Lipschitz margin with exact local constants (theory/exact_lipschitz.hpp)
 //   smoothing  randomized smoothing, L2, probabilistic (theory/smoothing.hpp)
-//   p2         P2's bound (theory/p2_bounds.hpp; form not verified against the paper, may be unsound)
+//   p2         P2's Equation (8) (theory/p2_certificate.hpp): the radius is its sound reading margin / (2 D(x));
+//              the printed reading margin / D(x) rides along in MethodRadii::p2 (model-level MoEs only)
 //   dual       the sound certificates of the dual model (theory/dual.hpp), one column each
 // Adding a method: a value before `count`, a row in kCertifyMethods (in enum order: the static_asserts
 // check it) and its case in certify_by_method.
@@ -26,14 +27,15 @@
 #include "engine/dataset.hpp"
 #include "moe/model.hpp"
 #include "theory/attack.hpp"
+#include "theory/p2_certificate.hpp"
 
 namespace moelab {
 
 enum class CertifyMethod { lipschitz, naive, ibp, crown, exact, exact_lipschitz, smoothing, p2, dual, count };
 
-// What a positive radius means: a proof, nothing (naive under hard routing), a statement that holds with
-// probability 1 - alpha (smoothing), or a formula not verified against its paper (p2).
-enum class Soundness { sound, unsound, probabilistic, unverified };
+// What a positive radius means: a proof, nothing (naive under hard routing), or a statement that holds with
+// probability 1 - alpha (smoothing).
+enum class Soundness { sound, unsound, probabilistic };
 
 struct CertifyMethodInfo {
     CertifyMethod method;
@@ -41,7 +43,7 @@ struct CertifyMethodInfo {
     Soundness soundness;
     bool linf, l2;              // the norms it certifies
     bool shared;                // run over a data set in one call: `moelab sweep` offers it too
-    bool takes_dual_model;      // p2 and dual read the robust model of the dual pair
+    bool takes_dual_model;      // dual reads the robust model of the dual pair
     // Computed sample by sample, each from its own row alone (and its index: smoothing's noise streams), so
     // any contiguous run of samples gives the bits it has in the whole set: `moelab certify` splits these
     // over MPI ranks. The others run as one batch over the set, whose rows' bits may depend on the batch.
@@ -56,7 +58,7 @@ inline constexpr std::array<CertifyMethodInfo, static_cast<std::size_t>(CertifyM
     {CertifyMethod::exact, "exact", Soundness::sound, true, false, false, false, true},
     {CertifyMethod::exact_lipschitz, "exact-lipschitz", Soundness::sound, true, false, false, false, true},
     {CertifyMethod::smoothing, "smoothing", Soundness::probabilistic, false, true, true, false, true},
-    {CertifyMethod::p2, "p2", Soundness::unverified, true, true, false, true, false},
+    {CertifyMethod::p2, "p2", Soundness::sound, true, false, false, false, false},
     {CertifyMethod::dual, "dual", Soundness::sound, true, true, false, true, false},
 }};
 
@@ -86,19 +88,19 @@ struct CertifySettings {
     double radius_cap = 1.0;                // exact, exact-lipschitz: largest L-inf radius searched
     std::int64_t work_limit_nodes = 20000;  // exact, exact-lipschitz: branch-and-bound nodes (deterministic)
     double time_limit_s = 0.0;              // opt-in wall clock (0: none); its stops are marked load-dependent
-    const Classifier* robust = nullptr;     // p2: the robust model of the dual pair (nullptr: the single model)
-    double alpha = 0.0;                     // p2 with `robust`: the dual model's weight
+    P2Options p2;                           // p2: output read as probabilities (default) or logits with a bound M
     std::int64_t first_index = 0;           // the data set's first row is this sample of the run (a rank's block)
 };
 
 // Per sample a radius and a status ("probabilistic" or "abstain" for smoothing, the solver's status for
-// exact, "p2-form (unverified, may be unsound)" for p2; "sound", or "unsupported" where the radius is NaN,
-// for the others), and one note for the run (empty when there is nothing to say).
+// exact, the sound reading's status (formal, not-applicable, diagnostic) for p2; "sound", or "unsupported" where
+// the radius is NaN, for the others), and one note for the run (empty when there is nothing to say).
 struct MethodRadii {
     std::vector<double> radius;
     std::vector<std::string> status;
     std::string note;
     std::int64_t balls_tried = 0;           // exact-lipschitz: balls whose local constants were computed
+    std::vector<P2Radius> p2;   // p2 only: both readings of Equation (8) per sample, with margin, D and route radius
 };
 
 // Any method but dual (its CSV has a column per certificate: certify_dual in theory/dual.hpp). The norm must

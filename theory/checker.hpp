@@ -5,10 +5,12 @@
 // one a wrong attack or solver: both are counted in `violations`, and anything above zero is a bug to
 // report. The naive fixed-routing bound of a hard-routing MoE is checked too but counted apart
 // (`naive_violations`): it is expected to fail (claim C10). Randomized smoothing certifies a different
-// classifier (the smoothed one) with probability 1 - alpha: reported, never counted. P2's single-MoE bound
-// (theory/p2_bounds.hpp, in a form not verified against the paper's text) is checked the same way and its
-// failures counted in `p2_violations`: a finding about that bound, not a bug of moelab. The dual model of
-// P2 has its own checker (theory/dual.hpp).
+// classifier (the smoothed one) with probability 1 - alpha: reported, never counted. P2's Equation (8)
+// (theory/p2_certificate.hpp, model-level MoEs) is checked in both readings where P2's probability mixture decides
+// as the model does (hard top-1 routing): the sound reading (status formal) like any certificate, in `violations`;
+// the printed reading apart, in `p2_violations` (a finding about P2's bound, not a bug of moelab). Every
+// certificate gets a route-stability class per sample (theory/route_certificate.hpp). The dual model of P2 has
+// its own checker (theory/dual.hpp).
 //
 // Tolerance: on the piecewise-linear models the exact solvers support, in linf, a point counts as adversarial
 // only when the exact rational forward pass misclassifies it (theory/rational_check.hpp), and a certificate
@@ -30,6 +32,7 @@
 #include "theory/certify_methods.hpp"
 #include "theory/exact.hpp"
 #include "theory/exact_lipschitz.hpp"
+#include "theory/route_certificate.hpp"
 #include "theory/smoothing.hpp"
 
 namespace moelab {
@@ -69,7 +72,10 @@ struct CheckRow {
     double attack = std::numeric_limits<double>::infinity();   // best verified attack distance
     std::string attack_name;           // which attack found it
     double smoothing = std::numeric_limits<double>::quiet_NaN();
-    double p2 = std::numeric_limits<double>::quiet_NaN();   // P2-form radius (NaN: not a covered model)
+    // P2's Equation (8), both readings (NaN: not a model-level MoE); status of the sound reading.
+    double p2_printed = std::numeric_limits<double>::quiet_NaN(), p2_sound = std::numeric_limits<double>::quiet_NaN();
+    std::string p2_status;
+    double route_stable = std::numeric_limits<double>::quiet_NaN();   // theory/route_certificate.hpp (NaN: no router)
     std::vector<std::string> violations, naive_violations, p2_violations;
     bool load_dependent = false;       // the opt-in wall-clock limit stopped an exact solve of this sample
 };
@@ -77,6 +83,8 @@ struct CheckRow {
 struct CheckReport {
     std::vector<CheckRow> rows;
     std::int64_t violations = 0, naive_violations = 0, p2_violations = 0;
+    RouteSource route_source = RouteSource::no_router;
+    bool p2_compared = false;   // P2's mixture decides as the model does (hard top-1): its readings were checked
     double seconds = 0.0;
 };
 

@@ -10,7 +10,6 @@
 #include "theory/dual.hpp"
 #include "theory/ibp.hpp"
 #include "theory/lipschitz.hpp"
-#include "theory/p2_bounds.hpp"
 
 namespace moelab {
 
@@ -85,7 +84,7 @@ std::vector<double> largest_radius(std::size_t B, Ok&& ok, int iters) {
 // dual-ibp: interval bounds through both models, then through softmax; the largest radius per row at which
 // every lower bound of F_D,y - F_D,j is positive (0 where F_D misclassifies: `correct`).
 std::vector<double> dual_ibp_radii(const Network& standard, const Network& robust, double alpha, const Tensor& x,
-                                   const std::vector<int>& y, const std::vector<std::uint8_t>& correct, Box domain) {
+                                   const std::vector<int>& y, const std::vector<std::uint8_t>& correct, Box domain, DualMix mix) {
     const std::int64_t B = x.rows(), C = standard.classes;
     const auto uB = static_cast<std::size_t>(B);
     auto ibp_ok = [&](const std::vector<double>& r) {
@@ -95,14 +94,21 @@ std::vector<double> dual_ibp_radii(const Network& standard, const Network& robus
         for (std::int64_t b = 0; b < B; ++b) {
             const auto ub = static_cast<std::size_t>(b);
             if (!correct[ub]) continue;
-            softmax_bounds(zs.lo.data() + b * C, zs.hi.data() + b * C, C, sl.data(), sh.data());
-            softmax_bounds(zr.lo.data() + b * C, zr.hi.data() + b * C, C, rl.data(), rh.data());
+            if (mix == DualMix::probabilities) {
+                softmax_bounds(zs.lo.data() + b * C, zs.hi.data() + b * C, C, sl.data(), sh.data());
+                softmax_bounds(zr.lo.data() + b * C, zr.hi.data() + b * C, C, rl.data(), rh.data());
+            } else {
+                std::copy(zs.lo.data() + b * C, zs.lo.data() + (b + 1) * C, sl.begin());
+                std::copy(zs.hi.data() + b * C, zs.hi.data() + (b + 1) * C, sh.begin());
+                std::copy(zr.lo.data() + b * C, zr.lo.data() + (b + 1) * C, rl.begin());
+                std::copy(zr.hi.data() + b * C, zr.hi.data() + (b + 1) * C, rh.begin());
+            }
             const auto yb = static_cast<std::size_t>(y[ub]);
             bool all = true;
             for (std::size_t j = 0; j < static_cast<std::size_t>(C) && all; ++j) {
                 if (j == yb) continue;
                 const double low = (1.0 - alpha) * (sl[yb] - sh[j]) + alpha * (rl[yb] - rh[j]);
-                all = low > 0.0;
+                all = low - 1e-12 * (std::abs(sl[yb]) + std::abs(sh[j]) + std::abs(rl[yb]) + std::abs(rh[j])) > 0.0;
             }
             ok[ub] = all;
         }
@@ -121,6 +127,28 @@ void check_alpha(double alpha) {
     }
 }
 
+const char* to_string(DualMix mix) { return mix == DualMix::logits ? "logits" : "probabilities"; }
+
+DualMix parse_dual_mix(const std::string& name) {
+    if (name == "logits") return DualMix::logits;
+    if (name == "probabilities") return DualMix::probabilities;
+    throw ConfigError("dual-mix", "expected logits or probabilities, got '" + name + "'");
+}
+
+std::string describe(DualMix mix) {
+    return mix == DualMix::logits ? "dual: (1 - alpha) z_S + alpha z_R (logits mixed, as P2's code)"
+                                  : "dual: (1 - alpha) softmax(z_S) + alpha softmax(z_R) (probabilities mixed)";
+}
+
+Tensor dual_outputs(const Network& standard, const Network& robust, double alpha, const Tensor& x, DualMix mix) {
+    if (mix == DualMix::probabilities) return dual_probabilities(standard, robust, alpha, x);
+    check_alpha(alpha);
+    Tensor zs = network_logits(standard, x);
+    const Tensor zr = network_logits(robust, x);
+    for (std::int64_t i = 0; i < zs.numel(); ++i) zs[i] = (1.0 - alpha) * zs[i] + alpha * zr[i];
+    return zs;
+}
+
 Tensor dual_probabilities(const Network& standard, const Network& robust, double alpha, const Tensor& x) {
     check_alpha(alpha);
     Tensor ps = network_logits(standard, x), pr = network_logits(robust, x);
@@ -130,13 +158,15 @@ Tensor dual_probabilities(const Network& standard, const Network& robust, double
     return ps;
 }
 
-AttackModel dual_attack_model(const Classifier& standard, const Classifier& robust, double alpha, Box domain) {
+AttackModel dual_attack_model(const Classifier& standard, const Classifier& robust, double alpha, Box domain, DualMix mix) {
     check_alpha(alpha);
     AttackModel m;
     // Both registries are frozen while the graph is built (AttackModel holds one registry, F_D has two), so
     // backward skips every weight GEMM of both halves. The 1e-300 keeps log finite where a probability underflows.
-    m.logits = [&standard, &robust, alpha](const Var& x) {
+    m.logits = [&standard, &robust, alpha, mix](const Var& x) {
         FrozenParams fs(standard.params()), fr(robust.params());
+        if (mix == DualMix::logits)
+            return add(mul_scalar(standard.forward(x).logits, 1.0 - alpha), mul_scalar(robust.forward(x).logits, alpha));
         return log(add_scalar(dual_forward(standard, robust, alpha, x), 1e-300));
     };
     m.domain = domain;
@@ -145,7 +175,7 @@ AttackModel dual_attack_model(const Classifier& standard, const Classifier& robu
 }
 
 DualRadii certify_dual(const Network& standard, const Network& robust, double alpha, const Tensor& x,
-                       const std::vector<int>& y, Norm p, Box domain) {
+                       const std::vector<int>& y, Norm p, Box domain, DualMix mix) {
     check_alpha(alpha);
     if (standard.classes != robust.classes || standard.input_dim != robust.input_dim)
         throw std::invalid_argument("dual model: the standard and robust models differ in input dimension or classes");
@@ -156,7 +186,7 @@ DualRadii certify_dual(const Network& standard, const Network& robust, double al
     const auto uB = static_cast<std::size_t>(B);
     DualRadii out;
     out.radius.assign(kDualMethods.size(), std::vector<double>(uB, kNaN));
-    const Tensor pd = dual_probabilities(standard, robust, alpha, x);
+    const Tensor pd = dual_outputs(standard, robust, alpha, x, mix);
     Tensor pr = network_logits(robust, x);
     softmax_rows(pr);
     std::vector<std::uint8_t> correct(uB);
@@ -170,7 +200,8 @@ DualRadii certify_dual(const Network& standard, const Network& robust, double al
     // (a) Lipschitz margin of F_D. With alpha = 0 or 1 only the model that carries weight needs a constant.
     const double LS = alpha < 1.0 ? sound_logit_constant(standard, p) : 0.0;
     const double LR = alpha > 0.0 ? sound_logit_constant(robust, p) : 0.0;
-    const double LD = (1.0 - alpha) * LS + alpha * LR;
+    // Mixed logits: a difference of two logits moves by up to twice the L-inf change.
+    const double LD = ((1.0 - alpha) * LS + alpha * LR) * (mix == DualMix::logits ? 2.0 : 1.0);
     if (!std::isnan(LD)) {
         for (std::int64_t b = 0; b < B; ++b) {
             const auto ub = static_cast<std::size_t>(b);
@@ -183,7 +214,9 @@ DualRadii certify_dual(const Network& standard, const Network& robust, double al
         out.note = "dual-lipschitz and dual-robust-margin need a sound global Lipschitz constant (no hard-routing MoE); ";
     }
     // (b) the robust model's probability margin against (1 - alpha) B_S / alpha, B_S = 1.
-    if (!std::isnan(LR)) {
+    if (mix == DualMix::logits) {
+        out.note += "dual-robust-margin needs bounded class-score differences of F_S: not with mixed logits; ";
+    } else if (!std::isnan(LR)) {
         const double need = alpha > 0.0 ? (1.0 - alpha) / alpha : kInf;
         for (std::int64_t b = 0; b < B; ++b) {
             const auto ub = static_cast<std::size_t>(b);
@@ -196,12 +229,12 @@ DualRadii certify_dual(const Network& standard, const Network& robust, double al
             out.radius[1][ub] = correct[ub] ? r : 0.0;
         }
     }
-    out.radius[2] = dual_ibp_radii(standard, robust, alpha, x, y, correct, domain);
+    out.radius[2] = dual_ibp_radii(standard, robust, alpha, x, y, correct, domain, mix);
+    if (out.note.size() >= 2) out.note.resize(out.note.size() - 2);   // the last "; "
     out.best.assign(uB, 0.0);
     for (std::size_t b = 0; b < uB; ++b)
         for (const auto& m : out.radius)
             if (!std::isnan(m[b])) out.best[b] = std::max(out.best[b], m[b]);
-    out.p2 = p2_dual_radii(standard, robust, alpha, x, y, p);
     return out;
 }
 

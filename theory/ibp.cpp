@@ -139,17 +139,19 @@ Boxes input_boxes(const Tensor& x, const std::vector<double>& r, Box domain) {
     return v;
 }
 
+Boxes through_one(const Stage& s, Boxes v) {
+    switch (s.kind) {
+        case Stage::Kind::affine: return affine(s.map, v);
+        case Stage::Kind::relu: relu(v); return v;
+        case Stage::Kind::chain: return chain(s.chain, std::move(v));
+        case Stage::Kind::moe: return moe(s.moe, v);
+    }
+    return v;
+}
+
 // Bounds after the first `end` stages.
 Boxes through(const Network& net, std::size_t end, Boxes v) {
-    for (std::size_t i = 0; i < end; ++i) {
-        const Stage& s = net.stages[i];
-        switch (s.kind) {
-            case Stage::Kind::affine: v = affine(s.map, v); break;
-            case Stage::Kind::relu: relu(v); break;
-            case Stage::Kind::chain: v = chain(s.chain, std::move(v)); break;
-            case Stage::Kind::moe: v = moe(s.moe, v); break;
-        }
-    }
+    for (std::size_t i = 0; i < end; ++i) v = through_one(net.stages[i], std::move(v));
     return v;
 }
 
@@ -164,6 +166,16 @@ IntervalVec ibp_logits(const Network& net, const double* x, double r, Box domain
 LogitBounds ibp_logit_bounds(const Network& net, const Tensor& x, const std::vector<double>& r, Box domain) {
     const Boxes z = through(net, net.stages.size(), input_boxes(x, r, domain));
     return {z.lo, z.hi};
+}
+
+std::vector<LogitBounds> ibp_moe_input_bounds(const Network& net, const Tensor& x, const std::vector<double>& r, Box domain) {
+    std::vector<LogitBounds> out;
+    Boxes v = input_boxes(x, r, domain);
+    for (std::size_t i = 0; i < net.stages.size(); ++i) {
+        if (net.stages[i].kind == Stage::Kind::moe) out.push_back({v.lo, v.hi});
+        v = through_one(net.stages[i], std::move(v));
+    }
+    return out;
 }
 
 Tensor ibp_margin_lower(const Network& net, const Tensor& x, const std::vector<int>& y, const std::vector<double>& r,

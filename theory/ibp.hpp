@@ -32,6 +32,10 @@ struct LogitBounds {
     Tensor lo, hi;
 };
 LogitBounds ibp_logit_bounds(const Network& net, const Tensor& x, const std::vector<double>& r, Box domain);
+// Bounds on the input of every MoE stage, in stage order (what its router reads), for every row over its own box
+// of radius r[b] ([B, width] each). The route-stability bound of theory/route_column.hpp tests router score
+// differences on them.
+std::vector<LogitBounds> ibp_moe_input_bounds(const Network& net, const Tensor& x, const std::vector<double>& r, Box domain);
 // Lower bounds on F_y - F_j for every row b and class j ([B, C]; entry y is 0), over the box of radius r[b].
 Tensor ibp_margin_lower(const Network& net, const Tensor& x, const std::vector<int>& y, const std::vector<double>& r,
                         Box domain);

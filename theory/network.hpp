@@ -1,6 +1,6 @@
 // moelab theory: a trained classifier as one piecewise-linear form, the one every pass of theory/ reads:
 // interval bounds (ibp.hpp), CROWN (crown.hpp), Lipschitz bounds and certificates (lipschitz.hpp,
-// p2_bounds.hpp, dual.hpp), the exact MILP solvers (exact.hpp, exact_lipschitz.hpp) and the checker.
+// p2_certificate.hpp, dual.hpp), the exact MILP solvers (exact.hpp, exact_lipschitz.hpp) and the checker.
 //
 // network_of() copies the maps out of a Classifier once, as stages in the order Classifier::forward applies
 // them (moe/model.hpp):

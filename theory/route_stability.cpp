@@ -26,7 +26,7 @@ double round_down(const Rational& q) {
 void check_inputs(const AffineMap& router, std::int64_t k, const double* x, Box box) {
     const std::int64_t E = router.out(), d = router.in();
     if (k < 1 || k > E) throw std::invalid_argument("route stability: k = " + std::to_string(k) + " not in [1, " + std::to_string(E) + "]");
-    if (!(box.lo <= box.hi)) throw std::invalid_argument("route stability: empty input box");
+    if (!(box.lo <= box.hi) || box.lo == kInf || box.hi == -kInf) throw std::invalid_argument("route stability: empty input box");
     for (std::int64_t c = 0; c < d; ++c)
         if (!(x[c] >= box.lo && x[c] <= box.hi))
             throw std::invalid_argument("route stability: input coordinate " + std::to_string(c) + " = " + std::to_string(x[c]) +
@@ -40,19 +40,23 @@ void check_inputs(const AffineMap& router, std::int64_t k, const double* x, Box 
 // The smallest t >= 0 at which expert j can beat expert i somewhere in box ∩ {||x' - x||_inf <= t}, exactly.
 // With w = W_j - W_i and g(x') = w.x' + b_j - b_i, the largest g on that set is
 //     h(t) = g(x) + sum_c |w_c| min(t, room_c),   room_c = hi - x_c if w_c > 0, x_c - lo if w_c < 0,
-// concave and non-decreasing in t. j beats i where g > 0, or g = 0 and j < i (ties go to the lower index).
-// Returns nullopt-like (false) when no such t exists.
+// concave and non-decreasing in t (an infinite side of the box gives room_c = +inf: that coordinate never
+// saturates). j beats i where g > 0, or g = 0 and j < i (ties go to the lower index). Returns false when no
+// such t exists.
 bool overtaking_distance(const AffineMap& router, std::int64_t i, std::int64_t j, const double* x, Box box, Rational& t) {
     const std::int64_t d = router.in();
     const double* wi = router.w.data() + i * d;
     const double* wj = router.w.data() + j * d;
     Rational g = Rational(router.b.data()[j]) - Rational(router.b.data()[i]);
-    std::vector<std::pair<Rational, Rational>> reach;   // (room_c, |w_c|) for w_c != 0 and room_c > 0
-    Rational h_max;                                      // h(+inf) - g(x)
+    std::vector<std::pair<Rational, Rational>> reach;   // (room_c, |w_c|) for w_c != 0 and finite room_c > 0
+    Rational h_max;                                      // h(+inf) - g(x) over the finite rooms
+    Rational unbounded;                                  // sum of |w_c| whose room is infinite
     for (std::int64_t c = 0; c < d; ++c) {
         const Rational w = Rational(wj[c]) - Rational(wi[c]);
         g += w * Rational(x[c]);
         if (w == 0) continue;
+        const double side = w > 0 ? box.hi : box.lo;
+        if (std::isinf(side)) { unbounded += abs(w); continue; }
         const Rational room = w > 0 ? Rational(box.hi) - Rational(x[c]) : Rational(x[c]) - Rational(box.lo);
         if (room == 0) continue;
         const Rational slope = abs(w);
@@ -62,10 +66,10 @@ bool overtaking_distance(const AffineMap& router, std::int64_t i, std::int64_t j
     const bool tie_wins = j < i;
     if (g > 0 || (g == 0 && tie_wins)) { t = 0; return true; }
     const Rational top = g + h_max;
-    if (top < 0 || (top == 0 && !tie_wins)) return false;
+    if (unbounded == 0 && (top < 0 || (top == 0 && !tie_wins))) return false;
     // Walk the breakpoints: on [room_(m-1), room_(m)] h has slope equal to the sum of |w_c| not yet saturated.
     std::sort(reach.begin(), reach.end());
-    Rational slope;
+    Rational slope = unbounded;
     for (const auto& r : reach) slope += r.second;
     Rational h = g, at = 0;
     for (const auto& [room, w] : reach) {
@@ -75,7 +79,9 @@ bool overtaking_distance(const AffineMap& router, std::int64_t i, std::int64_t j
         at = room;
         slope -= w;
     }
-    t = at;   // top == 0 with tie_wins: reached exactly when every coordinate is saturated
+    // Past every finite room only the unbounded coordinates still move (top == 0 with tie_wins and none of
+    // them: reached exactly when every coordinate is saturated).
+    t = unbounded > 0 ? at + (-h) / unbounded : at;
     return true;
 }
 
