@@ -24,6 +24,7 @@ struct ReproProfile {
     std::int64_t correlation_samples = 200;   // C2: correctly classified test samples set against expert spread
     std::int64_t robust_test_samples = 1000;  // C6, C7: test samples of the adversarially trained models' evaluation
     int train_attack_steps = 5;               // C6, C7: PGD steps of adversarial training (P2: 10)
+    std::int64_t pgd_samples = 200;           // C3: test samples attacked with PGD-40 at each eps
 };
 ReproProfile repro_profile(const std::string& name);   // throws naming PROFILE
 

@@ -13,15 +13,15 @@
 
 namespace moelab::cli {
 
-nlohmann::json run_c1(const std::string& dir, const ReproProfile& p);    // claims_p1.cpp
-nlohmann::json run_c2(const std::string& dir, const ReproProfile& p);
-nlohmann::json run_c3(const std::string& dir, const ReproProfile& p);
-nlohmann::json run_c4(const std::string& dir, const ReproProfile& p);
+ClaimOutcome run_c1(const std::string& dir, const ReproProfile& p);     // claims_p1_fit.cpp
+ClaimOutcome run_c2(const std::string& dir, const ReproProfile& p);     // claims_p1_spread.cpp
+ClaimOutcome run_c3(const std::string& dir, const ReproProfile& p);     // claims_p1.cpp
+ClaimOutcome run_c4(const std::string& dir, const ReproProfile& p);
 nlohmann::json run_c5(const std::string& dir, const ReproProfile& p);    // claims_p2.cpp
 nlohmann::json run_c6(const std::string& dir, const ReproProfile& p);
 nlohmann::json run_c7(const std::string& dir, const ReproProfile& p);
 nlohmann::json run_c8(const std::string& dir, const ReproProfile& p);    // claims_p2_bounds.cpp
 nlohmann::json run_c9(const std::string& dir, const ReproProfile& p);    // claims_p3.cpp
-nlohmann::json run_c10(const std::string& dir, const ReproProfile& p);   // claims_derived.cpp
+ClaimOutcome run_c10(const std::string& dir, const ReproProfile& p);   // claims_derived.cpp
 
 }  // namespace moelab::cli
