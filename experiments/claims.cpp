@@ -29,48 +29,20 @@ ReproProfile repro_profile(const std::string& name) {
         p.robust_train_limit = 12000;   // all 60000 would put C6 alone past the full budget
         p.rt_er_betas = {1.0, 3.0, 6.0, 9.0};
         p.jtdmoe_alphas = {0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9};
+        p.pgd_samples = 1000;
         return p;
     }
     throw std::invalid_argument("PROFILE: expected quick or full, got '" + name + "'");
 }
 
-namespace {
-
-Verdict verdict_named(const std::string& s) {
-    if (s == "reproduced") return Verdict::reproduced;
-    if (s == "not reproduced") return Verdict::not_reproduced;
-    return Verdict::inconclusive;
-}
-
-// A driver not yet rewritten over seeds: one seed, its own verdict rule (stated in its reason), no interval.
-template <json (*Driver)(const std::string&, const ReproProfile&)>
-ClaimOutcome legacy_outcome(const std::string& dir, const ReproProfile& p) {
-    const json r = Driver(dir, p);
-    ClaimOutcome o;
-    o.paper = r.at("paper").get<std::string>();
-    o.effect = "single-seed verdict (no interval)";
-    o.interval = Interval{std::nan(""), -std::numeric_limits<double>::infinity(), std::numeric_limits<double>::infinity(), 0};
-    o.verdict = verdict_named(r.at("verdict").get<std::string>());
-    o.seeds = {p.seeds.front()};
-    o.budget = std::to_string(p.epochs) + " epochs, one seed";
-    o.setup = "Not yet rewritten over seeds: one seed, the driver's own rule (below).";
-    o.figure = r.value("figure", std::string());
-    o.reason = r.at("reason").get<std::string>();
-    o.checker_violations = r.value("checker_violations", std::int64_t{-1});
-    o.data = r;
-    return o;
-}
-
-}  // namespace
-
 const std::vector<Claim>& claims() {
     static const std::vector<Claim> all{
         {"C1", "MoE fits clustered data with a smaller Lipschitz constant than dense at equal compute, more so as E grows",
-         "P1", legacy_outcome<run_c1>},
-        {"C2", "Robustness suffers where the top experts differ (local Lipschitz and attack distance vs expert spread)",
-         "P1", legacy_outcome<run_c2>},
-        {"C3", "MoE more robust than dense at equal compute (PGD, Fashion-MNIST)", "P1", legacy_outcome<run_c3>},
-        {"C4", "Robust to the choice of experts (swap a selected expert for the next-ranked)", "P1", legacy_outcome<run_c4>},
+         "P1", run_c1},
+        {"C2", "Robustness suffers where the top experts differ (attack distance vs relative expert spread near routing boundaries)",
+         "P1", run_c2},
+        {"C3", "MoE more robust than dense at equal compute and matched clean accuracy (PGD-40, Fashion-MNIST)", "P1", run_c3},
+        {"C4", "Robust to the choice of experts (swap one layer's selected expert for the next-ranked)", "P1", run_c4},
         {"C5", "Experts are weaker than the router (SA, RA, RA-E, RA-R)", "P2", run_c5},
         {"C6", "RT-ER beats plain adversarial training of an MoE (SA and RA)", "P2", run_c6},
         {"C7", "JTDMoE's joint training lies above separately trained dual-model halves (the SA-RA trade-off in alpha read apart)", "P2",
@@ -79,7 +51,7 @@ const std::vector<Claim>& claims() {
         {"C9", "Tuned over equally many recipes, the MoE is more reliable than dense (adversarial and OOD robustness)",
          "P3", run_c9},
         {"C10", "A smooth-routing Lipschitz bound is unsound for top-k MoE; the routing-aware one holds", "derived",
-         legacy_outcome<run_c10>},
+         run_c10},
     };
     return all;
 }

@@ -173,7 +173,8 @@ ModelOutput Classifier::forward(const Var& x, const ForwardOptions& o) const {
                          std::to_string(config_.input_dim));
     ModelOutput out;
     auto run_moe = [&](const MoELayer& layer, const Var& h, std::size_t index) {
-        RoutingControl control{o.k_override, o.swap_rank, nullptr};
+        const bool swap_here = o.swap_layer < 0 || o.swap_layer == static_cast<std::int64_t>(index);
+        RoutingControl control{o.k_override, swap_here ? o.swap_rank : -1, nullptr};
         if (o.frozen_routing) {
             if (index >= o.frozen_routing->size())
                 throw std::invalid_argument("model: frozen routing has " + std::to_string(o.frozen_routing->size()) +

@@ -68,6 +68,7 @@ struct ForwardOptions {
     Rng rng{0};                        // per-step stream: dropout and router noise (training only)
     std::int64_t k_override = 0;       // top-k at inference; 0 = the configured k
     std::int64_t swap_rank = -1;       // >= 0: replace the expert of this rank by the next-ranked (router.hpp)
+    std::int64_t swap_layer = -1;      // with swap_rank: only in this MoE layer (0-based); -1: in every MoE layer
     // Routing held fixed: one Routing per MoE layer, as returned in ModelOutput::routings by a forward on
     // the same rows (empty: the router decides). Used by the expert attack (P2's RA-E).
     const std::vector<Routing>* frozen_routing = nullptr;

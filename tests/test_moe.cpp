@@ -2,6 +2,7 @@
 // gates, the E=1 reduction, auxiliary losses by hand, capacity dropping, baselines, determinism.
 #include <boost/test/unit_test.hpp>
 
+#include <algorithm>
 #include <cmath>
 
 #include "engine/config_error.hpp"
@@ -328,6 +329,42 @@ BOOST_AUTO_TEST_CASE(parallel_expert_node_matches_the_op_by_op_graph_and_the_thr
         for (std::size_t p = 0; p < g.size(); ++p) BOOST_TEST(g[p].bitwise_equal(drop_first[p]), "dropout, threads " << t);
     }
     set_threads(before);
+}
+
+// swap_layer confines P1's expert swap to one MoE layer: that layer's rank-0 expert becomes its third-ranked one
+// (from its own router scores), the rank-1 expert stays, and the layers before it route as without the swap.
+BOOST_AUTO_TEST_CASE(a_swap_confined_to_one_layer_changes_that_layer_only) {
+    ModelConfig c;
+    c.input_dim = 6;
+    c.classes = 3;
+    c.width = 5;
+    c.depth = 2;
+    c.hidden = 4;
+    c.experts = 4;
+    c.top_k = 2;
+    Classifier model(c);
+    const Tensor x = random_tensor(Shape{30, 6}, 7, -1.0, 1.0);
+    NoGradGuard no_grad;
+    const ModelOutput clean = model.forward(Var(x));
+    ForwardOptions o;
+    o.swap_rank = 0;
+    o.swap_layer = 1;
+    const ModelOutput swapped = model.forward(Var(x), o);
+    BOOST_TEST(swapped.routings[0].expert == clean.routings[0].expert);
+    const Tensor& s = clean.routings[1].logits.value();
+    for (std::int64_t b = 0; b < 30; ++b) {
+        std::vector<std::int64_t> order{0, 1, 2, 3};
+        std::stable_sort(order.begin(), order.end(), [&](auto p, auto q) { return s.at(b, p) > s.at(b, q); });
+        BOOST_TEST(swapped.routings[1].expert[static_cast<std::size_t>(2 * b)] == order[2]);
+        BOOST_TEST(swapped.routings[1].expert[static_cast<std::size_t>(2 * b + 1)] == order[1]);
+    }
+    BOOST_TEST(max_abs_diff(swapped.logits.value(), clean.logits.value()) > 1e-6);
+    o.swap_layer = 0;   // the first layer's swap changes what the second sees: its routing is its own
+    const ModelOutput first = model.forward(Var(x), o);
+    o.swap_layer = -1;
+    const ModelOutput every = model.forward(Var(x), o);
+    BOOST_TEST(first.routings[0].expert == every.routings[0].expert);
+    BOOST_TEST(first.routings[1].expert != every.routings[1].expert);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
