@@ -1,7 +1,8 @@
 # moelab: build, test, benchmark and reproduce. See README.md.
 #   make repro   install missing Debian packages (as root), build, run the main job
 #   make test    build and run the Boost.Test suites
-#   make bench   time the benchmark workloads against PyTorch float64 (docs/performance.md)
+#   make bench   time the benchmark workloads against PyTorch float64 (docs/performance.md);
+#                make bench W=W6,W7 times only those (BENCH_FLAGS="--w7-images 5" passes flags on)
 
 CXX      ?= g++
 BUILD    ?= build
@@ -94,7 +95,7 @@ test: deps
 bench: deps
 	@$(MAKE) --no-print-directory $(BUILD)/moelab_bench
 	@mkdir -p out
-	@$(BUILD)/moelab_bench --out out/bench.json
+	@$(BUILD)/moelab_bench --out out/bench.json $(if $(W),--workloads $(W)) $(BENCH_FLAGS)
 
 PROFILE ?= quick
 repro: deps
