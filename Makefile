@@ -14,7 +14,8 @@ BUILD    ?= build
 # -fno-math-errno lets sqrt vectorise (it changes no value, only drops the errno side effect).
 CXXFLAGS ?= -O3
 CXXFLAGS += -std=c++20 -ffp-contract=off -fopenmp -fno-math-errno -Wall -Wextra -Wpedantic -Wshadow -Wconversion -Wno-sign-conversion -I. -MMD -MP -DBOOST_TEST_DYN_LINK
-LDLIBS   += -fopenmp -lopenblas -llapacke -lz -lglpk -lgmpxx -lgmp
+# CBC (coinor-libcbc-dev): the second MILP back-end (theory/milp_cbc.cpp); `pkg-config --libs cbc` names these.
+LDLIBS   += -fopenmp -lopenblas -llapacke -lz -lglpk -lgmpxx -lgmp -lCbcSolver -lCbc -lCgl -lOsiClp -lClp -lOsi -lCoinUtils
 ifeq ($(SANITIZE),1)
 # -g1: line tables for the reports at a third less compile time than -g; UB aborts (no silent recovery).
 CXXFLAGS += -O1 -g1 -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
@@ -128,7 +129,7 @@ $(FUZZ_BUILD)/libmoelab.a: $(FUZZ_LIB_OBJ)
 
 $(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.cpp tests/fuzz/fuzz_inputs.hpp $(FUZZ_BUILD)/libmoelab.a
 	$(FUZZ_CXX) $(FUZZ_CXXFLAGS) -fsanitize=fuzzer,address,undefined $< $(FUZZ_BUILD)/libmoelab.a -o $@ \
-		-fopenmp -lopenblas -llapacke -lz -lglpk -lgmpxx -lgmp
+		-fopenmp -lopenblas -llapacke -lz -lglpk -lgmpxx -lgmp -lCbcSolver -lCbc -lCgl -lOsiClp -lClp -lOsi -lCoinUtils
 
 fuzz:
 	@MOELAB_WITH_FUZZ=1 sh .ci/deps

@@ -35,6 +35,7 @@
 #include "experiments/bench_scaling.hpp"
 #include "experiments/bench_workloads.hpp"
 #include "experiments/config_keys.hpp"
+#include "theory/milp_backend.hpp"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -366,6 +367,7 @@ int main(int argc, char** argv) {
     app.add_option("--torch-script", torch_script, "the PyTorch peer");
     app.add_flag("--no-scaling", no_scaling, "skip W5 (certification), W6 and W7 (exact MILP) scaling runs");
     app.add_option("--w7-images", exact.images, "W7: test images per model")->check(CLI::Range(1, 10000));
+    app.add_option("--milp-solver", exact.milp_solver, "W7: the MILP solver, glpk or cbc (default: the library's)");
     app.add_flag("--worker", worker, "internal: one moelab measurement");
     app.add_option("--workload", workload, "internal: the worker's workload");
     app.add_flag("--list-gemms", list_gemms, "worker: print the GEMM calls of one run to stderr");
@@ -378,6 +380,7 @@ int main(int argc, char** argv) {
         for (const auto& id : ids)   // validate the ids before any work
             if (std::find(workload_ids().begin(), workload_ids().end(), id) == workload_ids().end() && !is_scaling(id))
                 throw std::invalid_argument("--workloads: unknown workload '" + id + "' (expected W1 to W7)");
+        if (!exact.milp_solver.empty()) (void)parse_milp_backend(exact.milp_solver);   // refuse a bad name before any work
         if (no_scaling) std::erase_if(ids, is_scaling);
         return run_driver(out, ids, threads, rounds, warmup, reps, torch_script, exact);
     } catch (const std::exception& e) {

@@ -138,6 +138,7 @@ void run(const CertifyFlags& f) {
     settings.radius_cap = f.radius_cap;
     settings.work_limit_nodes = f.work.nodes;
     settings.time_limit_s = f.work.seconds;
+    settings.milp_backend = f.work.milp_backend();
     settings.robust = robust ? robust->model.get() : nullptr;
     settings.alpha = f.dual.alpha;
     Progress bar("certify " + f.method, static_cast<long>(test.size()), "samples");

@@ -26,6 +26,7 @@
 #include "engine/dataset.hpp"
 #include "moe/model.hpp"
 #include "theory/attack.hpp"
+#include "theory/milp_backend.hpp"
 
 namespace moelab {
 
@@ -82,6 +83,7 @@ struct CertifySettings {
     double radius_cap = 1.0;                // exact, exact-lipschitz: largest L-inf radius searched
     std::int64_t work_limit_nodes = 20000;  // exact, exact-lipschitz: branch-and-bound nodes (deterministic)
     double time_limit_s = 0.0;              // opt-in wall clock (0: none); its stops are marked load-dependent
+    MilpBackend milp_backend = kDefaultMilpBackend;   // exact: the MILP solver (theory/milp_backend.hpp)
     const Classifier* robust = nullptr;     // p2: the robust model of the dual pair (nullptr: the single model)
     double alpha = 0.0;                     // p2 with `robust`: the dual model's weight
 };
