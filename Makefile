@@ -1,7 +1,8 @@
 # moelab: build, test, benchmark and reproduce. See README.md.
 #   make repro   install missing Debian packages (as root), build, run the main job
 #   make test    build and run the Boost.Test suites
-#   make bench   time the benchmark workloads against PyTorch float64 (docs/performance.md)
+#   make bench   time the benchmark workloads against PyTorch float64 (docs/performance.md);
+#                make bench W=W6,W7 times only those (BENCH_FLAGS="--w7-images 5" passes flags on)
 
 CXX      ?= g++
 BUILD    ?= build
@@ -13,7 +14,8 @@ BUILD    ?= build
 # -fno-math-errno lets sqrt vectorise (it changes no value, only drops the errno side effect).
 CXXFLAGS ?= -O3
 CXXFLAGS += -std=c++20 -ffp-contract=off -fopenmp -fno-math-errno -Wall -Wextra -Wpedantic -Wshadow -Wconversion -Wno-sign-conversion -I. -MMD -MP -DBOOST_TEST_DYN_LINK
-LDLIBS   += -fopenmp -lopenblas -llapacke -lz -lglpk -lgmpxx -lgmp
+# CBC (coinor-libcbc-dev): the second MILP back-end (theory/milp_cbc.cpp); `pkg-config --libs cbc` names these.
+LDLIBS   += -fopenmp -lopenblas -llapacke -lz -lglpk -lgmpxx -lgmp -lCbcSolver -lCbc -lCgl -lOsiClp -lClp -lOsi -lCoinUtils
 ifeq ($(SANITIZE),1)
 # -g1: line tables for the reports at a third less compile time than -g; UB aborts (no silent recovery).
 CXXFLAGS += -O1 -g1 -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
@@ -95,7 +97,7 @@ test: deps
 bench: deps
 	@$(MAKE) --no-print-directory $(BUILD)/moelab_bench
 	@mkdir -p out
-	@$(BUILD)/moelab_bench --out out/bench.json
+	@$(BUILD)/moelab_bench --out out/bench.json $(if $(W),--workloads $(W)) $(BENCH_FLAGS)
 
 PROFILE ?= quick
 repro: deps
@@ -128,7 +130,7 @@ $(FUZZ_BUILD)/libmoelab.a: $(FUZZ_LIB_OBJ)
 
 $(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.cpp tests/fuzz/fuzz_inputs.hpp $(FUZZ_BUILD)/libmoelab.a
 	$(FUZZ_CXX) $(FUZZ_CXXFLAGS) -fsanitize=fuzzer,address,undefined $< $(FUZZ_BUILD)/libmoelab.a -o $@ \
-		-fopenmp -lopenblas -llapacke -lz -lglpk -lgmpxx -lgmp
+		-fopenmp -lopenblas -llapacke -lz -lglpk -lgmpxx -lgmp -lCbcSolver -lCbc -lCgl -lOsiClp -lClp -lOsi -lCoinUtils
 
 fuzz:
 	@MOELAB_WITH_FUZZ=1 sh .ci/deps

@@ -31,9 +31,11 @@
 #include "engine/blas.hpp"
 #include "engine/npz.hpp"
 #include "engine/parallel.hpp"
+#include "experiments/bench_exact.hpp"
 #include "experiments/bench_scaling.hpp"
 #include "experiments/bench_workloads.hpp"
 #include "experiments/config_keys.hpp"
+#include "theory/milp_backend.hpp"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -285,8 +287,20 @@ json report_cell(const std::string& id, int t, const CellRuns& c, bool same_bits
     return rec;
 }
 
-int run_driver(const std::string& out_path, std::vector<std::string> ids, const std::vector<int>& threads,
-               int rounds, int warmup, int reps, const std::string& torch_script, bool scaling) {
+// The scaling workloads, timed alone in this process (bench_scaling.hpp, bench_exact.hpp).
+const std::vector<std::string>& scaling_ids() {
+    static const std::vector<std::string> ids{"W5", "W6", "W7"};
+    return ids;
+}
+
+bool is_scaling(const std::string& id) {
+    return std::find(scaling_ids().begin(), scaling_ids().end(), id) != scaling_ids().end();
+}
+
+int run_driver(const std::string& out_path, const std::vector<std::string>& all_ids, const std::vector<int>& threads,
+               int rounds, int warmup, int reps, const std::string& torch_script, const ExactBenchOptions& exact) {
+    std::vector<std::string> ids, scaling;   // timed against the peer / timed alone
+    for (const auto& id : all_ids) (is_scaling(id) ? scaling : ids).push_back(id);
     DriverSetup d;
     d.out_dir = fs::path(out_path).parent_path().empty() ? fs::path(".") : fs::path(out_path).parent_path();
     fs::create_directories(d.out_dir / "bench");
@@ -319,13 +333,14 @@ int run_driver(const std::string& out_path, std::vector<std::string> ids, const 
             records.push_back(report_cell(id, t, c, same_bits, csv));
         }
     }
-    if (scaling)
-        for (auto& r : run_scaling(data, 1)) records.push_back(r);
+    for (auto& r : run_scaling(data, 1, scaling)) records.push_back(r);
+    if (std::find(scaling.begin(), scaling.end(), "W7") != scaling.end())
+        for (auto& r : run_exact_w7(exact)) records.push_back(r);
     write_file_atomic(out_path, records.dump(2) + "\n");
     const std::string csv_path = (fs::path(out_path).replace_extension(".csv")).string();
     const std::string png_path = (fs::path(out_path).replace_extension(".png")).string();
     write_file_atomic(csv_path, csv.str());
-    write_chart(csv_path, png_path);
+    if (!ids.empty()) write_chart(csv_path, png_path);
     std::printf("bench: wrote %s, %s and %s (medians of %d rounds x %d reps; x_gemm = moelab / raw GEMM time, "
                 "x_faster = PyTorch / moelab, per_round = its range over the rounds)\n",
                 out_path.c_str(), csv_path.c_str(), png_path.c_str(), rounds, reps);
@@ -338,6 +353,8 @@ int main(int argc, char** argv) {
     CLI::App app{"moelab_bench: the docs/performance.md workloads, moelab vs raw GEMM vs PyTorch float64"};
     std::string out = "out/bench.json", workload, data, torch_script = "experiments/bench_torch.py";
     std::vector<std::string> ids = workload_ids();
+    ids.insert(ids.end(), scaling_ids().begin(), scaling_ids().end());
+    ExactBenchOptions exact;
     std::vector<int> threads{1, 2};
     int rounds = 5, warmup = 3, reps = 5, worker_threads = 1;
     bool worker = false, no_scaling = false, no_floor = false, list_gemms = false;
@@ -348,7 +365,9 @@ int main(int argc, char** argv) {
     app.add_option("--warmup", warmup, "untimed runs per worker")->check(CLI::Range(0, 1000));
     app.add_option("--reps", reps, "timed runs per worker and round")->check(CLI::Range(1, 10000));
     app.add_option("--torch-script", torch_script, "the PyTorch peer");
-    app.add_flag("--no-scaling", no_scaling, "skip W5 (certification) and W6 (exact MILP) scaling runs");
+    app.add_flag("--no-scaling", no_scaling, "skip W5 (certification), W6 and W7 (exact MILP) scaling runs");
+    app.add_option("--w7-images", exact.images, "W7: test images per model")->check(CLI::Range(1, 10000));
+    app.add_option("--milp-solver", exact.milp_solver, "W7: the MILP solver, glpk or cbc (default: the library's)");
     app.add_flag("--worker", worker, "internal: one moelab measurement");
     app.add_option("--workload", workload, "internal: the worker's workload");
     app.add_flag("--list-gemms", list_gemms, "worker: print the GEMM calls of one run to stderr");
@@ -359,9 +378,11 @@ int main(int argc, char** argv) {
     try {
         if (worker) return run_worker(workload, worker_threads, warmup, reps, data, !no_floor, list_gemms);
         for (const auto& id : ids)   // validate the ids before any work
-            if (std::find(workload_ids().begin(), workload_ids().end(), id) == workload_ids().end())
-                throw std::invalid_argument("--workloads: unknown workload '" + id + "' (expected W1, W2, W3 or W4)");
-        return run_driver(out, ids, threads, rounds, warmup, reps, torch_script, !no_scaling);
+            if (std::find(workload_ids().begin(), workload_ids().end(), id) == workload_ids().end() && !is_scaling(id))
+                throw std::invalid_argument("--workloads: unknown workload '" + id + "' (expected W1 to W7)");
+        if (!exact.milp_solver.empty()) (void)parse_milp_backend(exact.milp_solver);   // refuse a bad name before any work
+        if (no_scaling) std::erase_if(ids, is_scaling);
+        return run_driver(out, ids, threads, rounds, warmup, reps, torch_script, exact);
     } catch (const std::exception& e) {
         std::cerr << "moelab_bench: " << user_message(e) << "\n";
         return 1;

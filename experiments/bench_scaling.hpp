@@ -4,6 +4,9 @@
 // alone and summarised by their growth exponent (slope of log time against log size).
 #pragma once
 
+#include <string>
+#include <vector>
+
 #include <nlohmann/json.hpp>
 
 #include "experiments/bench_workloads.hpp"
@@ -12,6 +15,7 @@ namespace moelab::bench {
 
 // Records for out/bench.json (workload "W5"/"W6", threads, moelab_ms, torch_ms = null, gemm_ms = null,
 // peak_rss_mb, and the size they were measured at); prints a table.
-nlohmann::json run_scaling(const BenchData& data, int threads);
+// Runs W5 and W6 when `ids` names them.
+nlohmann::json run_scaling(const BenchData& data, int threads, const std::vector<std::string>& ids);
 
 }  // namespace moelab::bench

@@ -191,6 +191,7 @@ void run(const CertifyFlags& f) {
     settings.radius_cap = f.radius_cap;
     settings.work_limit_nodes = f.work.nodes;
     settings.time_limit_s = f.work.seconds;
+    settings.milp_backend = f.work.milp_backend();
     if (f.p2_output == "logits") {
         settings.p2.output = P2Output::logits;
         settings.p2.logit_bound = f.p2_logit_bound;

@@ -95,6 +95,7 @@ void run(const CheckFlags& f, int& exit_code) {
     o.exact_options.radius_cap = f.radius_cap;
     o.exact_options.work_limit_nodes = f.work.nodes;
     o.exact_options.time_limit_s = f.work.seconds;
+    o.exact_options.backend = f.work.milp_backend();
     o.exact_lipschitz = f.exact_lipschitz;
     o.exact_lipschitz_options.work_limit_nodes = f.work.nodes;
     o.exact_lipschitz_options.time_limit_s = f.work.seconds;

@@ -48,6 +48,7 @@ void certify_exact(const Classifier& model, const Dataset& test, const CertifySe
     ExactOptions eo;
     eo.radius_cap = s.radius_cap;
     eo.work_limit_nodes = s.work_limit_nodes;
+    eo.backend = s.milp_backend;
     eo.time_limit_s = s.time_limit_s;
     eo.domain = s.domain;
     for (std::int64_t i = 0; i < test.size(); ++i) {

@@ -28,6 +28,7 @@
 #include "moe/model.hpp"
 #include "theory/attack.hpp"
 #include "theory/p2_certificate.hpp"
+#include "theory/milp_backend.hpp"
 
 namespace moelab {
 
@@ -90,6 +91,7 @@ struct CertifySettings {
     double time_limit_s = 0.0;              // opt-in wall clock (0: none); its stops are marked load-dependent
     P2Options p2;                           // p2: output read as probabilities (default) or logits with a bound M
     std::int64_t first_index = 0;           // the data set's first row is this sample of the run (a rank's block)
+    MilpBackend milp_backend = kDefaultMilpBackend;   // exact: the MILP solver (theory/milp_backend.hpp)
 };
 
 // Per sample a radius and a status ("probabilistic" or "abstain" for smoothing, the solver's status for

@@ -5,21 +5,29 @@
 //   d*(x) = min ||delta||_inf  s.t.  x + delta in the domain, some class j != label has logit_j >= logit_label
 //
 // The MILP: input variables x' in [x - R, x + R] intersected with the domain, t >= |x'_i - x_i|, minimise t.
-// Each ReLU y = max(0, z) whose pre-activation bounds [l, u] (interval arithmetic over that box) straddle 0
-// gets a binary b: y >= z, y >= 0, y <= z - l (1 - b), y <= u b. A top-1 MoE gets a binary a_i per
-// reachable expert (sum a_i = 1), router constraints s_i - s_j >= -(1 - a_i) M_ij and the selected expert's
-// output by big-M: z_c - f_{i,c} in [-(1 - a_i) M, (1 - a_i) M]. The misclassification is one binary c_j per
-// class that can win (sum c_j = 1) with z_j - z_label >= -(1 - c_j) M_j. Every M comes from sound interval
-// bounds on the ball of radius R <= radius_cap, which is why the cap must be finite.
+// Each ReLU y = max(0, z) whose pre-activation bounds [l, u] straddle 0 gets a binary b: y >= z, y >= 0,
+// y <= z - l (1 - b), y <= u b. A top-1 MoE gets a binary a_i per reachable expert (sum a_i = 1), router
+// constraints s_i - s_j >= -(1 - a_i) M_ij and the selected expert's output by big-M. Every bound and M
+// comes from CROWN run layer by layer over the ball (theory/layer_bounds.hpp, intersected with interval
+// arithmetic; theory/distance_milp.hpp), which is why the cap must be finite: stable ReLUs, experts that
+// cannot win the routing and classes that cannot overtake the label are removed before the solve.
+//
+// d* is the smallest of the distances of its pieces: one MILP per class j that can overtake the label and,
+// for a network with one top-1 MoE stage, per expert e that can win the routing (z_j >= z_label routed to
+// e). With the class and the expert fixed the LP relaxation is far stronger (a binary per class let it put
+// the misclassification at x itself: a root bound of 0 on every Fashion-MNIST sample measured) and the other
+// experts' ReLUs drop out; most pieces are ruled out by the bounds alone. The pieces run in a fixed order
+// (the attack point's class and expert first), each searching the ball of radius min(cap, 1.001 U), U the
+// best verified distance so far, so the bounds tighten as the search goes.
 //
 // Before the MILP, an L-inf DeepFool run (theory/attack.hpp) supplies a verified adversarial point at some
-// distance U; the MILP then searches the ball of radius min(cap, 1.001 U) instead of the cap, which shrinks the
-// interval bounds and every big-M with it (the minimiser lies within U anyway).
+// distance U. The MILPs are solved by GLPK (default) or CBC (ExactOptions::backend, theory/milp_backend.hpp).
 //
-// Lower bounds: optimal -> GLPK's proven optimum of the closed problem; work limit (a number of
-// branch-and-bound nodes, deterministic: theory/work_limit.hpp) or the opt-in time limit -> the smallest
-// local bound among the open branch-and-bound nodes (glp_ios_best_node / glp_ios_node_bound, recorded at each
-// node selection), or 0 when the limit struck before the first branching.
+// Lower bounds: the smallest over the pieces of: the proven optimum of a piece's closed problem; the radius
+// searched, for a piece proven empty there; under the work limit (a number of branch-and-bound nodes
+// summed over all pieces, deterministic: theory/work_limit.hpp) or the opt-in time limit, the smallest local
+// bound among the open nodes (GLPK: glp_ios_best_node, CBC: its best possible value), or 0 when the limit
+// struck before the first branching or before the piece was reached.
 //
 // Precision: GLPK works to ~1e-7 (primal feasibility) and the integrality tolerance is set to 1e-9, so d* is
 // exact to ~1e-6 relative, not to the last bit. The MILP's minimiser may sit exactly on a routing boundary
@@ -31,13 +39,10 @@
 // lower bound then carries GLPK's tolerances outward (theory/outward_rounding.hpp: lower (1 - 1e-7) - 1e-7,
 // rounded down).
 //
-// Deterministic: GLPK is single-threaded and uses no randomness here, and DeepFool is deterministic.
-// Thread-safety: as Classifier::forward (graph building is per thread); GLPK keeps per-thread state.
-// Solve times on the 2-core development machine, radius cap 0.3, image box, 10 classes: a 2-D ReLU net
-// ~2 ms; 10-16-16 MLP ~0.5 s; 20-32-32 MLP ~1-20 s; a 784-D moe-model with 8 linear experts ~2 s. Larger
-// nets (two blocks of 32, or 784-32-32) hit a 20 s limit: interval-arithmetic big-Ms are loose there.
-// (Measured before GLPK's Gomory cuts were switched on for this problem, which made the benchmark's W6
-// solves 5-10x faster: milp_internal.cpp.)
+// Deterministic: GLPK and CBC run single-threaded with no time- or thread-dependent randomness, the pieces
+// run in a fixed order, and DeepFool is deterministic. Thread-safety: as Classifier::forward (graph building
+// is per thread); GLPK keeps per-thread state; CBC solves are serialised (theory/milp_cbc.cpp).
+// Solve times: docs/performance.md (W6, W7: the Fashion-MNIST top-1 MoEs, CPU seconds per sample).
 #pragma once
 
 #include <cstdint>
@@ -47,6 +52,7 @@
 #include "engine/tensor.hpp"
 #include "moe/model.hpp"
 #include "theory/geometry.hpp"
+#include "theory/milp_backend.hpp"
 
 namespace moelab {
 
@@ -58,6 +64,7 @@ struct ExactOptions {
     std::int64_t work_limit_nodes = 20000;
     double time_limit_s = 0.0;
     Box domain;                  // input box; images are [0, 1]
+    MilpBackend backend = kDefaultMilpBackend;   // which MILP solver (theory/milp_backend.hpp)
 };
 
 // optimal      lower == upper (within ~1e-6 relative) and x_adv is a verified adversarial example

@@ -1,5 +1,5 @@
-// The exact minimal L-infinity distance by MILP (exact.hpp): the model as plain affine maps, interval
-// bounds, the MILP encoding (Tjeng et al. 2019, plus top-1 routing) and the GLPK solve.
+// The exact minimal L-infinity distance by MILP (exact.hpp): the attack that bounds the search ball, one
+// MILP per piece (class, expert; built by distance_milp.hpp), their solves and the verification of points.
 #include "theory/attack.hpp"
 #include "theory/exact.hpp"
 
@@ -12,6 +12,7 @@
 #include <stdexcept>
 
 #include "engine/ops.hpp"
+#include "theory/distance_milp.hpp"
 #include "theory/milp_internal.hpp"
 #include "theory/outward_rounding.hpp"
 #include "theory/rational_check.hpp"
@@ -22,187 +23,6 @@ namespace {
 using namespace milp;
 
 static_assert(ExactOptions{}.work_limit_nodes == kDefaultWorkLimitNodes, "one default work limit");
-
-// The last affine map of the network and its input, for tight bounds on logit differences.
-struct LastAffine {
-    const AffineMap* map = nullptr;
-    Activations input;
-};
-
-// Strictness margins: 0 for the relaxed (closed) problem whose optimum is d*; a small positive value to
-// find a point strictly inside a routing cell and strictly misclassified (see exact.hpp).
-struct Margins {
-    double router = 0.0, classes = 0.0;
-};
-
-Activations encode_chain(Milp& milp, Activations x, const MapChain& chain, LastAffine* last) {
-    for (std::size_t l = 0; l < chain.size(); ++l) {
-        if (l > 0) x = encode_relu(milp, x);
-        if (last && l + 1 == chain.size()) *last = {&chain[l], x};
-        x = encode_affine(milp, x, chain[l]);
-    }
-    return x;
-}
-
-// Top-1 routing: binary a_i per reachable expert, sum a_i = 1, s_i - s_j >= m - (1 - a_i) M_ij, and the
-// output z = f_i(x) of the chosen expert by big-M on z_c - f_{i,c}.
-Activations encode_top1_moe(Milp& milp, const Activations& in, const MoEStage& moe, double margin, LastAffine* last) {
-    const auto E = static_cast<std::int64_t>(moe.experts.size());
-    // lower[i][j]: lower bound of s_i - s_j over the input box.
-    std::vector<std::vector<double>> lower(static_cast<std::size_t>(E), std::vector<double>(static_cast<std::size_t>(E), 0.0));
-    for (std::int64_t i = 0; i < E; ++i)
-        for (std::int64_t j = 0; j < E; ++j)
-            if (i != j) lower[static_cast<std::size_t>(i)][static_cast<std::size_t>(j)] = difference_lower(moe.router, i, j, in.lo, in.hi);
-    // Expert i is reachable unless some j beats it by more than the margin everywhere on the box.
-    std::vector<std::int64_t> reachable;
-    for (std::int64_t i = 0; i < E; ++i) {
-        bool ok = true;
-        for (std::int64_t j = 0; j < E; ++j)
-            if (j != i && -lower[static_cast<std::size_t>(j)][static_cast<std::size_t>(i)] < margin) ok = false;
-        if (ok) reachable.push_back(i);
-    }
-    if (reachable.empty()) {
-        milp.infeasible = true;
-        reachable.push_back(0);   // keep the shapes defined; the problem is not solved
-    }
-    const Activations scores = encode_affine(milp, in, moe.router);
-    std::vector<int> chosen;   // a_i per reachable expert; -1 when it is the only one (a_i = 1)
-    for (std::size_t r = 0; r < reachable.size(); ++r) {
-        if (reachable.size() == 1) {
-            chosen.push_back(-1);
-        } else {
-            chosen.push_back(milp.add_column(0.0, 1.0, true));
-            ++milp.routing_binaries;
-        }
-    }
-    if (reachable.size() > 1) milp.add_row(chosen, std::vector<double>(chosen.size(), 1.0), 1.0, 1.0);
-    for (std::size_t r = 0; r < reachable.size(); ++r) {
-        const std::int64_t i = reachable[r];
-        for (std::int64_t j = 0; j < E; ++j) {
-            if (j == i) continue;
-            const double low = lower[static_cast<std::size_t>(i)][static_cast<std::size_t>(j)];
-            if (low >= margin) continue;   // holds on the whole box
-            const int si = scores.col[static_cast<std::size_t>(i)], sj = scores.col[static_cast<std::size_t>(j)];
-            if (chosen[r] < 0) {
-                milp.add_row({si, sj}, {1.0, -1.0}, margin, kInf);
-            } else {
-                const double M = margin - low;   // s_i - s_j - M a_i >= margin - M
-                milp.add_row({si, sj, chosen[r]}, {1.0, -1.0, -M}, margin - M, kInf);
-            }
-        }
-    }
-    std::vector<Activations> outputs;
-    LastAffine expert_last;
-    for (std::int64_t i : reachable)
-        outputs.push_back(encode_chain(milp, in, moe.experts[static_cast<std::size_t>(i)], &expert_last));
-    if (reachable.size() == 1) {
-        if (last) *last = expert_last;
-        return outputs[0];
-    }
-    if (last) *last = {};   // several expert maps: no single last affine map
-    Activations z;
-    const std::size_t m = outputs[0].size();
-    for (std::size_t c = 0; c < m; ++c) {
-        double lo = kInf, hi = -kInf;
-        for (const Activations& f : outputs) {
-            lo = std::min(lo, f.lo[c]);
-            hi = std::max(hi, f.hi[c]);
-        }
-        z.col.push_back(milp.add_column(lo, hi));
-        z.lo.push_back(lo);
-        z.hi.push_back(hi);
-    }
-    for (std::size_t r = 0; r < reachable.size(); ++r) {
-        const Activations& f = outputs[r];
-        for (std::size_t c = 0; c < m; ++c) {
-            const double up = z.hi[c] - f.lo[c], down = f.hi[c] - z.lo[c];
-            // z_c - f_c <= (1 - a) up  and  z_c - f_c >= -(1 - a) down
-            milp.add_row({z.col[c], f.col[c], chosen[r]}, {1.0, -1.0, up}, -kInf, up);
-            milp.add_row({z.col[c], f.col[c], chosen[r]}, {1.0, -1.0, -down}, -down, kInf);
-        }
-    }
-    return z;
-}
-
-Activations encode_network(Milp& milp, Activations x, const Network& net, double router_margin, LastAffine* last) {
-    for (const Stage& s : net.stages) {
-        switch (s.kind) {
-            case Stage::Kind::affine:
-                *last = {&s.map, x};
-                x = encode_affine(milp, x, s.map);
-                break;
-            case Stage::Kind::relu:
-                *last = {};
-                x = encode_relu(milp, x);
-                break;
-            case Stage::Kind::chain: x = encode_chain(milp, std::move(x), s.chain, last); break;
-            case Stage::Kind::moe: x = encode_top1_moe(milp, x, s.moe, router_margin, last); break;
-        }
-    }
-    return x;
-}
-
-// Some class j != label has z_j - z_label >= m: binary c_j per class that can win, sum c_j = 1,
-// z_j - z_label >= m - (1 - c_j) M_j.
-void encode_misclassification(Milp& milp, const Activations& z, const LastAffine& last, std::int64_t label, double margin) {
-    const auto y = static_cast<std::size_t>(label);
-    std::vector<std::size_t> winners;
-    std::vector<double> low;   // lower bound of z_j - z_y per winner
-    for (std::size_t j = 0; j < z.size(); ++j) {
-        if (j == y) continue;
-        double lo = widen_down(z.lo[j] - z.hi[y]), hi = widen_up(z.hi[j] - z.lo[y]);
-        if (last.map) {
-            const auto jj = static_cast<std::int64_t>(j);
-            lo = std::max(lo, difference_lower(*last.map, jj, label, last.input.lo, last.input.hi));
-            hi = std::min(hi, -difference_lower(*last.map, label, jj, last.input.lo, last.input.hi));
-        }
-        if (hi < margin) continue;   // class j never reaches the label's logit on the box
-        winners.push_back(j);
-        low.push_back(lo);
-    }
-    if (winners.empty()) {
-        milp.infeasible = true;
-        return;
-    }
-    if (winners.size() == 1) {
-        milp.add_row({z.col[winners[0]], z.col[y]}, {1.0, -1.0}, margin, kInf);
-        return;
-    }
-    std::vector<int> picks;
-    for (std::size_t k = 0; k < winners.size(); ++k) {
-        const int c = milp.add_column(0.0, 1.0, true);
-        picks.push_back(c);
-        const double M = std::max(0.0, margin - low[k]);   // z_j - z_y - M c >= margin - M
-        milp.add_row({z.col[winners[k]], z.col[y], c}, {1.0, -1.0, -M}, margin - M, kInf);
-    }
-    milp.add_row(picks, std::vector<double>(picks.size(), 1.0), 1.0, 1.0);
-}
-
-// The whole problem: inputs x' in [x - R, x + R] clipped to the domain, t >= |x'_i - x_i|, minimise t.
-// Columns 0..d-1 are x', column d is t.
-Milp build_milp(const Network& net, const std::vector<double>& x, std::int64_t label, double R, const Box& domain,
-                const Margins& margins) {
-    Milp milp;
-    milp.gomory_cuts = true;   // milp_internal.cpp: a 5-10x shorter branch and bound on W6
-    Activations in;
-    for (double xi : x) {
-        const double lo = std::max(xi - R, domain.lo), hi = std::min(xi + R, domain.hi);
-        in.col.push_back(milp.add_column(lo, hi));
-        in.lo.push_back(lo);
-        in.hi.push_back(hi);
-    }
-    const int t = milp.add_column(0.0, R);
-    milp.columns[static_cast<std::size_t>(t)].objective = 1.0;
-    for (std::size_t i = 0; i < x.size(); ++i) {
-        milp.add_row({t, in.col[i]}, {1.0, -1.0}, -x[i], kInf);   // t >= x'_i - x_i
-        milp.add_row({t, in.col[i]}, {1.0, 1.0}, x[i], kInf);     // t >= x_i - x'_i
-    }
-    LastAffine last;
-    const Activations z = encode_network(milp, in, net, margins.router, &last);
-    encode_misclassification(milp, z, last, label, margins.classes);
-    return milp;
-}
-
 
 // ---- verification ----------------------------------------------------------------------------------
 
@@ -328,42 +148,117 @@ struct Search {
 void attack_first(Search& s) {
     MinimalOptions attack;
     attack.norm = Norm::linf;
-    const AttackResult r = deepfool(classifier_attack_model(s.model, s.o.domain), s.x, {s.label}, attack);
+    const AttackModel m = classifier_attack_model(s.model, s.o.domain);
+    const AttackResult r = deepfool(m, s.x, {s.label}, attack);
     if (r.success[0] && s.distance_to_x(r.x_adv) <= s.o.radius_cap) s.offer(r.x_adv);
     s.R = std::min(s.o.radius_cap, s.res.upper * (1.0 + 1e-3));
     if (s.R < s.o.radius_cap) s.note << "DeepFool point at " << s.res.upper << " limits the search radius to " << s.R << "; ";
 }
 
-// The closed problem (no margins), whose optimum is d*. GLPK's scaling can make a feasible problem look
+// The closed problem (no margins), whose optimum is d*_j. GLPK's scaling can make a feasible problem look
 // infeasible (found by the exact-Lipschitz solver, milp_internal.hpp): "no adversarial example within the
 // radius" is a claim, so it is confirmed without the presolver and the scaling.
 MilpSolution solve_closed(Search& s, const Milp& milp) {
-    MilpSolution first = solve_milp(milp, s.budget);
-    s.res.seconds = first.seconds;
+    MilpSolution first = solve_milp(milp, s.budget, true, s.o.backend);
+    s.res.seconds += first.seconds;
     if (said_infeasible(first) && !s.budget.exhausted()) {
-        first = solve_milp(milp, s.budget, false);
+        first = solve_milp(milp, s.budget, false, s.o.backend);
         s.res.seconds += first.seconds;
     }
     return first;
 }
 
 // The closed problem's minimiser failed verification: solve again with a strictness margin inside the
-// routing cell and past the class boundary, for a verified point just beyond d*. The margin starts near
-// rounding and grows only while GLPK's ~1e-7 tolerances leave the point on the wrong side. Not needed
-// when the DeepFool point already sits within tolerance of the proven bound.
-void resolve_with_margins(Search& s, const Network& net, double scale_of_scores, bool verified) {
-    const bool attack_is_tight = s.attack_is_tight();
+// routing cell and past the class boundary, for a verified point just beyond d*_j. The margin starts near
+// rounding and grows only while the solver's ~1e-7 tolerances leave the point on the wrong side. Not needed
+// when a verified point already sits within tolerance of this class's optimum.
+void resolve_with_margins(Search& s, const Network& net, double scale_of_scores, bool verified, Piece piece, double optimum) {
+    const bool point_is_tight = !s.res.x_adv.empty() && s.res.upper - optimum <= 1e-6 * std::max(1.0, s.res.upper);
     for (double relative_margin : {1e-9, 1e-7, 1e-5}) {
-        if (verified || attack_is_tight || s.budget.exhausted()) break;
+        if (verified || point_is_tight || s.budget.exhausted()) break;
         const double margin = relative_margin * scale_of_scores;
-        const Milp strict = build_milp(net, s.x.vec(), s.label, s.R, s.o.domain, Margins{margin, margin});
+        const Milp strict = build_distance_milp(net, s.x.vec(), s.label, s.R, s.o.domain, Margins{margin, margin}, piece);
         if (strict.infeasible) break;
-        const MilpSolution second = solve_milp(strict, s.budget);
+        const MilpSolution second = solve_milp(strict, s.budget, true, s.o.backend);
         s.res.seconds += second.seconds;
         s.note << "re-solved with margin " << margin << " (" << glpk_return_name(second.glpk_return) << ")";
         if (second.mip_status == GLP_OPT || second.mip_status == GLP_FEAS) verified = s.offer(s.point_of(second));
         s.note << (verified ? ": verified; " : ": not misclassified either; ");
     }
+}
+
+// What one piece's MILP proved about d*_piece, the distance to the nearest point of that piece (class j
+// reaches the label's logit, routed to expert e).
+struct PieceAnswer {
+    double lower = 0.0;       // d*_piece >= lower (0: nothing proven)
+    bool proven = false;      // lower is d*_piece, or d*_piece > the radius searched
+    bool infeasible = false;  // no such point within the radius searched (lower = that radius)
+};
+
+// d* = min over pieces. One MILP per class j that can overtake the label and, for a network with one top-1
+// MoE stage, per expert e that can win the routing, instead of one MILP with a binary per class and per
+// expert: with the class fixed the LP relaxation can no longer spread the misclassification over fractional
+// class binaries (its root bound was 0 on every W7 sample), with the expert fixed the routing is a set of
+// plain rows and the other experts' ReLUs vanish; each verified point shrinks the radius, hence the bounds
+// and big-Ms, of the pieces after it, and the bounds rule most pieces out before any solve.
+PieceAnswer solve_piece(Search& s, const Network& net, Piece piece, double scale_of_scores) {
+    if (!s.res.x_adv.empty()) s.R = std::min(s.R, s.res.upper * (1.0 + 1e-3));
+    const Milp milp = build_distance_milp(net, s.x.vec(), s.label, s.R, s.o.domain, Margins{}, piece);
+    if (milp.infeasible) return {s.R, true, true};   // the bounds rule the piece out within R
+    s.note << "class " << piece.target;
+    if (piece.expert >= 0) s.note << " expert " << piece.expert;
+    s.note << ": " << milp.relu_binaries << " ReLU and " << milp.routing_binaries << " routing binaries";
+    if (s.budget.exhausted()) {
+        s.note << ", not solved (work limit); ";
+        return {};
+    }
+    const MilpSolution first = solve_closed(s, milp);
+    if (said_infeasible(first)) {
+        s.note << ", none within " << s.R << "; ";
+        return {s.R, true, true};
+    }
+    const bool proven = first.glpk_return == 0 && first.mip_status == GLP_OPT;
+    const PieceAnswer answer{std::max(0.0, proven ? first.objective : first.best_bound), proven, false};
+    s.note << (proven ? "; " : ", solver stopped: " + glpk_return_name(first.glpk_return) + ", lower bound = best open node bound; ");
+    if (first.mip_status == GLP_OPT || first.mip_status == GLP_FEAS) {
+        const bool verified = s.offer(s.point_of(first));
+        if (!verified)
+            s.note << "the MILP minimiser at distance " << first.objective
+                   << " is not misclassified by the exact forward pass (a routing or class tie-break); ";
+        resolve_with_margins(s, net, scale_of_scores, verified, piece, first.objective);
+    }
+    return answer;
+}
+
+std::vector<std::int64_t> first_then_rest(std::int64_t first, std::int64_t n, std::int64_t skip) {
+    std::vector<std::int64_t> order;
+    if (first >= 0 && first != skip) order.push_back(first);
+    for (std::int64_t j = 0; j < n; ++j)
+        if (j != skip && j != first) order.push_back(j);
+    return order;
+}
+
+// The attack point's class and expert first (its piece has that point's distance as its radius, and a close
+// point found early shrinks the radius of every later piece), then the others in index order.
+std::vector<Piece> piece_order(const Search& s, const Network& net) {
+    std::int64_t first_class = -1, first_expert = -1;
+    if (!s.res.x_adv.empty()) {
+        const PointForward f = forward_point(net, s.res.x_adv.vec());
+        first_class = static_cast<std::int64_t>(std::max_element(f.logits.begin(), f.logits.end()) - f.logits.begin());
+        if (!f.route.empty()) first_expert = f.route[0];
+    }
+    std::int64_t moe_stages = 0, experts = 0;
+    for (const Stage& st : net.stages)
+        if (st.kind == Stage::Kind::moe) ++moe_stages, experts = st.moe.experts_count();
+    std::vector<Piece> order;
+    for (std::int64_t j : first_then_rest(first_class, net.classes, s.label)) {
+        if (moe_stages != 1) {
+            order.push_back({j, -1});
+            continue;
+        }
+        for (std::int64_t e : first_then_rest(first_expert, experts, -1)) order.push_back({j, e});
+    }
+    return order;
 }
 
 }  // namespace
@@ -397,41 +292,33 @@ ExactResult exact_min_distance_linf(const Classifier& model, const Tensor& x, in
     }
     attack_first(s);
 
-    const Milp milp = build_milp(net, x.vec(), label, s.R, o.domain, Margins{});
-    s.note << milp.relu_binaries << " ReLU and " << milp.routing_binaries << " routing binaries; ";
     const bool attack_point = !s.res.x_adv.empty();
-    MilpSolution first;
-    if (!milp.infeasible) first = solve_closed(s, milp);
-    if (milp.infeasible || said_infeasible(first)) {
-        s.note << (milp.infeasible ? "interval bounds rule out every other class within the radius"
-                                   : "no adversarial example within the radius (" + glpk_return_name(first.glpk_return) + ")");
-        if (attack_point) {   // contradicts the verified DeepFool point: numerical trouble, keep only what is proven
-            s.note << ", contradicting the verified DeepFool point: numerical trouble; ";
-            return s.finish(false);
-        }
+    const double scale_of_scores = std::max({1.0, max_abs(clean), plain.router_scale});
+    double lower = kInf;
+    bool proven = true, none_anywhere = true;
+    for (const Piece& piece : piece_order(s, net)) {
+        const PieceAnswer a = solve_piece(s, net, piece, scale_of_scores);
+        lower = std::min(lower, a.lower);
+        proven = proven && a.proven;
+        none_anywhere = none_anywhere && a.infeasible;
+    }
+    // Every class ruled out, or a proven bound beyond a verified point: contradicts that point (numerical
+    // trouble); keep only what is proven.
+    if (attack_point && (none_anywhere || lower > s.res.upper * (1.0 + 1e-6))) {
+        s.note << "no class reaches the label within the radius, contradicting the verified attack point: numerical trouble; ";
+        s.res.lower = 0.0;
+        return s.finish(false);
+    }
+    if (none_anywhere) {
+        s.note << "no adversarial example within the radius; ";
         s.res.status = ExactStatus::beyond_cap;
         s.res.load_dependent = s.budget.clock_struck();
         s.res.lower = solver_lower_outward(s.R);
         s.res.note = s.note.str();
         return s.res;
     }
-    const bool proven_optimal = first.glpk_return == 0 && first.mip_status == GLP_OPT;
-    const bool has_point = first.mip_status == GLP_OPT || first.mip_status == GLP_FEAS;
-    if (proven_optimal) {
-        s.res.lower = std::max(0.0, first.objective);
-    } else {
-        s.res.lower = std::max(0.0, first.best_bound);
-        s.note << "solver stopped: " << glpk_return_name(first.glpk_return)
-               << "; lower bound = best open node bound of the branch and bound (glp_ios_best_node); ";
-    }
-    if (has_point) {
-        const bool verified = s.offer(s.point_of(first));
-        if (!verified)
-            s.note << "the MILP minimiser at distance " << first.objective
-                   << " is not misclassified by the exact forward pass (a routing or class tie-break); ";
-        resolve_with_margins(s, net, std::max({1.0, max_abs(clean), plain.router_scale}), verified);
-    }
-    return s.finish(proven_optimal);
+    s.res.lower = lower;
+    return s.finish(proven);
 }
 
 }  // namespace moelab

@@ -4,6 +4,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <stdexcept>
+
+#include "engine/config_error.hpp"
 
 namespace moelab::milp {
 namespace {
@@ -79,7 +82,7 @@ int glpk_bound_type(double lo, double hi) {
     return lo == hi ? GLP_FX : GLP_DB;
 }
 
-MilpSolution solve_milp(const Milp& milp, WorkBudget& budget, bool presolve) {
+MilpSolution solve_milp_glpk(const Milp& milp, WorkBudget& budget, bool presolve) {
     glp_prob* P = glp_create_prob();
     glp_set_obj_dir(P, GLP_MIN);
     const int n = static_cast<int>(milp.columns.size()), m = static_cast<int>(milp.rows.size());
@@ -154,6 +157,15 @@ MilpSolution solve_milp(const Milp& milp, WorkBudget& budget, bool presolve) {
     return s;
 }
 
+MilpSolution solve_milp(const Milp& milp, WorkBudget& budget, bool presolve, MilpBackend backend) {
+    switch (backend) {
+        case MilpBackend::glpk: return solve_milp_glpk(milp, budget, presolve);
+        case MilpBackend::cbc: return solve_milp_cbc(milp, budget, presolve);
+        case MilpBackend::count: break;
+    }
+    throw std::logic_error("solve_milp: no such back-end");
+}
+
 std::string glpk_return_name(int ret) {
     switch (ret) {
         case 0: return "ok";
@@ -170,3 +182,12 @@ std::string glpk_return_name(int ret) {
 }
 
 }  // namespace moelab::milp
+
+namespace moelab {
+
+MilpBackend parse_milp_backend(const std::string& name) {
+    if (const auto b = find_by_name(kMilpBackends, name)) return *b;
+    throw ConfigError("milp-solver", "unknown MILP solver '" + name + "' (expected glpk or cbc)");
+}
+
+}  // namespace moelab

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "moe/model.hpp"
+#include "theory/milp_backend.hpp"
 #include "theory/network.hpp"
 #include "theory/work_limit.hpp"
 
@@ -132,7 +133,11 @@ struct MilpSolution {
 // its automatic scaling (seen on LipMIP problems whose gradient is 0 on the region); a caller that doubts an
 // infeasibility may re-solve with presolve = false, which also drops the scaling and solves the LP
 // relaxation by the simplex first (infeasible relaxation: glpk_return GLP_ENOPFS).
-MilpSolution solve_milp(const Milp& milp, WorkBudget& budget, bool presolve = true);
+// `backend` picks the solver (milp_backend.hpp); every back-end reports in GLPK's codes (glpk_return,
+// mip_status), so callers read one kind of answer.
+MilpSolution solve_milp(const Milp& milp, WorkBudget& budget, bool presolve = true, MilpBackend backend = MilpBackend::glpk);
+MilpSolution solve_milp_glpk(const Milp& milp, WorkBudget& budget, bool presolve);
+MilpSolution solve_milp_cbc(const Milp& milp, WorkBudget& budget, bool presolve);   // milp_cbc.cpp
 std::string glpk_return_name(int ret);
 
 }  // namespace moelab::milp
