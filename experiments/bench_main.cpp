@@ -32,6 +32,7 @@
 #include "engine/npz.hpp"
 #include "engine/parallel.hpp"
 #include "experiments/bench_exact.hpp"
+#include "experiments/bench_spawn.hpp"
 #include "experiments/bench_scaling.hpp"
 #include "experiments/bench_workloads.hpp"
 #include "experiments/config_keys.hpp"
@@ -155,20 +156,10 @@ int run_worker(const std::string& id, int threads, int warmup, int reps, const s
     return 0;
 }
 
-std::string quote(const std::string& s) {
-    std::string q = "'";
-    for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-    return q + "'";
-}
-
-// Runs a shell command and parses the last line of its stdout as JSON; null on failure.
-json run_json(const std::string& command) {
-    FILE* p = popen(command.c_str(), "r");
-    if (!p) return nullptr;
+// Runs a program from its argument vector and parses the last line of its stdout as JSON; null on failure.
+json run_json(const std::vector<std::string>& argv, const std::vector<std::string>& env) {
     std::string text, last;
-    char buf[4096];
-    while (fgets(buf, sizeof buf, p)) text += buf;
-    const int rc = pclose(p);
+    const int rc = run_program(argv, env, &text);
     std::istringstream lines(text);
     for (std::string line; std::getline(lines, line);)
         if (!line.empty()) last = line;
@@ -183,8 +174,8 @@ json run_json(const std::string& command) {
 std::string find_torch_python(const std::string& script) {
     if (!fs::exists(script)) return "";
     for (const char* py : {"/usr/bin/python3", "python3"}) {
-        const std::string cmd = std::string(py) + " -c 'import torch' >/dev/null 2>&1";
-        if (std::system(cmd.c_str()) == 0) return py;
+        std::string ignored;
+        if (run_program({py, "-c", "import torch"}, {}, &ignored, true) == 0) return py;
     }
     return "";
 }
@@ -196,12 +187,10 @@ std::string fmt(double v, int prec = 2) {
 }
 
 void write_chart(const std::string& csv, const std::string& png) {
-    if (std::system("command -v gnuplot >/dev/null 2>&1") != 0) {
-        std::cerr << "bench: gnuplot not found; skipped " << png << "\n";
-        return;
-    }
-    const std::string cmd = "gnuplot -e " + quote("csv='" + csv + "'; png='" + png + "'") + " figures/bench.gp";
-    if (std::system(cmd.c_str()) != 0) std::cerr << "bench: gnuplot failed on figures/bench.gp\n";
+    // The paths reach gnuplot as its ARG1 and ARG2 (call-style arguments), never inside a command string.
+    const int rc = run_program({"gnuplot", "-c", "figures/bench.gp", csv, png});
+    if (rc == -1) std::cerr << "bench: gnuplot could not be started; skipped " << png << "\n";
+    else if (rc != 0) std::cerr << "bench: gnuplot failed on figures/bench.gp\n";
 }
 
 // What every worker run of the driver shares.
@@ -222,12 +211,18 @@ struct CellRuns {
 
 // False when the moelab worker failed.
 bool run_cell(const DriverSetup& d, const std::string& id, int t, CellRuns& c) {
-    const std::string env = "OMP_NUM_THREADS=" + std::to_string(t) + " OPENBLAS_NUM_THREADS=" +
-                            std::to_string(t) + " MKL_NUM_THREADS=" + std::to_string(t) + " ";
-    const std::string args = " --workload " + id + " --threads " + std::to_string(t) + " --warmup " +
-                             std::to_string(d.warmup) + " --reps " + std::to_string(d.reps);
+    const std::string threads = std::to_string(t);
+    const std::vector<std::string> env{"OMP_NUM_THREADS=" + threads, "OPENBLAS_NUM_THREADS=" + threads,
+                                       "MKL_NUM_THREADS=" + threads};
+    const std::vector<std::string> args{"--workload", id, "--threads", threads, "--warmup", std::to_string(d.warmup),
+                                        "--reps", std::to_string(d.reps), "--data", d.data_path};
+    auto with = [&args](std::vector<std::string> head, const std::vector<std::string>& tail) {
+        head.insert(head.end(), args.begin(), args.end());
+        head.insert(head.end(), tail.begin(), tail.end());
+        return head;
+    };
     for (int r = 0; r < d.rounds; ++r) {
-        const json m = run_json(env + quote(d.self) + " --worker" + args + " --data " + quote(d.data_path));
+        const json m = run_json(with({d.self, "--worker"}, {}), env);
         if (m.is_null()) {
             std::cerr << "bench: the moelab worker for " << id << " at " << t << " threads failed\n";
             return false;
@@ -241,8 +236,7 @@ bool run_cell(const DriverSetup& d, const std::string& id, int t, CellRuns& c) {
         if (!c.hash.empty() && h != c.hash) c.hashes_agree = false;
         c.hash = h;
         if (d.python.empty()) continue;
-        const json tm = run_json(env + d.python + " " + quote(d.torch_script) + args + " --data " + quote(d.data_path) +
-                                 " --init " + quote((d.out_dir / "bench" / (id + "-init.npz")).string()));
+        const json tm = run_json(with({d.python, d.torch_script}, {"--init", (d.out_dir / "bench" / (id + "-init.npz")).string()}), env);
         if (tm.is_null()) {
             std::cerr << "bench: the PyTorch worker for " << id << " failed\n";
         } else {

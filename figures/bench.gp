@@ -1,5 +1,7 @@
 # Bar chart of out/bench.csv: median time per workload and thread count, moelab vs raw GEMM vs PyTorch.
-# Called by moelab_bench as: gnuplot -e "csv='out/bench.csv'; png='out/bench.png'" figures/bench.gp
+# Called by moelab_bench as: gnuplot -c figures/bench.gp out/bench.csv out/bench.png (the paths as arguments,
+# never inside a command string); gnuplot -e "csv='...'; png='...'" figures/bench.gp works too.
+if (ARGC >= 2) { csv = ARG1; png = ARG2 }
 set terminal pngcairo size 1000,560 font ",11"
 set output png
 set datafile separator ","
