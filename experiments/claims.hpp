@@ -18,7 +18,7 @@ namespace moelab::cli {
 
 struct ReproProfile {
     std::string name = "quick";      // quick or full
-    std::vector<std::uint64_t> seeds{1, 2, 3};   // every claim trains its models once per seed (full: 5 seeds)
+    std::vector<std::uint64_t> seeds{1, 2, 3, 4, 5};   // every claim trains its models once per seed (quick and full)
     std::int64_t train_limit = 12000, test_samples = 500, epochs = 3;
     std::int64_t check_samples = 60;
     std::int64_t correlation_samples = 200;   // C2: correctly classified test samples set against expert spread
