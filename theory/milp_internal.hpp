@@ -1,7 +1,8 @@
 // moelab theory, internal: the MILP plumbing shared by the exact solvers (exact_milp.cpp: minimal
 // adversarial distance; exact_lipschitz.cpp: exact Lipschitz constants), which encode the model in the
 // form of theory/network.hpp. Not a public API: interval bounds over a box, the MILP as plain data with the
-// Tjeng et al. (2019) ReLU encoding, and one GLPK solve (minimisation, single-threaded, deterministic).
+// Tjeng et al. (2019) ReLU encoding, and a solve by the chosen back-end (theory/milp_backend.hpp: GLPK or
+// CBC; minimisation, single-threaded, a counted node budget, deterministic).
 #pragma once
 
 #include <glpk.h>
