@@ -106,16 +106,6 @@ TrainConfig fashion_train_config(const ReproProfile& p) {
     return tc;
 }
 
-FashionModels fashion_models(const std::string& root, const ReproProfile& p) {
-    FashionModels f;
-    f.data = load_data("fashion-mnist", p.train_limit, p.test_samples);
-    const ModelConfig moe = fashion_moe_config();
-    const TrainConfig tc = fashion_train_config(p);
-    f.moe = trained(root, "fashion-moe", moe, tc, "fashion-mnist", f.data);
-    f.dense = trained(root, "fashion-dense", dense_baseline(moe, BaselineMatch::compute), tc, "fashion-mnist", f.data);
-    return f;
-}
-
 std::string seeded(const std::string& name, std::uint64_t seed) { return name + "-s" + std::to_string(seed); }
 
 FashionModels fashion_models(const std::string& root, const ReproProfile& p, std::uint64_t seed) {

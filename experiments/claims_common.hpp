@@ -41,10 +41,9 @@ struct FashionModels {
     std::unique_ptr<Classifier> moe, dense;
 };
 // The layer-level MoE (E=8, k=2, experts 128-256-128) and the dense MLP of equal active compute on Fashion-MNIST
-// (cached as fashion-moe, fashion-dense; with a seed: fashion-moe-s<seed>, initialised and shuffled from it).
+// (cached per seed as fashion-moe-s<seed>, fashion-dense-s<seed>, initialised and shuffled from the seed).
 ModelConfig fashion_moe_config();
 TrainConfig fashion_train_config(const ReproProfile& p);
-FashionModels fashion_models(const std::string& root, const ReproProfile& p);
 FashionModels fashion_models(const std::string& root, const ReproProfile& p, std::uint64_t seed);
 
 // A cache name per seed: "<name>-s<seed>".

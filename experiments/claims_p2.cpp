@@ -61,13 +61,6 @@ std::string p2_rt_er_name(const P2Setup& s) {
     return s.name(b);
 }
 
-namespace {
-
-json jtdmoe_recipe(const P2Setup& s) {
-    return {{"recipe", "jtdmoe"}, {"attack", p2_attack_json(s.attack)}, {"beta", s.beta}, {"alpha", s.joint_alpha}};
-}
-
-}  // namespace
 
 std::unique_ptr<Classifier> p2_standard(const std::string& root, const P2Setup& s) {
     return trained(root, s.name("p2-standard"), s.model, s.train, "fashion-mnist", s.data);
@@ -96,44 +89,6 @@ std::unique_ptr<Classifier> p2_rt_er(const std::string& root, const P2Setup& s) 
     TrainHooks hooks;
     hooks.batch_loss = rt_er_batch_loss(o);
     return trained(root, p2_rt_er_name(s), s.model, s.train, "fashion-mnist", s.data, p2_rt_er_recipe(s), hooks);
-}
-
-DualModels p2_dual_models(const std::string& root, const ReproProfile& p) { return p2_dual_models(root, p, p.seeds.front()); }
-
-DualModels p2_dual_models(const std::string& root, const ReproProfile& p, std::uint64_t seed) {
-    DualModels d;
-    d.setup = p2_setup(p, seed);
-    const P2Setup& s = d.setup;
-    d.standard = p2_standard(root, s);
-    d.robust = p2_rt_er(root, s);
-    // JTDMoE: F_S starts from the standard model's initialisation, F_R from the robust one's (the same seeds as
-    // separate training, so the comparison isolates the joint objective).
-    const json recipe = jtdmoe_recipe(s);
-    const std::string sname = s.name("p2-jtdmoe-standard"), rname = s.name("p2-jtdmoe-robust");
-    d.joint_standard = cached(root, sname, s.model, s.train, "fashion-mnist", recipe);
-    d.joint_robust = cached(root, rname, s.model, s.train, "fashion-mnist", recipe);
-    if (!d.joint_standard || !d.joint_robust) {
-        std::fprintf(stderr, "repro: training %s and %s jointly (alpha %.2f, %d epochs)\n", sname.c_str(), rname.c_str(),
-                     s.joint_alpha, s.train.epochs);
-        d.joint_standard = std::make_unique<Classifier>(s.model);
-        d.joint_robust = std::make_unique<Classifier>(s.model);
-        Optimizer sopt(d.joint_standard->params(), s.train.optimizer), ropt(d.joint_robust->params(), s.train.optimizer);
-        TrainState state;
-        JtdmoeOptions o;
-        o.alpha = s.joint_alpha;
-        o.robust.attack = s.attack;
-        o.robust.beta = s.beta;
-        TrainHooks hooks;
-        hooks.on_epoch = [&s](const TrainState& st, const Optimizer&) {
-            std::fprintf(stderr, "repro:   p2-jtdmoe epoch %d/%d: robust model's test accuracy %.4f\n",
-                         st.history.back().epoch, s.train.epochs, st.history.back().test_accuracy);
-        };
-        train_jtdmoe(*d.joint_standard, sopt, *d.joint_robust, ropt, s.data.train, s.data.test, s.train, state, o, hooks);
-        TrainState standard_state = state;   // same steps; its per-epoch metrics are the robust model's
-        store(root, sname, *d.joint_standard, sopt, s.train, standard_state, "fashion-mnist", recipe);
-        store(root, rname, *d.joint_robust, ropt, s.train, state, "fashion-mnist", recipe);
-    }
-    return d;
 }
 
 namespace {

@@ -11,11 +11,8 @@
 //   p2-pgd-at            PGD adversarial training of the whole MoE (Madry et al.)
 //   p2-rt-er             RT-ER at beta 6 (the dual model's robust MoE F_R when trained separately);
 //                        p2-rt-er-b<beta> at another beta
-//   p2-jtdmoe-standard   JTDMoE's F_S (the library's probability mixing), trained jointly with
-//   p2-jtdmoe-robust     JTDMoE's F_R (bitwise equal to p2-rt-er: its step never reads F_S)
 //   p2-jtdmoe-<mix>-a<alpha>   C7's JTDMoE standard halves, one per alpha and mixing (claims_p2_jtdmoe.cpp)
-// A C8 driver gets all four dual-model halves, trained or loaded, with p2_dual_models(root_of(dir), profile, seed);
-// the combined model is dual_forward (moe/model.hpp) / dual_attack_model (theory/dual.hpp) at any alpha.
+// The combined model is dual_forward (moe/model.hpp) / dual_attack_model (theory/dual.hpp) at any alpha.
 #pragma once
 
 #include <cstdint>
@@ -38,7 +35,6 @@ struct P2Setup {
     TrainConfig train;
     TrainingAttack attack;        // the training attack, also the evaluation radius
     double beta = 6.0;            // RT-ER
-    double joint_alpha = 0.5;     // JTDMoE
     std::uint64_t seed = 1;       // model and training seed
     std::string name(const std::string& base) const;   // the cache name of this seed's model: "<base>-s<seed>"
 };
@@ -56,14 +52,6 @@ nlohmann::json p2_rt_er_recipe(const P2Setup& s);
 nlohmann::json p2_attack_json(const TrainingAttack& a);
 // "6000" or "all 60000": the training images of the profile's P2 models, for set-up cards.
 std::string p2_training_images(const ReproProfile& p);
-
-struct DualModels {
-    P2Setup setup;
-    std::unique_ptr<Classifier> standard, robust;               // trained separately: p2-standard, p2-rt-er
-    std::unique_ptr<Classifier> joint_standard, joint_robust;   // JTDMoE at setup.joint_alpha
-};
-DualModels p2_dual_models(const std::string& root, const ReproProfile& p, std::uint64_t seed);
-DualModels p2_dual_models(const std::string& root, const ReproProfile& p);   // the profile's first seed
 
 // Per test sample: correct at x, and correct at x and at the point of an L-inf PGD attack.
 struct Outcomes {
