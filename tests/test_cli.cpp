@@ -85,6 +85,16 @@ BOOST_AUTO_TEST_CASE(train_then_attack_writes_the_promised_files) {
     BOOST_REQUIRE_MESSAGE(o.code == 0, o.err);
     const auto summary = nlohmann::json::parse(moelab::read_file((dir / "check" / "summary.json").string()));
     BOOST_TEST(summary.at("violations").get<int>() == 0);
+    // A method that covered samples is "checked"; one left out (no --exact-lipschitz) says "not run", not "sound".
+    const auto& ibp = summary.at("methods").at("ibp");
+    BOOST_TEST(ibp.at("samples_covered").get<int>() == 15);
+    BOOST_TEST(ibp.at("status").get<std::string>() == "checked");
+    BOOST_TEST(ibp.at("kind").get<std::string>() == "certificate");
+    BOOST_TEST(summary.at("methods").at("naive").at("kind").get<std::string>() == "diagnostic");
+    const auto& exact_lip = summary.at("methods").at("exact-lipschitz");
+    BOOST_TEST(exact_lip.at("samples_covered").get<int>() == 0);
+    BOOST_TEST(exact_lip.at("status").get<std::string>() == "not run");
+    BOOST_TEST(!exact_lip.contains("sound"));
     BOOST_TEST(fs::exists(dir / "check" / "check.csv"));
     fs::remove_all(dir);
 }

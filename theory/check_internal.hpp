@@ -68,6 +68,8 @@ void csv_row_start(std::ostream& out, const Row& r) {
 // samples it covers (value not NaN), certified at a positive radius, and the median certified / attack
 // over correctly classified samples with a finite positive attack distance (null when there are none).
 // With `eps`, also the certified accuracy at eps (correct and certified beyond eps, over all rows).
+// "kind" says what the method is (a sound certificate or a diagnostic); "status" says whether it ran: a method
+// that covered no sample has shown nothing, and a bare "sound": true beside 0 samples read as a verdict.
 template <class Rows, class Value>
 nlohmann::json method_summary(const Rows& rows, Value&& value, bool sound, const double* eps = nullptr) {
     std::int64_t covered = 0, positive = 0, at_eps = 0;
@@ -81,7 +83,8 @@ nlohmann::json method_summary(const Rows& rows, Value&& value, bool sound, const
         if (r.clean_pred == r.label && std::isfinite(r.attack) && r.attack > 0.0) ratio.push_back(c / r.attack);
     }
     std::sort(ratio.begin(), ratio.end());
-    nlohmann::json entry = {{"samples_covered", covered}, {"certified_positive", positive}, {"sound", sound},
+    nlohmann::json entry = {{"samples_covered", covered}, {"certified_positive", positive},
+                            {"kind", sound ? "certificate" : "diagnostic"}, {"status", covered == 0 ? "not run" : "checked"},
                             {"median_tightness_certified_over_attack",
                              ratio.empty() ? nlohmann::json() : nlohmann::json(ratio[ratio.size() / 2])}};
     if (eps)
