@@ -78,12 +78,12 @@ $(BUILD)/moelab: $(CLI_OBJ) $(BUILD)/libmoelab.a
 
 # Pure helpers of experiments/ that the tests call directly (no command line, no MPI).
 TESTED_CLI_OBJ := $(BUILD)/obj/experiments/claim_stats.o $(addprefix $(BUILD)/obj/experiments/,\
-                  claims_p2_jtdmoe.o claims_p2.o claims_common.o gnuplot_run.o data_spec.o)
+                  claims_p2_jtdmoe.o claims_p2.o claims_common.o gnuplot_run.o program_run.o data_spec.o)
 
 $(BUILD)/moelab_tests: $(TEST_OBJ) $(TESTED_CLI_OBJ) $(BUILD)/libmoelab.a
 	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDLIBS) -lboost_unit_test_framework
 
-$(BUILD)/moelab_bench: $(BENCH_OBJ) $(BUILD)/libmoelab.a
+$(BUILD)/moelab_bench: $(BENCH_OBJ) $(BUILD)/obj/experiments/program_run.o $(BUILD)/libmoelab.a
 	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDLIBS)
 
 # OpenBLAS runs single-threaded inside moelab (the engine also calls openblas_set_num_threads(1));

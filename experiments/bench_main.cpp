@@ -32,7 +32,7 @@
 #include "engine/npz.hpp"
 #include "engine/parallel.hpp"
 #include "experiments/bench_exact.hpp"
-#include "experiments/bench_spawn.hpp"
+#include "experiments/program_run.hpp"
 #include "experiments/bench_scaling.hpp"
 #include "experiments/bench_workloads.hpp"
 #include "experiments/config_keys.hpp"
@@ -159,7 +159,7 @@ int run_worker(const std::string& id, int threads, int warmup, int reps, const s
 // Runs a program from its argument vector and parses the last line of its stdout as JSON; null on failure.
 json run_json(const std::vector<std::string>& argv, const std::vector<std::string>& env) {
     std::string text, last;
-    const int rc = run_program(argv, env, &text);
+    const int rc = cli::run_program(argv, {.captured_stdout = &text, .env = env});
     std::istringstream lines(text);
     for (std::string line; std::getline(lines, line);)
         if (!line.empty()) last = line;
@@ -175,7 +175,7 @@ std::string find_torch_python(const std::string& script) {
     if (!fs::exists(script)) return "";
     for (const char* py : {"/usr/bin/python3", "python3"}) {
         std::string ignored;
-        if (run_program({py, "-c", "import torch"}, {}, &ignored, true) == 0) return py;
+        if (cli::run_program({py, "-c", "import torch"}, {.stderr_path = "/dev/null", .captured_stdout = &ignored}) == 0) return py;
     }
     return "";
 }
@@ -188,7 +188,7 @@ std::string fmt(double v, int prec = 2) {
 
 void write_chart(const std::string& csv, const std::string& png) {
     // The paths reach gnuplot as its ARG1 and ARG2 (call-style arguments), never inside a command string.
-    const int rc = run_program({"gnuplot", "-c", "figures/bench.gp", csv, png});
+    const int rc = cli::run_program({"gnuplot", "-c", "figures/bench.gp", csv, png});
     if (rc == -1) std::cerr << "bench: gnuplot could not be started; skipped " << png << "\n";
     else if (rc != 0) std::cerr << "bench: gnuplot failed on figures/bench.gp\n";
 }

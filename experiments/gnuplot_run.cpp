@@ -1,17 +1,12 @@
 #include "experiments/gnuplot_run.hpp"
 
-#include <fcntl.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <vector>
 
-extern char** environ;
+#include "experiments/program_run.hpp"
 
 namespace moelab::cli {
 
@@ -46,24 +41,13 @@ bool draw_figure(const std::string& who, const std::string& script, const std::s
                      who.c_str(), script.c_str());
         return false;
     }
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addchdir_np(&actions, dir.c_str());
-    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
-    posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
-    std::string a0 = "gnuplot", a1 = "-e", a2 = "dir='.'", a3 = path;
-    char* argv[] = {a0.data(), a1.data(), a2.data(), a3.data(), nullptr};
-    pid_t pid = 0;
-    const int err = posix_spawnp(&pid, "gnuplot", &actions, nullptr, argv, environ);
-    posix_spawn_file_actions_destroy(&actions);
-    if (err != 0) {
-        std::fprintf(stderr, "%s: cannot run gnuplot (%s); no figure drawn\n", who.c_str(), std::strerror(err));
+    // The script's path is gnuplot's argument; `dir` is its working directory, never part of a command string.
+    const int rc = run_program({"gnuplot", "-e", "dir='.'", path}, {.cwd = dir, .stdout_path = "/dev/null", .stderr_path = "/dev/null"});
+    if (rc == -1) {
+        std::fprintf(stderr, "%s: cannot run gnuplot (%s); no figure drawn\n", who.c_str(), std::strerror(errno));
         return false;
     }
-    int status = 0;
-    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    if (rc != 0) {
         std::fprintf(stderr, "%s: gnuplot failed on figures/%s\n", who.c_str(), script.c_str());
         return false;
     }

@@ -1,7 +1,7 @@
 // moelab command line: drawing a figure with gnuplot, without a shell.
 //
 // The figure scripts (figures/*.gp) read the variable `dir` and write DIR/<name>.png. gnuplot is started
-// with posix_spawn and an argument vector, in the output directory as its working directory, with
+// from an argument vector (experiments/program_run.hpp), in the output directory as its working directory, with
 // dir='.': no user string reaches a shell or gnuplot's command line (an --out of 'x$(touch pwned)' once
 // ran the touch). The scripts are found beside the executable (BIN/../figures or BIN/figures, BIN from
 // /proc/self/exe) and, failing that, in ./figures.

@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "engine/atomic_file.hpp"
-#include "tests/spawn.hpp"
+#include "experiments/program_run.hpp"
 
 namespace cli_run {
 
@@ -45,7 +45,7 @@ inline Outcome run(const std::string& args, const std::filesystem::path& dir, in
     argv.push_back(binary());
     for (auto& w : words(args)) argv.push_back(std::move(w));
     Outcome o;
-    o.code = test_spawn::run(argv, "", out.string(), err.string());
+    o.code = moelab::cli::run_program(argv, {.stdout_path = out.string(), .stderr_path = err.string()});
     o.out = moelab::read_file(out.string());
     o.err = moelab::read_file(err.string());
     return o;

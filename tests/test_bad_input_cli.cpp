@@ -16,7 +16,10 @@
 #include "engine/atomic_file.hpp"
 #include "engine/checkpoint.hpp"
 #include "tests/cli_run.hpp"
-#include "tests/spawn.hpp"
+#include "experiments/program_run.hpp"
+
+using moelab::cli::on_path;
+using moelab::cli::run_program;
 
 namespace fs = std::filesystem;
 
@@ -47,7 +50,7 @@ Outcome run_from(const fs::path& cwd, const std::vector<std::string>& args, cons
     std::vector<std::string> argv{fs::absolute(binary()).string()};
     argv.insert(argv.end(), args.begin(), args.end());
     Outcome o;
-    o.code = test_spawn::run(argv, cwd.string(), (logs / "stdout.txt").string(), (logs / "stderr.txt").string());
+    o.code = run_program(argv, {.cwd = cwd.string(), .stdout_path = logs / "stdout.txt", .stderr_path = logs / "stderr.txt"});
     o.out = moelab::read_file((logs / "stdout.txt").string());
     o.err = moelab::read_file((logs / "stderr.txt").string());
     return o;
@@ -104,7 +107,7 @@ BOOST_AUTO_TEST_CASE(check_out_with_shell_syntax_runs_no_shell_and_draws_from_an
     BOOST_TEST(fs::exists(written / "check.csv"));
     const bool png = fs::exists(written / "check.png");
     BOOST_TEST((o.out.find("check.png") != std::string::npos) == png, o.out);
-    if (test_spawn::on_path("gnuplot")) BOOST_TEST(png);
+    if (on_path("gnuplot")) BOOST_TEST(png);
     fs::remove_all(dir);
 }
 

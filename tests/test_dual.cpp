@@ -18,6 +18,8 @@
 #include "theory/dual.hpp"
 #include "theory/lipschitz.hpp"
 
+using moelab::cli::run_program;
+
 using namespace moelab;
 using moelab::testing::random_tensor;
 
@@ -230,7 +232,7 @@ BOOST_AUTO_TEST_CASE(cli_certifies_and_checks_the_dual_model_and_names_bad_flags
     auto run = [&](const std::string& args) {
         std::vector<std::string> argv{bin};
         for (auto& w : cli_run::words(args)) argv.push_back(std::move(w));
-        const int rc = test_spawn::run(argv, "", (dir / "out.txt").string(), (dir / "err.txt").string());
+        const int rc = run_program(argv, {.stdout_path = dir / "out.txt", .stderr_path = dir / "err.txt"});
         return std::make_pair(rc, moelab::read_file((dir / "err.txt").string()));
     };
     const std::string S = (dir / "s").string(), R = (dir / "r").string();

@@ -12,8 +12,10 @@
 #include "engine/npz.hpp"
 #include "tests/gradcheck.hpp"
 
-#include "tests/spawn.hpp"
+#include "experiments/program_run.hpp"
 #include "tests/temp_dir.hpp"
+
+using moelab::cli::run_program;
 
 using namespace moelab;
 using moelab::testing::random_tensor;
@@ -152,7 +154,7 @@ BOOST_AUTO_TEST_CASE(npz_round_trip_is_bitwise_and_bytes_are_reproducible) {
 }
 
 BOOST_AUTO_TEST_CASE(numpy_reads_our_npz_and_we_read_numpys) {
-    if (test_spawn::run({"/usr/bin/python3", "-c", "import numpy"}, "", "/dev/null", "/dev/null") != 0) {
+    if (run_program({"/usr/bin/python3", "-c", "import numpy"}, {.stdout_path = "/dev/null", .stderr_path = "/dev/null"}) != 0) {
         BOOST_TEST_MESSAGE("python3-numpy is not installed: NumPy cross-check skipped");
         return;
     }
@@ -164,8 +166,8 @@ BOOST_AUTO_TEST_CASE(numpy_reads_our_npz_and_we_read_numpys) {
     const std::string script = "import sys, numpy as np; d = np.load(sys.argv[1]); "
                                "np.savez(sys.argv[2], **{k: d[k] for k in d.files}); "
                                "print(float(d['cube'][1, 2, 3]).hex(), float(d['vec'][1]).hex(), d['hyper'].shape)";
-    BOOST_REQUIRE(test_spawn::run({"/usr/bin/python3", "-c", script, dir / "ours.npz", dir / "theirs.npz"}, "",
-                                  dir / "out.txt") == 0);
+    BOOST_REQUIRE(run_program({"/usr/bin/python3", "-c", script, dir / "ours.npz", dir / "theirs.npz"},
+                              {.stdout_path = dir / "out.txt"}) == 0);
     // Exact elements, compared through their hex form: the last element of 'cube' and a subnormal.
     const std::string printed = read_file(dir / "out.txt");
     BOOST_TEST_MESSAGE("numpy printed " << printed);

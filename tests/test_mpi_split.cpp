@@ -2,7 +2,7 @@
 // writes (CSV, JSON apart from its wall-clock "seconds", the --save-adv archive) and print the same report;
 // an error found while computing (a model the exact solver does not support, seen by a rank whose block is
 // empty too) is one line from rank 0 and no file. Skipped, saying so, without mpirun or without MPI in the
-// build (tests/run_tests.sh sets MOELAB_MPIRUN). Programs run from argument vectors (tests/spawn.hpp).
+// build (tests/run_tests.sh sets MOELAB_MPIRUN). Programs run from argument vectors (experiments/program_run.hpp).
 #include <boost/test/unit_test.hpp>
 
 #include <algorithm>
@@ -12,8 +12,10 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/atomic_file.hpp"
-#include "tests/spawn.hpp"
+#include "experiments/program_run.hpp"
 #include "tests/temp_dir.hpp"
+
+using moelab::cli::run_program;
 
 namespace fs = std::filesystem;
 
@@ -40,7 +42,7 @@ Outcome run(const std::vector<std::string>& args, const std::string& cwd, int ra
     argv.insert(argv.end(), args.begin(), args.end());
     const std::string out = cwd + "/stdout.txt", err = cwd + "/stderr.txt";
     Outcome o;
-    o.code = test_spawn::run(argv, cwd, out, err);
+    o.code = run_program(argv, {.cwd = cwd, .stdout_path = out, .stderr_path = err});
     o.out = moelab::read_file(out);
     o.err = moelab::read_file(err);
     return o;

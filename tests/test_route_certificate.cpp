@@ -11,11 +11,13 @@
 
 #include "engine/atomic_file.hpp"
 #include "tests/gradcheck.hpp"
-#include "tests/spawn.hpp"
+#include "experiments/program_run.hpp"
 #include "tests/temp_dir.hpp"
 #include "theory/network.hpp"
 #include "theory/route_certificate.hpp"
 #include "theory/route_stability.hpp"
+
+using moelab::cli::run_program;
 
 using namespace moelab;
 using moelab::testing::random_tensor;
@@ -182,7 +184,7 @@ BOOST_AUTO_TEST_CASE(cli_certify_p2_writes_both_readings_statuses_and_the_route_
     const moelab::testing::TempDir dir("route_cli");
     auto run = [&](std::vector<std::string> args) {
         args.insert(args.begin(), bin);
-        return test_spawn::run(args, "", dir / "out.txt", dir / "err.txt");
+        return run_program(args, {.stdout_path = dir / "out.txt", .stderr_path = dir / "err.txt"});
     };
     BOOST_REQUIRE(run({"train", "--data", "clusters:K=3,d=4,n=300", "--model", "moe-model", "--experts", "3", "--top-k", "1",
                        "--hidden", "4", "--epochs", "3", "--seed", "1", "--out", dir / "top1"}) == 0);

@@ -16,13 +16,15 @@
 #include "engine/atomic_file.hpp"
 #include "tests/cli_run.hpp"
 #include "tests/gradcheck.hpp"
-#include "tests/spawn.hpp"
+#include "experiments/program_run.hpp"
 #include "tests/temp_dir.hpp"
 #include "theory/attack_harness.hpp"
 #include "theory/checker.hpp"
 #include "theory/exact.hpp"
 #include "theory/local_piece.hpp"
 #include "theory/routing_attack.hpp"
+
+using moelab::cli::run_program;
 
 using namespace moelab;
 using moelab::testing::random_tensor;
@@ -236,7 +238,7 @@ BOOST_AUTO_TEST_CASE(attack_routing_on_the_command_line_and_its_refusals) {
     const std::string bin = cli_run::binary(), model = dir.path + "/m", err = dir.path + "/err.txt";
     auto run = [&](std::vector<std::string> args) {
         args.insert(args.begin(), bin);
-        return test_spawn::run(args, "", dir.path + "/out.txt", err);
+        return run_program(args, {.stdout_path = dir.path + "/out.txt", .stderr_path = err});
     };
     BOOST_REQUIRE(run({"train", "--data", "clusters:K=4,d=4,n=400", "--model", "moe-model", "--hidden", "0", "--experts", "4",
                        "--top-k", "1", "--epochs", "1", "--out", model}) == 0);

@@ -10,19 +10,21 @@
 #include <unistd.h>
 
 #include "engine/atomic_file.hpp"
-#include "tests/spawn.hpp"
+#include "experiments/program_run.hpp"
 #include "engine/clusters.hpp"
 #include "engine/npz.hpp"
 #include "engine/optim.hpp"
 #include "engine/rng.hpp"
 #include "moe/model_io.hpp"
 
+using moelab::cli::run_program;
+
 using namespace moelab;
 
 namespace {
 
 bool torch_available() {
-    return test_spawn::run({"/usr/bin/python3", "-c", "import torch, numpy"}, "", "/dev/null", "/dev/null") == 0;
+    return run_program({"/usr/bin/python3", "-c", "import torch, numpy"}, {.stdout_path = "/dev/null", .stderr_path = "/dev/null"}) == 0;
 }
 
 // Trains briefly (so weights are not just their initial values), exports, and compares logits.
@@ -43,7 +45,7 @@ double max_logit_difference(ModelConfig cfg, const std::string& dir) {
     write_npz(dir + "/model.npz", collect(model.params()));
     write_file_atomic(dir + "/config.json", to_json(model.config()).dump());
     write_npz(dir + "/x.npz", {{"x", data.x}});
-    BOOST_REQUIRE_MESSAGE(test_spawn::run({"/usr/bin/python3", "tests/torch_forward.py", dir + "/model.npz",
+    BOOST_REQUIRE_MESSAGE(run_program({"/usr/bin/python3", "tests/torch_forward.py", dir + "/model.npz",
                                            dir + "/config.json", dir + "/x.npz", dir + "/out.npz"}) == 0,
                           "torch_forward.py failed in " << dir);
     const Tensor theirs = read_npz(dir + "/out.npz").at(0).tensor;
@@ -105,7 +107,7 @@ BOOST_AUTO_TEST_CASE(adam_and_adamw_match_torch_optim_on_the_same_gradients) {
         for (int i = 0; i < 6; ++i) config.at(k, i) = row[i];
     }
     write_npz(dir + "/in.npz", {{"p0", p0}, {"grads", grads}, {"config", config}});
-    BOOST_REQUIRE_MESSAGE(test_spawn::run({"/usr/bin/python3", "tests/torch_adam.py", dir + "/in.npz", dir + "/out.npz"}) == 0,
+    BOOST_REQUIRE_MESSAGE(run_program({"/usr/bin/python3", "tests/torch_adam.py", dir + "/in.npz", dir + "/out.npz"}) == 0,
                           "torch_adam.py failed in " << dir);
     const Tensor theirs = read_npz(dir + "/out.npz").at(0).tensor;
     BOOST_REQUIRE(theirs.shape() == Shape({K, steps, n}));

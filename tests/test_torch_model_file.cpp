@@ -18,7 +18,9 @@
 #include "tests/cli_run.hpp"
 #include "tests/gradcheck.hpp"
 #include "tests/model_kinds.hpp"
-#include "tests/spawn.hpp"
+#include "experiments/program_run.hpp"
+
+using moelab::cli::run_program;
 
 using namespace moelab;
 namespace fs = std::filesystem;
@@ -31,7 +33,7 @@ int run_script(const std::vector<std::string>& args) {
     if (::access("/usr/bin/python3", X_OK) != 0) return 127;
     std::vector<std::string> argv{"/usr/bin/python3", "tests/torch_model_file.py"};
     argv.insert(argv.end(), args.begin(), args.end());
-    return test_spawn::run(argv);
+    return run_program(argv);
 }
 bool no_torch(int rc) { return rc == 3 || rc == 127; }
 
