@@ -5,6 +5,7 @@
 #include <limits>
 #include <stdexcept>
 
+#include <boost/math/distributions/binomial.hpp>
 #include <boost/math/distributions/students_t.hpp>
 
 namespace moelab::cli {
@@ -55,6 +56,21 @@ Interval paired_difference(const std::vector<double>& a, const std::vector<doubl
     for (std::size_t s = 0; s < a.size(); ++s) d[s] = a[s] - b[s];
     return mean_interval(d, level);
 }
+
+Interval share_interval(int k, int n, double level) {
+    if (n < 1 || k < 0 || k > n) throw std::invalid_argument("share_interval: need 0 <= k <= n and n >= 1");
+    if (!(level > 0.0 && level < 1.0)) throw std::invalid_argument("share_interval: level must be in (0, 1)");
+    using boost::math::binomial_distribution;
+    const double tail = (1.0 - level) / 2.0, trials = static_cast<double>(n), events = static_cast<double>(k);
+    Interval i;
+    i.n = n;
+    i.mean = events / trials;
+    i.lo = k == 0 ? 0.0 : binomial_distribution<double>::find_lower_bound_on_p(trials, events, tail);
+    i.hi = k == n ? 1.0 : binomial_distribution<double>::find_upper_bound_on_p(trials, events, tail);
+    return i;
+}
+
+double minimal_detectable_share(int n) { return n < 1 ? kInf : 1.0 - std::pow(0.2, 1.0 / static_cast<double>(n)); }
 
 double minimal_detectable_effect(const std::vector<double>& values) {
     if (values.size() < 2) return kInf;

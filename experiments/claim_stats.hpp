@@ -19,6 +19,15 @@ Interval mean_interval(const std::vector<double>& values, double level = 0.95);
 // The interval of the per-seed differences a_s - b_s (the same seeds and data on both sides).
 Interval paired_difference(const std::vector<double>& a, const std::vector<double>& b, double level = 0.95);
 
+// The share of n independent trials (seeds) with an event, k of them, and its exact two-sided Clopper-Pearson
+// interval: lo solves P(X >= k | lo) = (1 - level) / 2 and hi solves P(X <= k | hi) = (1 - level) / 2 for
+// X ~ Binomial(n, p) (lo = 0 at k = 0, hi = 1 at k = n). For a yes/no outcome per seed, where a t-interval on
+// 0/1 values would reach below 0 or above 1.
+Interval share_interval(int k, int n, double level = 0.95);
+// The smallest true share that a run of n trials would tell from 0 (at least one event) with 80% power:
+// 1 - 0.2^(1/n).
+double minimal_detectable_share(int n);
+
 // The smallest true effect (from the mean) that a run with this interval would detect with 80% power at the 5%
 // level: (t_{0.975, n-1} + t_{0.80, n-1}) s / sqrt(n). +inf for n < 2.
 double minimal_detectable_effect(const std::vector<double>& values);

@@ -29,6 +29,8 @@ void plot(const std::string& script, const std::string& dir) { draw_figure("repr
 
 std::string root_of(const std::string& dir) { return fs::path(dir).parent_path().parent_path().string(); }
 
+std::string training_images(std::int64_t limit) { return limit < 0 ? std::string("all 60000") : std::to_string(limit); }
+
 namespace {
 
 std::string model_path(const std::string& root, const std::string& name) { return root + "/models/" + name + "/model.ckpt"; }

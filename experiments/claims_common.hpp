@@ -22,6 +22,8 @@ std::string num(double v, int prec = 4);
 void plot(const std::string& script, const std::string& dir);
 // OUT from OUT/claims/<id>.
 std::string root_of(const std::string& dir);
+// A training-set size for a card or budget: "all 60000" for a limit below 0 (no limit), else the number.
+std::string training_images(std::int64_t limit);
 
 // Trains (or loads, when OUT/models/<name>/model.ckpt holds this model config, train config, data spec and recipe)
 // a classifier. `recipe` names how the step loss differs from plain training ("" for plain); it is stored beside

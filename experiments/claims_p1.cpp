@@ -137,9 +137,9 @@ ClaimOutcome run_c3(const std::string& dir, const ReproProfile& p) {
     o.interval = mean_interval(gap);
     o.rule = {Direction::above, 0.01};   // one accuracy point: a smaller edge is no robustness advantage to speak of
     o.seeds = p.seeds;
-    o.budget = std::to_string(p.epochs) + " epochs on " + std::to_string(p.train_limit) + " images; PGD-40 on " +
+    o.budget = std::to_string(p.epochs) + " epochs on " + training_images(p.train_limit) + " images; PGD-40 on " +
                std::to_string(p.pgd_samples);
-    o.setup = "Data: Fashion-MNIST, " + std::to_string(p.train_limit) + " training images, " +
+    o.setup = "Data: Fashion-MNIST, " + training_images(p.train_limit) + " training images, " +
               std::to_string(p.test_samples) + " test images. Models: the shared layer-level MoE (stem 784-128, one MoE "
               "block of E = 8 ReLU experts 128-256-128, top-2 softmax gate, learned router, Switch load balancing 0.3) "
               "and the dense MLP of equal active compute (FFN hidden 512), " + std::to_string(p.epochs) + " epochs of "
@@ -233,9 +233,9 @@ ClaimOutcome run_c4(const std::string& dir, const ReproProfile& p) {
     o.interval = mean_interval(worst);
     o.rule = {Direction::within, 0.05};   // within 5 accuracy points counts as "little"
     o.seeds = p.seeds;
-    o.budget = std::to_string(p.epochs) + " epochs on " + std::to_string(p.train_limit) + " images; " +
+    o.budget = std::to_string(p.epochs) + " epochs on " + training_images(p.train_limit) + " images; " +
                std::to_string(p.test_samples) + " test images";
-    o.setup = "Data: Fashion-MNIST, " + std::to_string(p.train_limit) + " training images, " +
+    o.setup = "Data: Fashion-MNIST, " + training_images(p.train_limit) + " training images, " +
               std::to_string(p.test_samples) + " test images. Model: layer-level MoE with two MoE blocks (stem 784-128, "
               "then twice E = 8 ReLU experts 128-256-128 with a ReLU between), top-2 softmax gate, learned routers, "
               "Switch load balancing 0.3 on both layers (so the next-ranked expert has been trained: the usage lines "
@@ -243,8 +243,8 @@ ClaimOutcome run_c4(const std::string& dir, const ReproProfile& p) {
               "schedule, one model per seed. Swap: in one layer at a time, the expert of rank 1 or 2 is replaced by the "
               "layer's third-ranked expert with its own gate; the other layer routes as it would. No attack: a "
               "change of the routing alone. Differs from P1: V-MoE on ImageNet (MoE every other layer) is scaled down "
-              "to two MoE layers of an MLP, trained on the quick budget to a lower accuracy than the one-layer MoE "
-              "(first table row); whether longer training makes the experts more interchangeable is not tested here.";
+              "to two MoE layers of an MLP trained for " + std::to_string(p.epochs) + " epochs (its accuracy is the first "
+              "table row); whether longer training makes the experts more interchangeable is not tested here.";
     o.data = {{"per_seed", per_seed}, {"worst_change", worst}};
     decide(o, worst);
     o.reason = "largest accuracy change of a one-layer swap: " + sig(o.interval) + " over " +

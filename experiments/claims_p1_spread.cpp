@@ -167,9 +167,9 @@ ClaimOutcome run_c2(const std::string& dir, const ReproProfile& p) {
     o.interval = mean_interval(partial);
     o.rule = {Direction::below, -0.1};   // P1: distance falls as the spread grows; |rho| < 0.1 is no relation to speak of
     o.seeds = p.seeds;
-    o.budget = std::to_string(p.epochs) + " epochs on " + std::to_string(p.train_limit) + " images; DeepFool + FMN on " +
+    o.budget = std::to_string(p.epochs) + " epochs on " + training_images(p.train_limit) + " images; DeepFool + FMN on " +
                std::to_string(p.correlation_samples) + " samples per seed";
-    o.setup = "Data: Fashion-MNIST, " + std::to_string(p.train_limit) + " training images, the first " +
+    o.setup = "Data: Fashion-MNIST, " + training_images(p.train_limit) + " training images, the first " +
               std::to_string(p.test_samples) + " test images. Model: the shared layer-level MoE (stem 784-128, one MoE "
               "block of E = 8 ReLU experts 128-256-128, top-2 softmax-then-top-k gate, learned router, Switch load "
               "balancing 0.3), " + std::to_string(p.epochs) + " epochs of Adam with a cosine schedule, one per seed. "

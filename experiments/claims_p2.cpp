@@ -44,7 +44,7 @@ P2Setup p2_setup(const ReproProfile& p, std::uint64_t seed) {
 P2Setup p2_setup(const ReproProfile& p) { return p2_setup(p, p.seeds.front()); }
 
 std::string p2_training_images(const ReproProfile& p) {
-    return p.robust_train_limit < 0 ? std::string("all 60000") : std::to_string(p.robust_train_limit);
+    return training_images(p.robust_train_limit);
 }
 
 json p2_attack_json(const TrainingAttack& a) {

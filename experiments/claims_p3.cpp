@@ -217,8 +217,8 @@ ClaimOutcome run_c9(const std::string& dir, const ReproProfile& p) {
                ", dense " + sig(mean_interval(recipe_range(rs, false)), 3) + ". Clean accuracy of the base recipes: MoE " +
                sig(mean_interval(column(rs[0], [](const Reliability& x) { return x.clean; })), 3) + ", dense " +
                sig(mean_interval(column(rs[4], [](const Reliability& x) { return x.clean; })), 3) +
-               ": where they differ, the models are compared at unequal fit, and a longer budget (the full profile) may "
-               "change the verdict.";
+               ": where they differ, the models are compared at unequal fit, and a longer budget" +
+               (p.name == "quick" ? std::string(" (the full profile)") : std::string(" than this one")) + " may change the verdict.";
     o.data = c9_data(rs, p, samples);
     return o;
 }

@@ -54,7 +54,7 @@ void run(const ReproFlags& f) {
     }
     write_file_atomic(f.out + "/REPORT.md", render_report(runs, p) + model_cards(f.out));
     std::printf("%s\n", summary_table(runs).c_str());
-    std::printf("repro (%s): %zu claims in %.0f s; wrote %s/REPORT.md\n", p.name.c_str(), runs.size(),
+    std::printf("repro (%s): %zu claim%s in %.0f s; wrote %s/REPORT.md\n", p.name.c_str(), runs.size(), runs.size() == 1 ? "" : "s",
                 std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), f.out.c_str());
 }
 

@@ -34,6 +34,29 @@ BOOST_AUTO_TEST_CASE(the_interval_is_the_student_t_interval) {
     BOOST_CHECK_THROW(mean_interval({1.0, std::nan("")}), std::invalid_argument);
 }
 
+BOOST_AUTO_TEST_CASE(the_share_interval_is_the_exact_binomial_one) {
+    using boost::test_tools::tolerance;
+    // k = 0 and k = n have closed forms: hi = 1 - 0.025^(1/n), lo = 0.025^(1/n).
+    const Interval none = share_interval(0, 5), all = share_interval(5, 5);
+    BOOST_TEST(none.lo == 0.0);
+    BOOST_TEST(none.hi == 1.0 - std::pow(0.025, 0.2), tolerance(1e-9));
+    BOOST_TEST(all.lo == std::pow(0.025, 0.2), tolerance(1e-9));
+    BOOST_TEST(all.hi == 1.0);
+    // 4 of 5: the bounds solve the tail equations, evaluated here by hand.
+    const Interval four = share_interval(4, 5);
+    BOOST_TEST(four.mean == 0.8);
+    const double lo = four.lo, hi = four.hi;
+    const double at_least_4 = 5 * std::pow(lo, 4) * (1 - lo) + std::pow(lo, 5);   // P(X >= 4 | lo)
+    const double at_most_4 = 1.0 - std::pow(hi, 5);                              // P(X <= 4 | hi)
+    BOOST_TEST(at_least_4 == 0.025, tolerance(1e-7));
+    BOOST_TEST(at_most_4 == 0.025, tolerance(1e-7));
+    BOOST_TEST(lo == 0.2836, tolerance(1e-3));   // published tables: [0.284, 0.995]
+    BOOST_TEST(hi == 0.9949, tolerance(1e-3));
+    BOOST_CHECK_THROW(share_interval(6, 5), std::invalid_argument);
+    // Power: with 5 seeds, a share of 1 - 0.2^(1/5) = 0.275 gives at least one event with probability 0.8.
+    BOOST_TEST(1.0 - std::pow(1.0 - minimal_detectable_share(5), 5) == 0.8, tolerance(1e-12));
+}
+
 BOOST_AUTO_TEST_CASE(paired_differences_remove_the_shared_seed_effect) {
     // Large seed-to-seed spread, constant difference 0.01: the paired interval is a point, the unpaired one wide.
     const std::vector<double> a{0.50, 0.70, 0.90}, b{0.49, 0.69, 0.89};
