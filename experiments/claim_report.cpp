@@ -29,6 +29,11 @@ std::string seeds_text(const std::vector<std::uint64_t>& seeds) {
     return std::to_string(seeds.size()) + " (" + s + ")";
 }
 
+// "not reproduced", or "not reproduced (trade-off half: reproduced)" for a claim with a half read apart.
+std::string verdict_text(const ClaimOutcome& o) {
+    return o.part_verdict.empty() ? std::string(to_string(o.verdict)) : std::string(to_string(o.verdict)) + " (" + o.part_verdict + ")";
+}
+
 std::string effect_text(const ClaimOutcome& o) {
     if (o.interval.n == 0) return "n/a (single seed)";
     return sig(o.interval, 3);
@@ -47,7 +52,7 @@ void claim_section(std::ostringstream& md, const ClaimRun& r) {
     if (std::isfinite(o.detectable)) md << "; smallest effect this run could detect: " << sig(o.detectable, 3);
     md << ".\n\n";
     if (o.interval.n > 0) md << "**Rule.** " << o.rule.describe(o.effect) << "\n\n";
-    md << "**Verdict: " << to_string(o.verdict) << ".** " << o.reason << "\n\n";
+    md << "**Verdict: " << verdict_text(o) << ".** " << o.reason << "\n\n";
     if (!o.usage.empty()) {
         md << "Expert usage of the MoEs trained:\n\n";
         for (const std::string& u : o.usage) md << "- " << u << "\n";
@@ -88,6 +93,7 @@ json to_json(const ClaimOutcome& o) {
                               {"hi", finite_or_null(o.interval.hi)}, {"n", o.interval.n}}},
                 {"rule", o.interval.n > 0 ? o.rule.describe(o.effect) : std::string()},
                 {"verdict", to_string(o.verdict)},
+                {"part_verdict", o.part_verdict},
                 {"detectable", finite_or_null(o.detectable)},
                 {"seeds", o.seeds},
                 {"budget", o.budget},
@@ -104,7 +110,7 @@ std::string summary_table(const std::vector<ClaimRun>& runs) {
     ResultsTable t{"", {"claim", "paper says", "our effect [95% interval]", "verdict", "seeds", "budget"}, {}};
     for (const ClaimRun& r : runs)
         t.rows.push_back({r.claim->id, r.claim->title, r.outcome.effect + ": " + effect_text(r.outcome),
-                          to_string(r.outcome.verdict), seeds_text(r.outcome.seeds), r.outcome.budget});
+                          verdict_text(r.outcome), seeds_text(r.outcome.seeds), r.outcome.budget});
     return to_markdown(t);
 }
 

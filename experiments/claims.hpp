@@ -54,6 +54,8 @@ struct ClaimOutcome {
     std::vector<ResultsTable> tables;
     std::string figure;          // file under OUT/claims/<id>/ ("" when none)
     std::string reason;          // what the numbers say, one or two sentences
+    std::string part_verdict;    // a second half of the claim read apart, with its own verdict ("trade-off half:
+                                 // reproduced"), shown beside the verdict so it is not buried ("" when none)
     std::vector<std::string> usage;   // expert usage of every MoE trained (moe/expert_usage usage_line), per model
     std::int64_t checker_violations = -1;   // -1: this claim runs no checker
     nlohmann::json data;         // everything else machine-readable (result.json only, never in the report text)

@@ -41,8 +41,11 @@ FittedModel trained_to_fit(const std::string& root, const std::string& name, con
             return {std::move(m), e, acc};
         }
     }
-    std::fprintf(stderr, "repro: training %s (moe-model, until train accuracy %.4f, at most %d epochs)\n", name.c_str(),
-                 target, max_epochs);
+    if (target > 0.0)
+        std::fprintf(stderr, "repro: training %s (moe-model, until train accuracy %.4f, at most %d epochs)\n", name.c_str(),
+                     target, max_epochs);
+    else
+        std::fprintf(stderr, "repro: training %s (moe-model, %d epochs)\n", name.c_str(), max_epochs);
     FittedModel f{std::make_unique<Classifier>(mc), 0, 0.0};
     Optimizer opt(f.model->params(), tc.optimizer);
     TrainState state;

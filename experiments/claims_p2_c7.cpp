@@ -209,6 +209,7 @@ ClaimOutcome run_c7(const std::string& dir, const ReproProfile& p) {
                "separate pair with logit mixing: RA(1) - RA(0) " + sig(ra_up, 3) + ", SA(0) - SA(1) " + sig(sa_down, 3) +
                "; " + tradeoff.describe("each") + ": " + to_string(part) + ". Probability mixing: JTDMoE gain " +
                sig(mean_interval(over_seeds(all, 1, [](const Curves& c) { return c.gain(); })), 3) + ".";
+    o.part_verdict = std::string("trade-off half: ") + to_string(part);
     o.data = c7_data(all, last, p, eps, samples);
     return o;
 }
