@@ -31,7 +31,8 @@ std::string seeds_text(const std::vector<std::uint64_t>& seeds) {
 
 // "not reproduced", or "not reproduced (trade-off half: reproduced)" for a claim with a half read apart.
 std::string verdict_text(const ClaimOutcome& o) {
-    return o.part_verdict.empty() ? std::string(to_string(o.verdict)) : std::string(to_string(o.verdict)) + " (" + o.part_verdict + ")";
+    const std::string verdict = to_string(o.verdict);
+    return o.part_verdict.empty() ? verdict : verdict + " (" + o.part_verdict + ")";
 }
 
 std::string effect_text(const ClaimOutcome& o) {

@@ -28,6 +28,7 @@ struct ReproProfile {
     std::vector<double> rt_er_betas{6.0};     // C6: RT-ER's beta (P2's ablation: 1, 3, 6, 9; 6 is its default)
     std::vector<double> jtdmoe_alphas{0.25, 0.5, 0.75};   // C7: JTDMoE trained and scored at each (full: 0.1 .. 0.9)
     std::int64_t pgd_samples = 200;           // C3: test samples attacked with PGD-40 at each eps
+    bool is_quick() const { return name == "quick"; }   // a quick run's cards point to the full profile
 };
 ReproProfile repro_profile(const std::string& name);   // throws naming PROFILE
 

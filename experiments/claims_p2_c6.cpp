@@ -129,7 +129,7 @@ ClaimOutcome run_c6(const std::string& dir, const ReproProfile& p) {
     o.reason = "RT-ER (beta 6) minus PGD-AT, paired by seed: RA " + sig(o.interval, 3) + ", SA " +
                sig(paired_difference(verdict->sa, recipes.front().sa), 3) + ". Threshold 0.02: two points of robust "
                "accuracy, the smallest gain that would make a practitioner switch recipes (P2 reports about 15 points)." +
-               (p.name == "quick" ? std::string(" Both models are far from converged at this budget (SA in the table); the full "
+               (p.is_quick() ? std::string(" Both models are far from converged at this budget (SA in the table); the full "
                                                 "profile (more images, 10 epochs, PGD-10 in training, every beta) is the fairer test.")
                                   : std::string(" The beta rows of the table say whether the gap depends on beta (P2's ablation set)."));
     o.data = c6_data(recipes, p, eps, samples);

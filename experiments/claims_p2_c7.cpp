@@ -138,7 +138,7 @@ std::string c7_setup(const ReproProfile& p, std::int64_t samples) {
            "top-1). Separate training: F_S plain, F_R RT-ER (beta 6, PGD-" + std::to_string(p.train_attack_steps) +
            " at L-inf eps 0.1), " + std::to_string(p.epochs) + " epochs, Adam lr 3e-3, cosine schedule. JTDMoE (P2's "
            "Algorithm 1): per batch one step of F_S on the dual model's clean loss with F_R held, then F_R's RT-ER step; "
-           "F_S is trained anew at every scored alpha (" + alphas + (p.name == "quick" ? "; the full profile scores 0.1 to 0.9" : "") + "), from the "
+           "F_S is trained anew at every scored alpha (" + alphas + (p.is_quick() ? "; the full profile scores 0.1 to 0.9" : "") + "), from the "
            "same initialisation as the separate F_S, once with logit mixing (P2's released code) and once with "
            "probability mixing (moelab's library dual model, second row). F_R never reads F_S, so JTDMoE's F_R is the "
            "separate RT-ER model bit for bit and the comparison isolates F_S's joint objective. Evaluation: PGD-" +

@@ -218,7 +218,7 @@ ClaimOutcome run_c9(const std::string& dir, const ReproProfile& p) {
                sig(mean_interval(column(rs[0], [](const Reliability& x) { return x.clean; })), 3) + ", dense " +
                sig(mean_interval(column(rs[4], [](const Reliability& x) { return x.clean; })), 3) +
                ": where they differ, the models are compared at unequal fit, and a longer budget" +
-               (p.name == "quick" ? std::string(" (the full profile)") : std::string(" than this one")) + " may change the verdict.";
+               (p.is_quick() ? std::string(" (the full profile)") : std::string(" than this one")) + " may change the verdict.";
     o.data = c9_data(rs, p, samples);
     return o;
 }

@@ -14,6 +14,16 @@ namespace {
 // Binaries from which GLPK generates Gomory cuts (solve_milp says why).
 constexpr long kGomoryCutsFromBinaries = 16;
 
+int glpk_bound_type(double lo, double hi) {
+    if (std::isinf(lo) && std::isinf(hi)) return GLP_FR;
+    if (std::isinf(hi)) return GLP_LO;
+    if (std::isinf(lo)) return GLP_UP;
+    return lo == hi ? GLP_FX : GLP_DB;
+}
+
+// GLPK ignores the bound a bound type leaves out; 0 stands there instead of an infinity.
+double finite_or_zero(double v) { return std::isinf(v) ? 0.0 : v; }
+
 }  // namespace
 
 // Lower bound of (row i - row j) x + b_i - b_j: tighter than the difference of the rows' own intervals.
@@ -75,21 +85,13 @@ void record_best_bound(glp_tree* tree, void* info) {
     *bound = std::max(*bound, glp_ios_node_bound(tree, node));
 }
 
-int glpk_bound_type(double lo, double hi) {
-    if (std::isinf(lo) && std::isinf(hi)) return GLP_FR;
-    if (std::isinf(hi)) return GLP_LO;
-    if (std::isinf(lo)) return GLP_UP;
-    return lo == hi ? GLP_FX : GLP_DB;
-}
-
-MilpSolution solve_milp_glpk(const Milp& milp, WorkBudget& budget, bool presolve) {
-    glp_prob* P = glp_create_prob();
+void load_into_glpk(glp_prob* P, const Milp& milp) {
     glp_set_obj_dir(P, GLP_MIN);
     const int n = static_cast<int>(milp.columns.size()), m = static_cast<int>(milp.rows.size());
     glp_add_cols(P, n);
     for (int j = 0; j < n; ++j) {
         const MilpColumn& c = milp.columns[static_cast<std::size_t>(j)];
-        glp_set_col_bnds(P, j + 1, glpk_bound_type(c.lo, c.hi), c.lo, c.hi);
+        glp_set_col_bnds(P, j + 1, glpk_bound_type(c.lo, c.hi), finite_or_zero(c.lo), finite_or_zero(c.hi));
         if (c.binary) glp_set_col_kind(P, j + 1, GLP_BV);
         glp_set_obj_coef(P, j + 1, c.objective);
     }
@@ -98,8 +100,7 @@ MilpSolution solve_milp_glpk(const Milp& milp, WorkBudget& budget, bool presolve
     std::vector<double> ar{0.0};
     for (int i = 0; i < m; ++i) {
         const MilpRow& r = milp.rows[static_cast<std::size_t>(i)];
-        glp_set_row_bnds(P, i + 1, glpk_bound_type(r.lo, r.hi), std::isinf(r.lo) ? 0.0 : r.lo,
-                         std::isinf(r.hi) ? 0.0 : r.hi);
+        glp_set_row_bnds(P, i + 1, glpk_bound_type(r.lo, r.hi), finite_or_zero(r.lo), finite_or_zero(r.hi));
         for (std::size_t k = 0; k < r.cols.size(); ++k) {
             ia.push_back(i + 1);
             ja.push_back(r.cols[k] + 1);
@@ -107,6 +108,11 @@ MilpSolution solve_milp_glpk(const Milp& milp, WorkBudget& budget, bool presolve
         }
     }
     glp_load_matrix(P, static_cast<int>(ar.size()) - 1, ia.data(), ja.data(), ar.data());
+}
+
+MilpSolution solve_milp_glpk(const Milp& milp, WorkBudget& budget, bool presolve) {
+    glp_prob* P = glp_create_prob();
+    load_into_glpk(P, milp);
     const int terminal = glp_term_out(GLP_OFF);   // glp_scale_prob reports to the terminal whatever msg_lev says
     glp_scale_prob(P, GLP_SF_AUTO);
 
@@ -150,7 +156,7 @@ MilpSolution solve_milp_glpk(const Milp& milp, WorkBudget& budget, bool presolve
     s.mip_status = glp_mip_status(P);
     if (s.mip_status == GLP_OPT || s.mip_status == GLP_FEAS) {
         s.objective = glp_mip_obj_val(P);
-        for (int j = 0; j < n; ++j) s.values.push_back(glp_mip_col_val(P, j + 1));
+        for (int j = 0; j < static_cast<int>(milp.columns.size()); ++j) s.values.push_back(glp_mip_col_val(P, j + 1));
     }
     glp_delete_prob(P);
     glp_term_out(terminal);

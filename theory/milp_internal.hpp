@@ -140,5 +140,8 @@ MilpSolution solve_milp(const Milp& milp, WorkBudget& budget, bool presolve = tr
 MilpSolution solve_milp_glpk(const Milp& milp, WorkBudget& budget, bool presolve);
 MilpSolution solve_milp_cbc(const Milp& milp, WorkBudget& budget, bool presolve);   // milp_cbc.cpp
 std::string glpk_return_name(int ret);
+// Loads `milp` into an empty GLPK problem: minimise its objective over its columns (binaries as GLP_BV) and
+// rows. Shared by solve_milp_glpk and the simplex of small_lp.hpp.
+void load_into_glpk(glp_prob* P, const Milp& milp);
 
 }  // namespace moelab::milp
