@@ -14,7 +14,7 @@ BUILD    ?= build
 # -fno-math-errno lets sqrt vectorise (it changes no value, only drops the errno side effect).
 CXXFLAGS ?= -O3
 CXXFLAGS += -std=c++20 -ffp-contract=off -fopenmp -fno-math-errno -Wall -Wextra -Wpedantic -Wshadow -Wconversion -Wno-sign-conversion -I. -MMD -MP -DBOOST_TEST_DYN_LINK
-# CBC (coinor-libcbc-dev): the second MILP back-end (theory/milp_cbc.cpp); `pkg-config --libs cbc` names these.
+# CBC (coinor-libcbc-dev): the second MILP back-end (theory/exact/milp_cbc.cpp); `pkg-config --libs cbc` names these.
 LDLIBS   += -fopenmp -lopenblas -llapacke -lz -lglpk -lgmpxx -lgmp -lCbcSolver -lCbc -lCgl -lOsiClp -lClp -lOsi -lCoinUtils
 ifeq ($(SANITIZE),1)
 # -g1: line tables for the reports at a third less compile time than -g; UB aborts (no silent recovery).
@@ -33,7 +33,7 @@ else
 $(BUILD)/obj/tests/%.o $(BUILD)/obj/experiments/%.o: CXXFLAGS += -O1
 endif
 
-# MPI (optional): found through mpicxx, used by experiments/mpi_session.cpp alone (and linked into moelab).
+# MPI (optional): found through mpicxx, used by experiments/cluster/mpi_session.cpp alone (and linked into moelab).
 # Without it `moelab sweep` runs serially and `train --parallel data` runs as one process.
 #   make MPICXX= BUILD=build-nompi    a build without MPI where it is installed
 MPICXX   ?= $(shell command -v mpicxx 2>/dev/null)
@@ -46,12 +46,12 @@ MPI_STAMP := $(BUILD)/mpi.flags
 ifeq ($(filter clean,$(MAKECMDGOALS)),)
 $(shell mkdir -p $(BUILD) && (echo '$(MPI_CXXFLAGS)' | cmp -s - $(MPI_STAMP) || echo '$(MPI_CXXFLAGS)' > $(MPI_STAMP)))
 endif
-$(BUILD)/obj/experiments/mpi_session.o: CXXFLAGS += $(MPI_CXXFLAGS)
-$(BUILD)/obj/experiments/mpi_session.o: $(MPI_STAMP)
+$(BUILD)/obj/experiments/cluster/mpi_session.o: CXXFLAGS += $(MPI_CXXFLAGS)
+$(BUILD)/obj/experiments/cluster/mpi_session.o: $(MPI_STAMP)
 
-LIB_SRC  := $(wildcard engine/*.cpp moe/*.cpp theory/*.cpp)
-CLI_SRC  := $(filter-out experiments/bench_%.cpp,$(wildcard experiments/*.cpp))
-BENCH_SRC:= $(wildcard experiments/bench_*.cpp)
+LIB_SRC  := $(wildcard engine/*.cpp moe/*.cpp theory/*/*.cpp)
+CLI_SRC  := $(wildcard $(addsuffix /*.cpp,$(addprefix experiments/,cli io claims cluster sweep)))
+BENCH_SRC:= $(wildcard experiments/bench/*.cpp)
 TEST_SRC := $(wildcard tests/*.cpp)
 
 LIB_OBJ  := $(LIB_SRC:%.cpp=$(BUILD)/obj/%.o)
@@ -77,13 +77,13 @@ $(BUILD)/moelab: $(CLI_OBJ) $(BUILD)/libmoelab.a
 	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDLIBS) $(MPI_LDLIBS)
 
 # Pure helpers of experiments/ that the tests call directly (no command line, no MPI).
-TESTED_CLI_OBJ := $(BUILD)/obj/experiments/claim_stats.o $(addprefix $(BUILD)/obj/experiments/,\
-                  claims_p2_jtdmoe.o claims_p2.o claims_common.o gnuplot_run.o program_run.o data_spec.o)
+TESTED_CLI_OBJ := $(addprefix $(BUILD)/obj/experiments/,claims/stats.o claims/jtdmoe.o claims/p2_models.o \
+                  claims/common.o io/gnuplot_run.o io/program_run.o io/data_spec.o)
 
 $(BUILD)/moelab_tests: $(TEST_OBJ) $(TESTED_CLI_OBJ) $(BUILD)/libmoelab.a
 	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDLIBS) -lboost_unit_test_framework
 
-$(BUILD)/moelab_bench: $(BENCH_OBJ) $(BUILD)/obj/experiments/program_run.o $(BUILD)/libmoelab.a
+$(BUILD)/moelab_bench: $(BENCH_OBJ) $(BUILD)/obj/experiments/io/program_run.o $(BUILD)/libmoelab.a
 	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDLIBS)
 
 # OpenBLAS runs single-threaded inside moelab (the engine also calls openblas_set_num_threads(1));
@@ -107,7 +107,8 @@ repro: deps
 clean:
 	rm -rf build build-sanitize build-fuzz
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+# Only the dependency files of today's sources: a build directory from before a file moved keeps stale ones.
+-include $(wildcard $(patsubst %.o,%.d,$(LIB_OBJ) $(CLI_OBJ) $(BENCH_OBJ) $(TEST_OBJ)))
 
 # libFuzzer targets for the input parsers (tests/fuzz/), built with clang, ASan and UBSan in their own
 # directory against the engine, moe and theory sources compiled the same way (not the g++ libmoelab.a).
@@ -116,7 +117,7 @@ FUZZ_BUILD    := build-fuzz
 FUZZ_CXX      ?= clang++-14
 FUZZ_SECONDS  ?= 60
 FUZZ_CXXFLAGS := -std=c++20 -ffp-contract=off -I. -fopenmp -g -O1
-FUZZ_LIB_SRC  := $(wildcard engine/*.cpp moe/*.cpp theory/*.cpp)
+FUZZ_LIB_SRC  := $(wildcard engine/*.cpp moe/*.cpp theory/*/*.cpp)
 FUZZ_LIB_OBJ  := $(FUZZ_LIB_SRC:%.cpp=$(FUZZ_BUILD)/obj/%.o)
 FUZZ_TARGETS  := $(basename $(notdir $(wildcard tests/fuzz/fuzz_*.cpp)))
 

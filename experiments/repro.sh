@@ -1,6 +1,6 @@
 #!/bin/sh
 # make repro: the papers' claims re-run at small scale on the embedded default data (Fashion-MNIST and
-# synthetic clusters), with the report out/REPORT.md (see experiments/claims.hpp).
+# synthetic clusters), with the report out/REPORT.md (see experiments/claims/claims.hpp).
 # Usage: experiments/repro.sh BUILD_DIR PROFILE   (PROFILE quick or full)
 set -eu
 build=$1

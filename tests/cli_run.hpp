@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "engine/atomic_file.hpp"
-#include "experiments/program_run.hpp"
+#include "experiments/io/program_run.hpp"
 
 namespace cli_run {
 

@@ -8,11 +8,11 @@
 
 #include "engine/config_error.hpp"
 #include "engine/parallel.hpp"
-#include "experiments/config_keys.hpp"
+#include "experiments/io/config_keys.hpp"
 #include "tests/gradcheck.hpp"
-#include "theory/attack.hpp"
-#include "theory/attack_internal.hpp"
-#include "theory/attack_harness.hpp"
+#include "theory/attacks/attack.hpp"
+#include "theory/attacks/attack_internal.hpp"
+#include "theory/attacks/attack_harness.hpp"
 
 using namespace moelab;
 using moelab::testing::random_tensor;

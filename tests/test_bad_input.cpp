@@ -15,9 +15,9 @@
 #include "engine/clusters.hpp"
 #include "engine/npz.hpp"
 #include "moe/model_io.hpp"
-#include "theory/exact.hpp"
-#include "theory/lipschitz.hpp"
-#include "theory/smoothing.hpp"
+#include "theory/exact/exact.hpp"
+#include "theory/bounds/lipschitz.hpp"
+#include "theory/bounds/smoothing.hpp"
 
 using namespace moelab;
 namespace fs = std::filesystem;

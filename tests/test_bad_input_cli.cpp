@@ -16,7 +16,7 @@
 #include "engine/atomic_file.hpp"
 #include "engine/checkpoint.hpp"
 #include "tests/cli_run.hpp"
-#include "experiments/program_run.hpp"
+#include "experiments/io/program_run.hpp"
 
 using moelab::cli::on_path;
 using moelab::cli::run_program;

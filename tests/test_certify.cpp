@@ -6,13 +6,13 @@
 #include <set>
 
 #include "tests/gradcheck.hpp"
-#include "theory/checker.hpp"
-#include "theory/crown.hpp"
-#include "theory/ibp.hpp"
-#include "theory/lipschitz.hpp"
-#include "theory/lipschitz_lower.hpp"
-#include "theory/rational_check.hpp"
-#include "theory/smoothing.hpp"
+#include "theory/check/checker.hpp"
+#include "theory/bounds/crown.hpp"
+#include "theory/bounds/ibp.hpp"
+#include "theory/bounds/lipschitz.hpp"
+#include "theory/bounds/lipschitz_lower.hpp"
+#include "theory/network/rational_check.hpp"
+#include "theory/bounds/smoothing.hpp"
 
 using namespace moelab;
 using moelab::testing::random_tensor;

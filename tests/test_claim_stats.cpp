@@ -5,7 +5,7 @@
 #include <limits>
 #include <ostream>
 
-#include "experiments/claim_stats.hpp"
+#include "experiments/claims/stats.hpp"
 
 using namespace moelab::cli;
 

@@ -1,4 +1,4 @@
-// C7's dual-model pieces (experiments/claims_p2_jtdmoe.hpp): the logit-mixed dual model is (1 - alpha) z_S +
+// C7's dual-model pieces (experiments/claims/jtdmoe.hpp): the logit-mixed dual model is (1 - alpha) z_S +
 // alpha z_R and the probability-mixed one log((1 - alpha) p_S + alpha p_R); the JTDMoE family's robust half is
 // bitwise the RT-ER model trained alone (so C6 and C7 may share it), its standard halves train, differ by mixing,
 // and come back from the cache with the same bits.
@@ -8,7 +8,7 @@
 #include <cstring>
 
 #include "engine/clusters.hpp"
-#include "experiments/claims_p2_jtdmoe.hpp"
+#include "experiments/claims/jtdmoe.hpp"
 #include "tests/temp_dir.hpp"
 
 using namespace moelab;

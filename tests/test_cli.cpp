@@ -13,7 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/atomic_file.hpp"
-#include "experiments/claim_stats.hpp"
+#include "experiments/claims/stats.hpp"
 #include "tests/cli_run.hpp"
 
 namespace fs = std::filesystem;

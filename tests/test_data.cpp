@@ -12,7 +12,7 @@
 #include "engine/clusters.hpp"
 #include "engine/config_error.hpp"
 #include "engine/idx.hpp"
-#include "experiments/config_keys.hpp"
+#include "experiments/io/config_keys.hpp"
 
 #include "tests/temp_dir.hpp"
 

@@ -12,11 +12,11 @@
 #include "engine/atomic_file.hpp"
 #include "engine/config_error.hpp"
 #include "engine/ops.hpp"
-#include "experiments/config_keys.hpp"
+#include "experiments/io/config_keys.hpp"
 #include "tests/cli_run.hpp"
 #include "tests/gradcheck.hpp"
-#include "theory/dual.hpp"
-#include "theory/lipschitz.hpp"
+#include "theory/bounds/dual.hpp"
+#include "theory/bounds/lipschitz.hpp"
 
 using moelab::cli::run_program;
 

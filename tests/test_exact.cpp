@@ -1,4 +1,4 @@
-// The exact minimal L-infinity distance (theory/exact.hpp) against closed forms, brute force and attacks:
+// The exact minimal L-infinity distance (theory/exact/exact.hpp) against closed forms, brute force and attacks:
 // the linear classifier's dual-norm formula, a dense search over L-inf shells in 2-D for small ReLU nets and
 // top-1 MoEs, "no attack beats it", verified minimisers, the cap, and honest refusals.
 #include <boost/test/unit_test.hpp>
@@ -8,9 +8,9 @@
 #include <limits>
 
 #include "tests/gradcheck.hpp"
-#include "theory/attack.hpp"
-#include "theory/exact.hpp"
-#include "theory/outward_rounding.hpp"
+#include "theory/attacks/attack.hpp"
+#include "theory/exact/exact.hpp"
+#include "theory/network/outward_rounding.hpp"
 
 using namespace moelab;
 using moelab::testing::random_tensor;

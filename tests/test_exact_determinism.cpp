@@ -1,5 +1,5 @@
 // The exact solvers' answers depend on the inputs alone: with the deterministic work limit (branch-and-bound
-// nodes, theory/work_limit.hpp) two runs of `check` give the same bytes, one of them while other threads load
+// nodes, theory/exact/work_limit.hpp) two runs of `check` give the same bytes, one of them while other threads load
 // every core, and a limit small enough to stop the search leaves samples bounds_only (so the limit, not the
 // problem's ease, is what is being tested). Needs the binary (tests/run_tests.sh sets MOELAB_BIN).
 #include <boost/test/unit_test.hpp>

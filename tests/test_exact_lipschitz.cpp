@@ -1,4 +1,4 @@
-// The exact L-inf Lipschitz constant (theory/exact_lipschitz.hpp) against closed forms, brute force over
+// The exact L-inf Lipschitz constant (theory/exact/exact_lipschitz.hpp) against closed forms, brute force over
 // dense grids, the sound upper and gradient lower bounds, and routing: a constant inside a routing cell,
 // "discontinuous" across a boundary where experts differ, bounds with a gap when the time limit strikes.
 #include <boost/test/unit_test.hpp>
@@ -8,11 +8,11 @@
 #include <cmath>
 
 #include "tests/gradcheck.hpp"
-#include "theory/exact.hpp"
-#include "theory/exact_lipschitz.hpp"
-#include "theory/outward_rounding.hpp"
-#include "theory/lipschitz.hpp"
-#include "theory/lipschitz_lower.hpp"
+#include "theory/exact/exact.hpp"
+#include "theory/exact/exact_lipschitz.hpp"
+#include "theory/network/outward_rounding.hpp"
+#include "theory/bounds/lipschitz.hpp"
+#include "theory/bounds/lipschitz_lower.hpp"
 
 using namespace moelab;
 using moelab::testing::random_tensor;

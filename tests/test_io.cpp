@@ -12,7 +12,7 @@
 #include "engine/npz.hpp"
 #include "tests/gradcheck.hpp"
 
-#include "experiments/program_run.hpp"
+#include "experiments/io/program_run.hpp"
 #include "tests/temp_dir.hpp"
 
 using moelab::cli::run_program;

@@ -1,4 +1,4 @@
-// Per-layer CROWN bounds (theory/layer_bounds.hpp) against the values at random points of the box, against
+// Per-layer CROWN bounds (theory/bounds/layer_bounds.hpp) against the values at random points of the box, against
 // interval arithmetic computed here independently (never looser, and strictly tighter somewhere in deeper
 // layers), and the lower bounds of linear objectives against their smallest sampled value.
 #include <boost/test/unit_test.hpp>
@@ -8,7 +8,7 @@
 
 #include "engine/rng.hpp"
 #include "tests/gradcheck.hpp"
-#include "theory/layer_bounds.hpp"
+#include "theory/bounds/layer_bounds.hpp"
 
 using namespace moelab;
 using moelab::testing::random_tensor;

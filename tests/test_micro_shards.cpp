@@ -10,7 +10,7 @@
 #include "engine/clusters.hpp"
 #include "engine/config_error.hpp"
 #include "engine/parallel.hpp"
-#include "experiments/config_keys.hpp"
+#include "experiments/io/config_keys.hpp"
 #include "moe/train.hpp"
 #include "tests/gradcheck.hpp"
 

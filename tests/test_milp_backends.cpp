@@ -1,4 +1,4 @@
-// The MILP back-ends (theory/milp_backend.hpp): GLPK and CBC give the same exact minimal distance, each
+// The MILP back-ends (theory/exact/milp_backend.hpp): GLPK and CBC give the same exact minimal distance, each
 // with a minimiser the exact rational forward pass misclassifies; an unknown name is refused by its key.
 #include <boost/test/unit_test.hpp>
 
@@ -7,8 +7,8 @@
 
 #include "engine/config_error.hpp"
 #include "tests/gradcheck.hpp"
-#include "theory/exact.hpp"
-#include "theory/rational_check.hpp"
+#include "theory/exact/exact.hpp"
+#include "theory/network/rational_check.hpp"
 
 using namespace moelab;
 using moelab::testing::random_tensor;

@@ -7,7 +7,7 @@
 
 #include "engine/config_error.hpp"
 #include "engine/parallel.hpp"
-#include "experiments/config_keys.hpp"
+#include "experiments/io/config_keys.hpp"
 #include "moe/aux_losses.hpp"
 #include "moe/model.hpp"
 #include "tests/gradcheck.hpp"

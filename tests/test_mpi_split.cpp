@@ -2,7 +2,7 @@
 // writes (CSV, JSON apart from its wall-clock "seconds", the --save-adv archive) and print the same report;
 // an error found while computing (a model the exact solver does not support, seen by a rank whose block is
 // empty too) is one line from rank 0 and no file. Skipped, saying so, without mpirun or without MPI in the
-// build (tests/run_tests.sh sets MOELAB_MPIRUN). Programs run from argument vectors (experiments/program_run.hpp).
+// build (tests/run_tests.sh sets MOELAB_MPIRUN). Programs run from argument vectors (experiments/io/program_run.hpp).
 #include <boost/test/unit_test.hpp>
 
 #include <algorithm>
@@ -12,7 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/atomic_file.hpp"
-#include "experiments/program_run.hpp"
+#include "experiments/io/program_run.hpp"
 #include "tests/temp_dir.hpp"
 
 using moelab::cli::run_program;

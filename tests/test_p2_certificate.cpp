@@ -1,5 +1,5 @@
-// P2's Equation (8) (theory/p2_certificate.hpp) against a hand computation and against brute-force minimal
-// distances; the route-stable radius (theory/route_stability.hpp) against a vertex search and its closed form.
+// P2's Equation (8) (theory/bounds/p2_certificate.hpp) against a hand computation and against brute-force minimal
+// distances; the route-stable radius (theory/bounds/route_stability.hpp) against a vertex search and its closed form.
 #include <boost/test/unit_test.hpp>
 
 #include <algorithm>
@@ -7,9 +7,9 @@
 #include <limits>
 
 #include "tests/gradcheck.hpp"
-#include "theory/network.hpp"
-#include "theory/p2_certificate.hpp"
-#include "theory/route_stability.hpp"
+#include "theory/network/network.hpp"
+#include "theory/bounds/p2_certificate.hpp"
+#include "theory/bounds/route_stability.hpp"
 
 using namespace moelab;
 using moelab::testing::random_tensor;

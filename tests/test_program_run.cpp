@@ -1,4 +1,4 @@
-// experiments/program_run.hpp: arguments reach the program as they are (no shell), the environment is
+// experiments/io/program_run.hpp: arguments reach the program as they are (no shell), the environment is
 // extended and overridden, output is captured or written to files, and failures are told apart.
 #include <boost/test/unit_test.hpp>
 
@@ -6,7 +6,7 @@
 #include <filesystem>
 
 #include "engine/atomic_file.hpp"
-#include "experiments/program_run.hpp"
+#include "experiments/io/program_run.hpp"
 
 namespace fs = std::filesystem;
 using moelab::cli::ProgramIo;

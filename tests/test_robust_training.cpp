@@ -1,4 +1,4 @@
-// Adversarial-training recipes (theory/robust_training.hpp): RT-ER's loss is its formula, the new loss terms have
+// Adversarial-training recipes (theory/attacks/robust_training.hpp): RT-ER's loss is its formula, the new loss terms have
 // the gradients finite differences give, adversarial training is bitwise deterministic and resumable, JTDMoE's
 // robust half is RT-ER, and PGD training does make a model more robust.
 #include <boost/test/unit_test.hpp>
@@ -9,7 +9,7 @@
 
 #include "engine/clusters.hpp"
 #include "engine/ops.hpp"
-#include "theory/robust_training.hpp"
+#include "theory/attacks/robust_training.hpp"
 
 using namespace moelab;
 

@@ -1,4 +1,4 @@
-// The route-stability column (theory/route_certificate.hpp): the IBP lower bound against the exact radius of affine
+// The route-stability column (theory/bounds/route_certificate.hpp): the IBP lower bound against the exact radius of affine
 // routers and against a brute-force search on a layer-level MoE; the exact radius on an unbounded box against its
 // closed form; the three classes; and the CLI columns of certify --method p2 and check.
 #include <boost/test/unit_test.hpp>
@@ -11,11 +11,11 @@
 
 #include "engine/atomic_file.hpp"
 #include "tests/gradcheck.hpp"
-#include "experiments/program_run.hpp"
+#include "experiments/io/program_run.hpp"
 #include "tests/temp_dir.hpp"
-#include "theory/network.hpp"
-#include "theory/route_certificate.hpp"
-#include "theory/route_stability.hpp"
+#include "theory/network/network.hpp"
+#include "theory/bounds/route_certificate.hpp"
+#include "theory/bounds/route_stability.hpp"
 
 using moelab::cli::run_program;
 

@@ -1,6 +1,6 @@
-// The routing-crossing attack (theory/routing_attack.hpp) and the affine pieces it searches
-// (theory/local_piece.hpp), against independent answers: the network's own forward pass for the pieces,
-// the exact MILP (theory/exact.hpp) for the distances and robust accuracies. On the hard top-1 MoE of
+// The routing-crossing attack (theory/attacks/routing_attack.hpp) and the affine pieces it searches
+// (theory/network/local_piece.hpp), against independent answers: the network's own forward pass for the pieces,
+// the exact MILP (theory/exact/exact.hpp) for the distances and robust accuracies. On the hard top-1 MoE of
 // issue 19 (clusters data, linear experts, 3 epochs) the gradient attacks overstate robust accuracy at
 // eps 0.1; the routing attack must come within 0.5 points of the exact answer, and `check`'s best attack
 // within 1% of the exact distance on >= 95% of the samples.
@@ -16,13 +16,13 @@
 #include "engine/atomic_file.hpp"
 #include "tests/cli_run.hpp"
 #include "tests/gradcheck.hpp"
-#include "experiments/program_run.hpp"
+#include "experiments/io/program_run.hpp"
 #include "tests/temp_dir.hpp"
-#include "theory/attack_harness.hpp"
-#include "theory/checker.hpp"
-#include "theory/exact.hpp"
-#include "theory/local_piece.hpp"
-#include "theory/routing_attack.hpp"
+#include "theory/attacks/attack_harness.hpp"
+#include "theory/check/checker.hpp"
+#include "theory/exact/exact.hpp"
+#include "theory/network/local_piece.hpp"
+#include "theory/attacks/routing_attack.hpp"
 
 using moelab::cli::run_program;
 

@@ -8,12 +8,12 @@
 #include <cstring>
 #include <limits>
 
-#include "experiments/byte_records.hpp"
-#include "experiments/sample_split.hpp"
+#include "experiments/cluster/byte_records.hpp"
+#include "experiments/cluster/sample_split.hpp"
 #include "tests/gradcheck.hpp"
-#include "theory/attack_harness.hpp"
-#include "theory/certify_methods.hpp"
-#include "theory/checker.hpp"
+#include "theory/attacks/attack_harness.hpp"
+#include "theory/bounds/certify_methods.hpp"
+#include "theory/check/checker.hpp"
 
 using namespace moelab;
 using moelab::testing::random_tensor;
@@ -157,7 +157,7 @@ BOOST_AUTO_TEST_CASE(checker_row_ranges_put_together_are_the_whole_check) {
         const CheckReport part = run_check(f.model, f.data, bo);
         BOOST_TEST(static_cast<std::int64_t>(part.rows.size()) == b.size());
         merged.rows.insert(merged.rows.end(), part.rows.begin(), part.rows.end());
-        merged.route_source = part.route_source;   // the model's, as experiments/split_check.cpp takes them
+        merged.route_source = part.route_source;   // the model's, as experiments/cluster/split_check.cpp takes them
         merged.p2_compared = part.p2_compared;
     }
     count_violations(merged);

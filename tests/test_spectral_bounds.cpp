@@ -4,8 +4,8 @@
 #include <cmath>
 
 #include "tests/gradcheck.hpp"
-#include "theory/lipschitz.hpp"
-#include "theory/spectral_bounds.hpp"
+#include "theory/bounds/lipschitz.hpp"
+#include "theory/bounds/spectral_bounds.hpp"
 
 using namespace moelab;
 using moelab::testing::random_tensor;

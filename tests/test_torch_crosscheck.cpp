@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "engine/atomic_file.hpp"
-#include "experiments/program_run.hpp"
+#include "experiments/io/program_run.hpp"
 #include "engine/clusters.hpp"
 #include "engine/npz.hpp"
 #include "engine/optim.hpp"

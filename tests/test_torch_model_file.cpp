@@ -18,7 +18,7 @@
 #include "tests/cli_run.hpp"
 #include "tests/gradcheck.hpp"
 #include "tests/model_kinds.hpp"
-#include "experiments/program_run.hpp"
+#include "experiments/io/program_run.hpp"
 
 using moelab::cli::run_program;
 

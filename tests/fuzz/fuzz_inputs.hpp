@@ -31,9 +31,9 @@
 #include "moe/model_file.hpp"
 #include "moe/model_io.hpp"
 #include "moe/train.hpp"
-#include "theory/exact.hpp"
-#include "theory/ibp.hpp"
-#include "theory/lipschitz.hpp"
+#include "theory/exact/exact.hpp"
+#include "theory/bounds/ibp.hpp"
+#include "theory/bounds/lipschitz.hpp"
 
 namespace moelab::fuzz {
 
