@@ -7,7 +7,7 @@
 
 #include "tests/gradcheck.hpp"
 #include "theory/check/checker.hpp"
-#include "theory/bounds/crown.hpp"
+#include "theory/bounds/linear_bounds.hpp"
 #include "theory/bounds/ibp.hpp"
 #include "theory/bounds/lipschitz.hpp"
 #include "theory/bounds/lipschitz_lower.hpp"
@@ -124,10 +124,14 @@ BOOST_AUTO_TEST_CASE(a_linear_model_has_its_weight_norm_as_exact_constant_and_ce
         for (std::size_t b = 0; b < y.size(); ++b)
             BOOST_TEST(std::abs(cert.radius[b] - df.distance[b]) <= 1e-9 * std::max(1.0, df.distance[b]));
         if (p == Norm::linf) {
-            // CROWN is exact on a linear model too (to its bisection's resolution).
-            const auto crown = crown_certified_radii(net, x, y, Box{});
-            for (std::size_t b = 0; b < y.size(); ++b)
-                BOOST_TEST(std::abs(crown[b] - df.distance[b]) <= 1e-7 * std::max(1.0, df.distance[b]));
+            // CROWN, CROWN-IBP and alpha-CROWN are exact on a linear model too (to their bisection's resolution).
+            for (LinearMethod m : {LinearMethod::crown, LinearMethod::crown_ibp, LinearMethod::alpha_crown}) {
+                LinearBoundOptions lo;
+                lo.method = m;
+                const auto crown = linear_certified_radii(net, x, y, Norm::linf, Box{}, lo);
+                for (std::size_t b = 0; b < y.size(); ++b)
+                    BOOST_TEST(std::abs(crown[b] - df.distance[b]) <= 1e-7 * std::max(1.0, df.distance[b]));
+            }
         }
     }
 }
@@ -168,10 +172,15 @@ BOOST_AUTO_TEST_CASE(ibp_bounds_contain_every_sampled_output) {
         }
 }
 
-// CROWN through a layer-level top-1 MoE block with gate 1: its margin lower bounds hold at every point
-// sampled in the box (including boxes where the sampled points themselves take different experts), and
-// where routing cannot change it is exactly CROWN of the plain network with that expert in the block.
+// CROWN-IBP and CROWN through a layer-level top-1 MoE block with gate 1: their margin lower bounds hold at
+// every point sampled in the box (including boxes where the sampled points themselves take different experts),
+// and where routing cannot change they are exactly those of the plain network with that expert in the block.
 BOOST_AUTO_TEST_CASE(crown_through_a_layer_level_top1_block_is_sound_and_reduces_to_the_plain_network) {
+    const auto margin_lower = [](const Network& net, const double* x, int y, double r, LinearMethod m) {
+        LinearBoundOptions o;
+        o.method = m;
+        return LinearBounder(net).margin_bounds(norm_ball_region(x, net.input_dim, r, Norm::linf, Box{}), y, o).lower;
+    };
     int boxes_with_routing_change = 0, checked = 0;
     for (std::uint64_t seed = 0; seed < 12; ++seed) {
         ModelConfig c = tiny(ModelKind::moe, 4, 3, 1, 5, GateMode::topk_then_softmax, 200 + seed);
@@ -180,11 +189,10 @@ BOOST_AUTO_TEST_CASE(crown_through_a_layer_level_top1_block_is_sound_and_reduces
         Classifier model(c);
         sharpen(model, 2.0);
         const Network net = network_of(model);
-        BOOST_TEST_REQUIRE(crown_support(net).empty(), crown_support(net));
         const Tensor x = random_tensor(Shape{1, 4}, 300 + seed);
         const int y = predictions(model, x)[0];
         for (double r : {1e-4, 0.05, 0.3}) {
-            const std::vector<double> low = crown_margin_lower(net, x.data(), y, r, Box{});
+            const std::vector<double> low = margin_lower(net, x.data(), y, r, seed % 2 ? LinearMethod::crown : LinearMethod::crown_ibp);
             Tensor pts = random_tensor(Shape{500, 4}, 400 + seed, -r, r);
             for (std::int64_t i = 0; i < pts.rows(); ++i)
                 for (std::int64_t j = 0; j < 4; ++j) pts.at(i, j) += x[j];
@@ -212,15 +220,14 @@ BOOST_AUTO_TEST_CASE(crown_through_a_layer_level_top1_block_is_sound_and_reduces
             plain.stages[i].chain = net.stages[i].moe.experts[static_cast<std::size_t>(at_x.routings[m++].expert[0])];
         }
         const double r = 1e-9;
-        const std::vector<double> moe = crown_margin_lower(net, x.data(), y, r, Box{});
-        const std::vector<double> mlp = crown_margin_lower(plain, x.data(), y, r, Box{});
-        for (std::size_t j = 0; j < moe.size(); ++j) BOOST_TEST(moe[j] == mlp[j], "seed " << seed << " class " << j);
+        for (LinearMethod m : {LinearMethod::crown_ibp, LinearMethod::crown}) {
+            const std::vector<double> moe = margin_lower(net, x.data(), y, r, m);
+            const std::vector<double> mlp = margin_lower(plain, x.data(), y, r, m);
+            for (std::size_t j = 0; j < moe.size(); ++j) BOOST_TEST(moe[j] == mlp[j], "seed " << seed << " class " << j);
+        }
     }
     BOOST_TEST(checked > 10000);
     BOOST_TEST(boxes_with_routing_change >= 3);
-    // A softmax gate inside a layer-level block is not covered, and says what is.
-    const Network soft_gate = network_of(Classifier(tiny(ModelKind::moe, 4, 3, 1, 5, GateMode::softmax_then_topk, 1)));
-    BOOST_TEST(crown_support(soft_gate).find("topk-softmax") != std::string::npos, crown_support(soft_gate));
 }
 
 // 100+ random small models, a few samples each: no sound certificate exceeds the exact distance or an

@@ -7,7 +7,6 @@
 #include "engine/atomic_file.hpp"
 #include "experiments/io/config_keys.hpp"
 #include "moe/model_io.hpp"
-#include "theory/bounds/crown.hpp"
 #include "theory/bounds/ibp.hpp"
 #include "theory/bounds/lipschitz.hpp"
 #include "theory/bounds/smoothing.hpp"

@@ -5,7 +5,7 @@
 #include <stdexcept>
 
 #include "engine/config_error.hpp"
-#include "theory/bounds/crown.hpp"
+#include "theory/bounds/linear_bounds.hpp"
 #include "theory/exact/exact.hpp"
 #include "theory/exact/exact_lipschitz.hpp"
 #include "theory/bounds/ibp.hpp"
@@ -26,6 +26,21 @@ std::vector<std::string> certify_method_names(bool shared_only) {
     for (const CertifyMethodInfo& row : kCertifyMethods)
         if (row.shared || !shared_only) names.emplace_back(row.name);
     return names;
+}
+
+std::optional<LinearMethod> linear_bound_method(CertifyMethod m) {
+    switch (m) {
+        case CertifyMethod::crown: return LinearMethod::crown;
+        case CertifyMethod::crown_ibp: return LinearMethod::crown_ibp;
+        case CertifyMethod::alpha_crown: return LinearMethod::alpha_crown;
+        default: return std::nullopt;
+    }
+}
+
+LinearBoundOptions linear_bound_options(CertifyMethod m) {
+    LinearBoundOptions o;
+    o.method = linear_bound_method(m).value();
+    return o;
 }
 
 namespace {
@@ -99,13 +114,11 @@ MethodRadii certify_by_method(CertifyMethod method, const Classifier& model, con
         r.radius = ibp_certified_radii(network_of(model), test.x, test.y, s.domain);
         if (norm == Norm::l2) r.note = "l2: the certified L-inf box contains the L2 ball of the same radius";
         break;
-    case CertifyMethod::crown: {
-        const Network net = network_of(model);
-        r.note = crown_support(net);
-        r.radius = crown_certified_radii(net, test.x, test.y, s.domain);
-        if (norm == Norm::l2 && r.note.empty()) r.note = "l2: the certified L-inf box contains the L2 ball";
+    case CertifyMethod::crown:
+    case CertifyMethod::crown_ibp:
+    case CertifyMethod::alpha_crown:
+        r.radius = linear_certified_radii(network_of(model), test.x, test.y, norm, s.domain, linear_bound_options(method));
         break;
-    }
     case CertifyMethod::exact: certify_exact(model, test, s, progress, r); break;
     case CertifyMethod::exact_lipschitz: certify_exact_lipschitz(model, test, s, progress, r); break;
     case CertifyMethod::smoothing: {
@@ -135,7 +148,7 @@ MethodRadii certify_by_method(CertifyMethod method, const Classifier& model, con
     default: throw std::logic_error("certify_by_method: " + to_string(method) + " has a dispatch of its own");
     }
     const bool floating_point = method == CertifyMethod::lipschitz || method == CertifyMethod::naive ||
-                                method == CertifyMethod::ibp || method == CertifyMethod::crown;
+                                method == CertifyMethod::ibp || linear_bound_method(method).has_value();
     for (std::size_t i = 0; i < n; ++i) {
         // The floating-point certificates' rounding charge (theory/network/outward_rounding.hpp).
         if (floating_point) r.radius[i] = float_radius_outward(r.radius[i]);

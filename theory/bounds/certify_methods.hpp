@@ -4,7 +4,10 @@
 //   lipschitz  Lipschitz margin, routing-aware for top-1 MoEs (theory/bounds/lipschitz.hpp)
 //   naive      the fixed-routing Lipschitz margin: unsound for hard routing, for comparison only
 //   ibp        interval bound propagation with routing uncertainty (theory/bounds/ibp.hpp)
-//   crown      linear relaxation through ReLU layers (theory/bounds/crown.hpp)
+//   crown      full CROWN: linear bounds by back-substitution for every intermediate node, through ReLUs,
+//              softmax gates, gate x expert products and every reachable routing (theory/bounds/linear_bounds.hpp)
+//   crown-ibp  the same with intermediate bounds from intervals (CROWN-IBP)
+//   alpha-crown  crown with the relaxations' slopes and weights optimised per margin (alpha-CROWN)
 //   exact      the exact minimal L-inf distance where the MILP proves it (theory/exact/exact.hpp)
 //   exact-lipschitz  the Lipschitz margin with exact local constants (theory/exact/exact_lipschitz.hpp)
 //   smoothing  randomized smoothing, L2, probabilistic (theory/bounds/smoothing.hpp)
@@ -27,12 +30,13 @@
 #include "engine/dataset.hpp"
 #include "moe/model.hpp"
 #include "theory/attacks/attack.hpp"
+#include "theory/bounds/linear_bounds.hpp"
 #include "theory/bounds/p2_certificate.hpp"
 #include "theory/exact/milp_backend.hpp"
 
 namespace moelab {
 
-enum class CertifyMethod { lipschitz, naive, ibp, crown, exact, exact_lipschitz, smoothing, p2, dual, count };
+enum class CertifyMethod { lipschitz, naive, ibp, crown, crown_ibp, alpha_crown, exact, exact_lipschitz, smoothing, p2, dual, count };
 
 // What a positive radius means: a proof, nothing (naive under hard routing), or a statement that holds with
 // probability 1 - alpha (smoothing).
@@ -55,7 +59,9 @@ inline constexpr std::array<CertifyMethodInfo, static_cast<std::size_t>(CertifyM
     {CertifyMethod::lipschitz, "lipschitz", Soundness::sound, true, true, true, false, false},
     {CertifyMethod::naive, "naive", Soundness::unsound, true, true, true, false, false},
     {CertifyMethod::ibp, "ibp", Soundness::sound, true, true, true, false, false},
-    {CertifyMethod::crown, "crown", Soundness::sound, true, true, true, false, false},
+    {CertifyMethod::crown, "crown", Soundness::sound, true, true, true, false, true},
+    {CertifyMethod::crown_ibp, "crown-ibp", Soundness::sound, true, true, true, false, true},
+    {CertifyMethod::alpha_crown, "alpha-crown", Soundness::sound, true, true, true, false, true},
     {CertifyMethod::exact, "exact", Soundness::sound, true, false, false, false, true},
     {CertifyMethod::exact_lipschitz, "exact-lipschitz", Soundness::sound, true, false, false, false, true},
     {CertifyMethod::smoothing, "smoothing", Soundness::probabilistic, false, true, true, false, true},
@@ -81,6 +87,10 @@ inline bool certifies(CertifyMethod m, Norm norm) { return norm == Norm::linf ? 
 
 std::optional<CertifyMethod> find_certify_method(std::string_view name);
 std::vector<std::string> certify_method_names(bool shared_only = false);   // in table order
+
+// The linear-bound method of crown, crown-ibp and alpha-crown (nullopt for the others), and their settings.
+std::optional<LinearMethod> linear_bound_method(CertifyMethod m);
+LinearBoundOptions linear_bound_options(CertifyMethod m);
 
 struct CertifySettings {
     Box domain;                             // bounds the inputs (IBP, CROWN, the exact solvers)

@@ -7,7 +7,7 @@
 #include <sstream>
 
 #include "theory/check/check_internal.hpp"
-#include "theory/bounds/crown.hpp"
+#include "theory/bounds/linear_bounds.hpp"
 #include "theory/bounds/ibp.hpp"
 #include "theory/bounds/lipschitz.hpp"
 #include "theory/network/outward_rounding.hpp"
@@ -120,7 +120,11 @@ CheckReport run_check(const Classifier& model, const Dataset& data, const CheckO
         smooth = certify_smoothing(model, rows.x, rows.y, o.smoothing_options, begin);
     }
     const std::vector<double> ibp = ibp_certified_radii(net, data.x, data.y, o.domain);
-    const std::vector<double> crown = crown_certified_radii(net, data.x, data.y, o.domain);
+    const auto linear = [&](CertifyMethod m) {
+        return linear_certified_radii(net, data.x, data.y, o.norm, o.domain, linear_bound_options(m));
+    };
+    const std::vector<double> crown = linear(CertifyMethod::crown), crown_ibp = linear(CertifyMethod::crown_ibp),
+                              alpha_crown = linear(CertifyMethod::alpha_crown);
     std::vector<P2Radius> p2;
     if (net.model_level() && o.norm == Norm::linf) {
         P2Options po;
@@ -140,7 +144,8 @@ CheckReport run_check(const Classifier& model, const Dataset& data, const CheckO
         const double* x = data.x.data() + i * d;
         // Floating-point certificates, moved down by their rounding charge (theory/network/outward_rounding.hpp).
         row.certified = {float_radius_outward(lip.radius[ui]), float_radius_outward(ibp[ui]),
-                         has_moe ? float_radius_outward(naive.radius[ui]) : kNaN, float_radius_outward(crown[ui]), kNaN};
+                         has_moe ? float_radius_outward(naive.radius[ui]) : kNaN, float_radius_outward(crown[ui]), kNaN,
+                         float_radius_outward(crown_ibp[ui]), float_radius_outward(alpha_crown[ui])};
         if (exact_lipschitz) {
             const Tensor xi(Shape{1, d}, std::vector<double>(x, x + d));
             const ExactLipschitzCertificate c = best_certified_radius_exact_lipschitz_linf(

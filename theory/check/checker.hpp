@@ -59,8 +59,9 @@ struct CheckOptions {
 };
 
 // The methods the checker runs, in the order of its CSV columns; soundness and names from their table rows.
-inline constexpr std::array<CertifyMethod, 5> kCertMethods{CertifyMethod::lipschitz, CertifyMethod::ibp, CertifyMethod::naive,
-                                                           CertifyMethod::crown, CertifyMethod::exact_lipschitz};
+inline constexpr std::array<CertifyMethod, 7> kCertMethods{CertifyMethod::lipschitz, CertifyMethod::ibp, CertifyMethod::naive,
+                                                           CertifyMethod::crown, CertifyMethod::exact_lipschitz,
+                                                           CertifyMethod::crown_ibp, CertifyMethod::alpha_crown};
 
 struct CheckRow {
     std::int64_t index = 0;
