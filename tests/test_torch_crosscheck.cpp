@@ -1,6 +1,7 @@
 // Cross-checks with PyTorch float64, skipped when torch is absent:
 // - an independent forward (tests/torch_forward.py): the .npz export of trained MoE and dense models
 //   gives the same logits to 1e-10;
+// - an independent full CROWN for an MLP (tests/torch_crown.py): the same margin lower bounds to 1e-9;
 // - torch.optim's Adam and AdamW (tests/torch_adam.py) fed the same gradients give the same parameters.
 #include <boost/test/unit_test.hpp>
 
@@ -16,6 +17,8 @@
 #include "engine/optim.hpp"
 #include "engine/rng.hpp"
 #include "moe/model_io.hpp"
+#include "tests/gradcheck.hpp"
+#include "theory/bounds/linear_bounds.hpp"
 
 using moelab::cli::run_program;
 
@@ -154,6 +157,58 @@ BOOST_AUTO_TEST_CASE(exported_models_give_the_same_logits_in_pytorch) {
     cfg.hidden = 12;
     cfg.depth = 2;
     BOOST_TEST(max_logit_difference(cfg, dir) < 1e-10, "dense MLP");
+    std::filesystem::remove_all(dir);
+}
+
+// Full CROWN of moelab's engine (theory/bounds/linear_bounds.hpp) and of tests/torch_crown.py on random MLPs
+// (stem, ReLU, an FFN block: 4 maps, ReLUs after the first two), at radii from nearly stable to mostly unstable.
+BOOST_AUTO_TEST_CASE(full_crown_matches_an_independent_pytorch_crown_on_mlps) {
+    if (!torch_available()) {
+        BOOST_TEST_MESSAGE("python3-torch is not installed: cross-check skipped");
+        return;
+    }
+    const std::string dir = "/tmp/moelab_torch_crown_" + std::to_string(getpid());
+    std::filesystem::create_directories(dir);
+    std::int64_t compared = 0;
+    for (std::uint64_t seed : {1, 2, 3}) {
+        ModelConfig cfg;
+        cfg.kind = ModelKind::mlp;
+        cfg.input_dim = 20, cfg.classes = 4, cfg.width = 16, cfg.hidden = 12, cfg.depth = 1, cfg.seed = seed;
+        const Network net = network_of(Classifier(cfg));
+        std::vector<NamedTensor> maps;
+        int i = 0;
+        const auto add = [&](const AffineMap& m) {
+            maps.push_back({"w" + std::to_string(i), m.w});
+            maps.push_back({"b" + std::to_string(i), m.b});
+            ++i;
+        };
+        add(net.stages[0].map);
+        for (const AffineMap& m : net.stages[2].chain) add(m);
+        add(net.stages[3].map);
+        maps.push_back({"relu", Tensor(Shape{4}, std::vector<double>{1, 1, 0, 0})});
+        const Tensor x = testing::random_tensor(Shape{20}, seed + 40, -1.0, 1.0);
+        const LinearBounder bounder(net);
+        for (double eps : {0.01, 0.05, 0.2}) {
+            const int y = static_cast<int>(seed % 4);
+            std::vector<NamedTensor> in = maps;
+            in.push_back({"x", x});
+            in.push_back({"y", Tensor(Shape{1}, std::vector<double>{static_cast<double>(y)})});
+            in.push_back({"eps", Tensor(Shape{1}, std::vector<double>{eps})});
+            write_npz(dir + "/in.npz", in);
+            BOOST_REQUIRE(run_program({"/usr/bin/python3", "tests/torch_crown.py", dir + "/in.npz", dir + "/out.npz"}) == 0);
+            const Tensor theirs = read_npz(dir + "/out.npz").at(0).tensor;
+            LinearBoundOptions o;
+            o.method = LinearMethod::crown;
+            const MarginBounds ours = bounder.margin_bounds(norm_ball_region(x.data(), 20, eps, Norm::linf, Box{}), y, o);
+            for (std::int64_t j = 0; j < 4; ++j) {
+                const double a = ours.lower[static_cast<std::size_t>(j)], b = theirs[j];
+                BOOST_TEST(std::abs(a - b) <= 1e-9 * (1.0 + std::abs(b)), "seed " << seed << " eps " << eps << " class " << j << ": " << a << " vs " << b);
+                BOOST_TEST(a <= b + 1e-12 * (1.0 + std::abs(b)));   // ours carries its rounding charge downward
+                ++compared;
+            }
+        }
+    }
+    BOOST_TEST(compared == 36);
     std::filesystem::remove_all(dir);
 }
 

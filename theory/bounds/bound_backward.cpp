@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <memory>
 
 #include "engine/blas.hpp"
 #include "theory/bounds/bound_graph.hpp"
@@ -24,19 +25,43 @@ constexpr double kU = kUnitRoundoff;
 
 double magnitude(const BoundNode& n, std::size_t j) { return std::max(std::abs(n.lo[j]), std::abs(n.hi[j])); }
 
+// Coefficient buffers kept per thread between calls (a stack of them: a backward pass may start another, for a
+// product's scalar bounds): the matrices of a pass over a 784-input network run to megabytes, and fresh ones
+// from the allocator cost page faults and zeroing on every call (measured: most of a call's time).
+struct Workspace {
+    std::vector<std::vector<double>> lam;
+    std::vector<std::uint8_t> used;
+};
+thread_local std::vector<std::unique_ptr<Workspace>> t_workspaces;
+thread_local std::size_t t_depth = 0;
+
+struct WorkspaceLease {
+    Workspace* w;
+    explicit WorkspaceLease(std::size_t nodes) {
+        if (t_workspaces.size() == t_depth) t_workspaces.push_back(std::make_unique<Workspace>());
+        w = t_workspaces[t_depth++].get();
+        if (w->lam.size() < nodes) w->lam.resize(nodes);
+        w->used.assign(nodes, 0);
+    }
+    ~WorkspaceLease() { --t_depth; }
+    WorkspaceLease(const WorkspaceLease&) = delete;
+    WorkspaceLease& operator=(const WorkspaceLease&) = delete;
+};
+
 }  // namespace
 
 class Backward {
 public:
     Backward(const BoundGraph& g, int start, std::int64_t K, const BoundGraph::BackwardOptions& o)
-        : g_(g), nodes_(g.nodes_), start_(start), K_(K), o_(o), lam_(nodes_.size()), cst_(static_cast<std::size_t>(K), 0.0),
-          err_(static_cast<std::size_t>(K), 0.0) {}
+        : g_(g), nodes_(g.nodes_), start_(start), K_(K), o_(o), lease_(nodes_.size()), lam_(lease_.w->lam), used_(lease_.w->used),
+          cst_(static_cast<std::size_t>(K), 0.0), err_(static_cast<std::size_t>(K), 0.0) {}
 
     BackwardResult run(const std::vector<double>& lam0) {
         lam_[static_cast<std::size_t>(start_)] = lam0;
+        used_[static_cast<std::size_t>(start_)] = 1;
         bool linear_so_far = true;
         for (int n = start_; n > 0; --n) {
-            if (lam_[static_cast<std::size_t>(n)].empty()) continue;
+            if (!used_[static_cast<std::size_t>(n)]) continue;
             const BoundNode& node = nodes_[static_cast<std::size_t>(n)];
             switch (node.kind) {
                 case NodeKind::linear: linear(n); break;
@@ -63,7 +88,9 @@ private:
     int start_;
     std::int64_t K_;
     BoundGraph::BackwardOptions o_;
-    std::vector<std::vector<double>> lam_;
+    WorkspaceLease lease_;
+    std::vector<std::vector<double>>& lam_;   // per node [K, dim], valid where used_
+    std::vector<std::uint8_t>& used_;
     std::vector<double> cst_, err_;
     // The aggregated product: its node, the bounds [ma, mb] of each row's scalar lam_k . expert_t ([K, T] each),
     // the interval-product bound where it won (alt_won_), the minimiser chosen at the input per row.
@@ -74,9 +101,15 @@ private:
 
     std::size_t uk(std::int64_t k) const { return static_cast<std::size_t>(k); }
 
-    std::vector<double>& lam_of(int n) {
+    // The coefficients of node n, zero when first touched (fresh: the caller overwrites them all, no zeroing).
+    std::vector<double>& lam_of(int n, bool fresh = false) {
         auto& l = lam_[static_cast<std::size_t>(n)];
-        if (l.empty()) l.assign(static_cast<std::size_t>(K_ * nodes_[static_cast<std::size_t>(n)].dim), 0.0);
+        const auto size = static_cast<std::size_t>(K_ * nodes_[static_cast<std::size_t>(n)].dim);
+        if (!used_[static_cast<std::size_t>(n)]) {
+            if (fresh) l.resize(size);
+            else l.assign(size, 0.0);
+            used_[static_cast<std::size_t>(n)] = 1;
+        }
         return l;
     }
 
@@ -84,9 +117,10 @@ private:
         const BoundNode& node = nodes_[static_cast<std::size_t>(n)];
         const DenseMap& m = *node.map;
         const std::vector<double>& lam = lam_[static_cast<std::size_t>(n)];
-        std::vector<double>& lp = lam_of(node.parent);
-        // lam_parent += lam W: [K, out] x [out, in].
-        gemm(false, false, K_, m.in, m.out, 1.0, lam.data(), m.out, m.w.data(), m.in, 1.0, lp.data(), m.in);
+        const bool fresh = !used_[static_cast<std::size_t>(node.parent)];
+        std::vector<double>& lp = lam_of(node.parent, fresh);
+        // lam_parent += lam W: [K, out] x [out, in] (= when the parent had no coefficients yet).
+        gemm(false, false, K_, m.in, m.out, 1.0, lam.data(), m.out, m.w.data(), m.in, fresh ? 0.0 : 1.0, lp.data(), m.in);
         const double g = gamma_n(std::max(m.in, m.out) + 1);
         for (std::int64_t k = 0; k < K_; ++k) {
             double c = 0.0, e = 0.0;
@@ -150,7 +184,7 @@ private:
     void product(int n) {
         const BoundNode& node = nodes_[static_cast<std::size_t>(n)];
         const BoundNode& gates = nodes_[static_cast<std::size_t>(node.gates)];
-        const std::vector<double> lam = lam_[static_cast<std::size_t>(n)];
+        const std::vector<double>& lam = lam_[static_cast<std::size_t>(n)];
         const auto D = static_cast<std::size_t>(node.dim);
         for (std::size_t t = 0; t < node.experts.size(); ++t) {
             const int en = node.experts[t];
@@ -317,7 +351,7 @@ private:
         RelaxParams grad;
         grad.relu_slope.resize(nodes_.size());
         for (int n = 1; n <= last; ++n) {
-            if (lam_[static_cast<std::size_t>(n)].empty() && n != start_) continue;
+            if (!used_[static_cast<std::size_t>(n)]) continue;
             forward(n, z);
             const BoundNode& node = nodes_[static_cast<std::size_t>(n)];
             if (node.kind != NodeKind::relu) continue;
@@ -325,7 +359,6 @@ private:
             const std::vector<double>& zp = z[static_cast<std::size_t>(node.parent)];
             auto& gr = grad.relu_slope[static_cast<std::size_t>(n)];
             gr.assign(K * static_cast<std::size_t>(node.dim), 0.0);
-            if (lam.empty()) continue;
             for (std::size_t i = 0; i < gr.size(); ++i) {
                 const std::size_t j = i % static_cast<std::size_t>(node.dim), k = i / static_cast<std::size_t>(node.dim);
                 if (lam[i] >= 0.0 && unstable(node, j) && !alt_won_[k]) gr[i] = lam[i] * zp[i];
@@ -363,7 +396,8 @@ private:
         std::vector<double>& zn = z[static_cast<std::size_t>(n)];
         zn.assign(K * D, 0.0);
         const std::vector<double>& lam = lam_[static_cast<std::size_t>(n)];
-        const auto coef = [&](std::size_t i) { return lam.empty() ? 0.0 : lam[i]; };
+        const bool has = used_[static_cast<std::size_t>(n)] != 0;
+        const auto coef = [&](std::size_t i) { return has ? lam[i] : 0.0; };
         switch (node.kind) {
             case NodeKind::linear: {
                 const DenseMap& m = *node.map;

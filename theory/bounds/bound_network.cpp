@@ -209,21 +209,36 @@ private:
             if (std::find(r.selections.begin(), r.selections.end(), **fixed) == r.selections.end()) return;   // unreachable: empty
             r.selections = {**fixed};
         }
+        // Every expert that may be selected, on the shared part of the graph (the routes differ in their gates
+        // only). Their outputs are bounded by back-substitution only where a nonlinear stage follows (its input
+        // bounds come from them); a block that ends the network is relaxed per margin (aggregated products),
+        // which back-substitutes through the experts itself.
+        bool nonlinear_after = false;
+        for (std::size_t t = si + 1; t < net_.stages.size(); ++t) nonlinear_after = nonlinear_after || net_.stages[t].kind != Stage::Kind::affine;
+        std::vector<int> expert_node(static_cast<std::size_t>(E), -1);
+        for (std::int64_t e = 0; e < E; ++e) {
+            const bool needed = fixed ? std::find((*fixed)->begin(), (*fixed)->end(), e) != (*fixed)->end() : r.candidate[static_cast<std::size_t>(e)] != 0;
+            if (!needed) continue;
+            const int n = chain(w, w.cur, pm.experts[static_cast<std::size_t>(e)], static_cast<int>(si), static_cast<int>(e));
+            if (nonlinear_after) w.g.refine(n, false);
+            expert_node[static_cast<std::size_t>(e)] = n;
+        }
         if (!fixed && r.selections.size() > 1 && routes * r.selections.size() > o_.max_routes) {
             Walk v = std::move(w);
-            block(v, si, pairs, sd, r, std::nullopt);
+            block(v, si, pairs, expert_node, r, std::nullopt);
             stage(std::move(v), si + 1, moe_index + 1, routes);
             return;
         }
         for (std::size_t i = 0; i < r.selections.size() && !done(); ++i) {
             Walk v = i + 1 == r.selections.size() ? std::move(w) : w;
-            block(v, si, pairs, sd, r, r.selections[i]);
+            block(v, si, pairs, expert_node, r, r.selections[i]);
             if (v.g.feasible()) stage(std::move(v), si + 1, moe_index + 1, routes * r.selections.size());
         }
     }
 
     // The MoE block's output for one selection (sel) or relaxed (no sel): experts, gates, their products' sum.
-    void block(Walk& w, std::size_t si, int pairs, const ScoreDifferences& sd, const StageRouting& r, const std::optional<Selection>& sel) {
+    void block(Walk& w, std::size_t si, int pairs, const std::vector<int>& expert_node, const StageRouting& r,
+               const std::optional<Selection>& sel) {
         const MoEStage& m = net_.stages[si].moe;
         const std::int64_t E = m.experts_count();
         const bool soft = m.gate == GateMode::soft, over_selected = m.gate == GateMode::topk_then_softmax;
@@ -238,8 +253,7 @@ private:
         w.route.selections.push_back(members);
         w.route.relaxed.push_back(sel ? 0 : 1);
         std::vector<int> experts;
-        for (std::int64_t e : members) experts.push_back(chain(w, w.cur, prep_.moe[si].experts[static_cast<std::size_t>(e)], static_cast<int>(si), static_cast<int>(e)));
-        for (int e : experts) w.g.refine(e, false);
+        for (std::int64_t e : members) experts.push_back(expert_node[static_cast<std::size_t>(e)]);
         if (over_selected && m.k == 1 && sel) {   // top-1 then softmax over the selected: the gate is 1
             w.cur = experts.front();
             return;
@@ -290,7 +304,6 @@ private:
             sums_parent = w.g.add_exp(d);
             sums_in = D;
         }
-        (void)sd;
         // The sums: one row per distinct set (the lower set, then the upper one when it differs).
         std::vector<double> w_u;
         std::vector<std::int64_t> lower_row, upper_row;
