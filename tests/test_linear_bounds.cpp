@@ -17,6 +17,7 @@
 #include "theory/bounds/alpha_crown.hpp"
 #include "theory/bounds/ibp.hpp"
 #include "theory/bounds/linear_bounds.hpp"
+#include "theory/check/checker.hpp"
 #include "theory/exact/exact.hpp"
 
 using namespace moelab;
@@ -349,6 +350,130 @@ BOOST_AUTO_TEST_CASE(alpha_gradient_matches_finite_differences) {
             check(r.gradient.product_beta.empty() ? 0.0 : r.gradient.product_beta[i], [&](RelaxParams& q, double dlt) { q.product_beta[i] += dlt; });
     }
     BOOST_TEST(nonzero >= 3);
+}
+
+// The routes past max_routes become one relaxed stage (gates bounded below by 0 where an expert may be
+// unselected); branch-and-bound constraints (fixed ReLU phases, a fixed selection) bound the sub-region they
+// define. Both against the sampled points of what they cover; constraints no point satisfies give +inf.
+BOOST_AUTO_TEST_CASE(relaxed_stages_and_constrained_subdomains_hold_at_sampled_points) {
+    std::int64_t relaxed_runs = 0, constrained = 0, empty = 0;
+    for (const ModelConfig& cfg : model_zoo(3)) {
+        if (cfg.kind == ModelKind::mlp || cfg.gate == GateMode::soft) continue;
+        for (std::uint64_t seed : {5, 6}) {
+            const Network net = random_network(cfg, seed);
+            const LinearBounder bounder(net);
+            const Tensor x0 = random_tensor(Shape{3}, seed + 21, -1.0, 1.0);
+            const int y = predicted(trace(net, x0.vec()).logits);
+            const InputRegion reg = norm_ball_region(x0.data(), 3, 0.4, Norm::linf, Box{});
+            const auto pts = sample_region(reg, seed + 77, 400);
+            std::vector<Trace> traces;
+            for (const auto& p : pts) traces.push_back(trace(net, p));
+            const auto check_points = [&](const MarginBounds& mb, auto&& covers) {
+                for (const Trace& t : traces) {
+                    if (!covers(t)) continue;
+                    for (std::int64_t j = 0; j < net.classes; ++j)
+                        if (j != y)
+                            BOOST_TEST_REQUIRE(mb.lower[static_cast<std::size_t>(j)] <=
+                                               t.logits[static_cast<std::size_t>(y)] - t.logits[static_cast<std::size_t>(j)]);
+                }
+            };
+            LinearBoundOptions o = options_of(LinearMethod::crown);
+            o.max_routes = 1;
+            const MarginBounds relaxed = bounder.margin_bounds(reg, y, o);
+            for (const RouteBounds& r : relaxed.routes) relaxed_runs += std::count(r.relaxed.begin(), r.relaxed.end(), 1) > 0;
+            check_points(relaxed, [](const Trace&) { return true; });
+            // Constraints: the first selection of the first MoE stage some point takes, and the phase of the first
+            // ReLU's unit 0 at the first point.
+            const MarginBounds full = bounder.margin_bounds(reg, y, options_of(LinearMethod::crown));
+            DomainConstraints c;
+            c.selections.push_back(traces.front().selections.front());
+            std::tuple<int, int, int> key{-1, -1, -1};
+            bool active = false;
+            if (!full.routes.front().relus.empty()) {
+                const ReluLayerBounds& first_relu = full.routes.front().relus.front();
+                key = std::make_tuple(first_relu.layer.stage, first_relu.layer.expert, first_relu.layer.index);
+                active = traces.front().relu_in.at(key)[0] >= 0.0;
+                c.relu_splits.push_back({first_relu.layer, 0, active ? ReluPhase::active : ReluPhase::inactive});
+            }
+            for (LinearMethod m : {LinearMethod::crown, LinearMethod::alpha_crown}) {
+                const MarginBounds sub = bounder.margin_bounds(reg, y, options_of(m), c);
+                check_points(sub, [&](const Trace& t) {
+                    return t.selections.front() == c.selections.front() &&
+                           (c.relu_splits.empty() || (t.relu_in.at(key)[0] >= 0.0) == active);
+                });
+                ++constrained;
+            }
+            // A selection no point of the region can take: two experts whose scores cannot both be on top.
+            DomainConstraints impossible;
+            impossible.selections.push_back(Selection{});   // the wrong size: never reachable
+            const MarginBounds none = bounder.margin_bounds(reg, y, options_of(LinearMethod::crown), impossible);
+            empty += std::isinf(none.lower[static_cast<std::size_t>((y + 1) % 3)]) && none.routes.empty();
+        }
+    }
+    BOOST_TEST(relaxed_runs > 5);
+    BOOST_TEST(constrained > 10);
+    BOOST_TEST(empty > 10);
+}
+
+// The checker with every method on random small softmax-gated models (layer-level top-2 softmax-topk, soft,
+// two MoE blocks, model-level top-2): no certificate above a verified attack distance.
+BOOST_AUTO_TEST_CASE(checker_finds_no_violation_on_random_softmax_gated_models) {
+    std::int64_t samples = 0, crown_positive = 0, crown_over_ibp = 0;
+    for (std::uint64_t seed = 0; seed < 8; ++seed) {
+        ModelConfig c;
+        c.input_dim = 3, c.classes = 3, c.width = 5, c.hidden = 4, c.experts = 3, c.top_k = 2, c.depth = 1, c.seed = 50 + seed;
+        c.kind = seed % 4 == 3 ? ModelKind::moe_model : ModelKind::moe;
+        c.gate = seed % 4 == 1 ? GateMode::soft : GateMode::softmax_then_topk;
+        if (seed % 4 == 2) c.depth = 2;
+        const Classifier model(c);
+        Dataset data;
+        data.x = random_tensor(Shape{4, 3}, 900 + seed, -1.0, 1.0);
+        NoGradGuard no_grad;
+        const Tensor logits = model.forward(Var(data.x)).logits.value();
+        for (std::int64_t i = 0; i < 4; ++i) {
+            std::vector<double> row(logits.data() + i * 3, logits.data() + i * 3 + 3);
+            data.y.push_back(predicted(row));
+        }
+        data.num_classes = 3;
+        for (Norm norm : {Norm::linf, Norm::l2}) {
+            CheckOptions o;
+            o.norm = norm;
+            o.exact = false;
+            o.attack_eps_max = 3.0;
+            o.attack_steps = 30;
+            const CheckReport rep = run_check(model, data, o);
+            BOOST_TEST(rep.violations == 0, "model " << seed);
+            for (const CheckRow& r : rep.rows) {
+                ++samples;
+                crown_positive += r.certified[3] > 0.0;
+                crown_over_ibp += r.certified[3] >= r.certified[1];
+            }
+        }
+    }
+    BOOST_TEST_MESSAGE("crown certified " << crown_positive << " of " << samples << ", >= ibp on " << crown_over_ibp);
+    BOOST_TEST(crown_positive >= samples * 3 / 4);
+}
+
+// Radii are the same bits at 1 and 2 threads (rows split in fixed partitions; one row's search alone).
+BOOST_AUTO_TEST_CASE(radii_are_bitwise_equal_at_one_and_two_threads) {
+    ModelConfig c;
+    c.input_dim = 6, c.classes = 3, c.width = 8, c.hidden = 6, c.experts = 4, c.top_k = 2, c.depth = 1, c.seed = 3;
+    const Network net = network_of(Classifier(c));
+    const Tensor x = random_tensor(Shape{6, 6}, 71, -1.0, 1.0);
+    std::vector<int> y;
+    for (std::int64_t i = 0; i < 6; ++i) y.push_back(predicted(trace(net, std::vector<double>(x.data() + i * 6, x.data() + i * 6 + 6)).logits));
+    const int saved = max_threads();
+    for (LinearMethod m : {LinearMethod::crown, LinearMethod::alpha_crown}) {
+        LinearBoundOptions o;
+        o.method = m;
+        set_threads(1);
+        const auto one = linear_certified_radii(net, x, y, Norm::linf, Box{}, o, 20);
+        set_threads(2);
+        const auto two = linear_certified_radii(net, x, y, Norm::linf, Box{}, o, 20);
+        for (std::size_t i = 0; i < one.size(); ++i) BOOST_TEST(one[i] == two[i]);
+        BOOST_TEST(*std::max_element(one.begin(), one.end()) > 0.0);
+    }
+    set_threads(saved);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
