@@ -32,6 +32,7 @@
 #include "engine/npz.hpp"
 #include "engine/parallel.hpp"
 #include "experiments/bench/exact.hpp"
+#include "experiments/bench/linear_bounds.hpp"
 #include "experiments/io/program_run.hpp"
 #include "experiments/bench/scaling.hpp"
 #include "experiments/bench/workloads.hpp"
@@ -283,7 +284,7 @@ json report_cell(const std::string& id, int t, const CellRuns& c, bool same_bits
 
 // The scaling workloads, timed alone in this process (scaling.hpp, exact.hpp).
 const std::vector<std::string>& scaling_ids() {
-    static const std::vector<std::string> ids{"W5", "W6", "W7"};
+    static const std::vector<std::string> ids{"W5", "W6", "W7", "W8"};
     return ids;
 }
 
@@ -292,7 +293,8 @@ bool is_scaling(const std::string& id) {
 }
 
 int run_driver(const std::string& out_path, const std::vector<std::string>& all_ids, const std::vector<int>& threads,
-               int rounds, int warmup, int reps, const std::string& torch_script, const ExactBenchOptions& exact) {
+               int rounds, int warmup, int reps, const std::string& torch_script, const ExactBenchOptions& exact,
+               const LinearBenchOptions& linear) {
     std::vector<std::string> ids, scaling;   // timed against the peer / timed alone
     for (const auto& id : all_ids) (is_scaling(id) ? scaling : ids).push_back(id);
     DriverSetup d;
@@ -330,6 +332,8 @@ int run_driver(const std::string& out_path, const std::vector<std::string>& all_
     for (auto& r : run_scaling(data, 1, scaling)) records.push_back(r);
     if (std::find(scaling.begin(), scaling.end(), "W7") != scaling.end())
         for (auto& r : run_exact_w7(exact)) records.push_back(r);
+    if (std::find(scaling.begin(), scaling.end(), "W8") != scaling.end())
+        for (auto& r : run_linear_w8(linear)) records.push_back(r);
     write_file_atomic(out_path, records.dump(2) + "\n");
     const std::string csv_path = (fs::path(out_path).replace_extension(".csv")).string();
     const std::string png_path = (fs::path(out_path).replace_extension(".png")).string();
@@ -349,6 +353,7 @@ int main(int argc, char** argv) {
     std::vector<std::string> ids = workload_ids();
     ids.insert(ids.end(), scaling_ids().begin(), scaling_ids().end());
     ExactBenchOptions exact;
+    LinearBenchOptions linear;
     std::vector<int> threads{1, 2};
     int rounds = 5, warmup = 3, reps = 5, worker_threads = 1;
     bool worker = false, no_scaling = false, no_floor = false, list_gemms = false;
@@ -359,8 +364,9 @@ int main(int argc, char** argv) {
     app.add_option("--warmup", warmup, "untimed runs per worker")->check(CLI::Range(0, 1000));
     app.add_option("--reps", reps, "timed runs per worker and round")->check(CLI::Range(1, 10000));
     app.add_option("--torch-script", torch_script, "the PyTorch peer");
-    app.add_flag("--no-scaling", no_scaling, "skip W5 (certification), W6 and W7 (exact MILP) scaling runs");
+    app.add_flag("--no-scaling", no_scaling, "skip W5 (certification), W6 and W7 (exact MILP) and W8 (linear bounds) scaling runs");
     app.add_option("--w7-images", exact.images, "W7: test images per model")->check(CLI::Range(1, 10000));
+    app.add_option("--w8-images", linear.images, "W8: test images per model")->check(CLI::Range(1, 10000));
     app.add_option("--milp-solver", exact.milp_solver, "W7: the MILP solver, glpk or cbc (default: the library's)");
     app.add_flag("--worker", worker, "internal: one moelab measurement");
     app.add_option("--workload", workload, "internal: the worker's workload");
@@ -373,10 +379,10 @@ int main(int argc, char** argv) {
         if (worker) return run_worker(workload, worker_threads, warmup, reps, data, !no_floor, list_gemms);
         for (const auto& id : ids)   // validate the ids before any work
             if (std::find(workload_ids().begin(), workload_ids().end(), id) == workload_ids().end() && !is_scaling(id))
-                throw std::invalid_argument("--workloads: unknown workload '" + id + "' (expected W1 to W7)");
+                throw std::invalid_argument("--workloads: unknown workload '" + id + "' (expected W1 to W8)");
         if (!exact.milp_solver.empty()) (void)parse_milp_backend(exact.milp_solver);   // refuse a bad name before any work
         if (no_scaling) std::erase_if(ids, is_scaling);
-        return run_driver(out, ids, threads, rounds, warmup, reps, torch_script, exact);
+        return run_driver(out, ids, threads, rounds, warmup, reps, torch_script, exact, linear);
     } catch (const std::exception& e) {
         std::cerr << "moelab_bench: " << user_message(e) << "\n";
         return 1;
