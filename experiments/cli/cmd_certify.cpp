@@ -2,8 +2,9 @@
 //   lipschitz  Lipschitz margin, routing-aware for top-1 MoEs (theory/bounds/lipschitz.hpp)
 //   naive      the fixed-routing Lipschitz margin: unsound for hard routing, for comparison only
 //   ibp        interval bound propagation with routing uncertainty (theory/bounds/ibp.hpp)
-//   crown      linear relaxation through ReLU layers, routing-aware for top-1 model-level MoEs and layer-level
-//              blocks that route top-1 with gate 1 (theory/bounds/crown.hpp)
+//   crown      full CROWN through ReLUs, softmax gates, gate x expert products and every reachable routing, any
+//              model moelab trains (theory/bounds/linear_bounds.hpp); crown-ibp the same with interval
+//              intermediate bounds; alpha-crown with optimised relaxations
 //   exact      the exact minimal L-inf distance where the MILP proves it (theory/exact/exact.hpp): it is the
 //              largest radius any certificate can give
 //   exact-lipschitz  the Lipschitz margin with exact local constants (MILP, theory/exact/exact_lipschitz.hpp), the

@@ -4,10 +4,10 @@
 // bit; on the other ranks it returns an empty result, and the command writes and prints nothing there.
 // Without MPI, or on one rank, it is the plain library call. Progress lines come from rank 0 alone, over
 // its own block.
-//   certify: a per_sample method (exact, exact-lipschitz, smoothing) is split by samples; a method that runs
-//            as one batch over the set (lipschitz, ibp, crown, p2, naive) runs on rank 0 alone, since a row's
-//            bits may depend on its batch.
-//   check:   every rank runs the batch parts (the three attacks, lipschitz, ibp, crown, p2) over the whole
+//   certify: a per_sample method (exact, exact-lipschitz, smoothing, crown, crown-ibp, alpha-crown) is split by
+//            samples; a method that runs as one batch over the set (lipschitz, ibp, p2, naive) runs on rank 0
+//            alone, since a row's bits may depend on its batch.
+//   check:   every rank runs the batch parts (the three attacks, lipschitz, ibp, the crowns, p2) over the whole
 //            set, for the same reason, and the per-sample solvers (exact, exact-lipschitz, smoothing) on its
 //            block: the expensive part is split, the batch parts repeated.
 //   attack:  whole batches of --batch-size samples per rank, so every sample is attacked in the batch it

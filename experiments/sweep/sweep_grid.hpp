@@ -20,7 +20,7 @@
 // given exactly when their stage is. "attack" keys: attack (required), norm, eps, steps, step_size,
 // step_schedule, restarts, random_start, loss, target, eps_grid, overshoot, bisection_steps, top_k,
 // swap_rank, batch_size, seed, samples (first N test samples, default 100): the flags of `moelab attack`.
-// "certify" keys: method (required: lipschitz, naive, ibp, crown or smoothing), norm, samples (default
+// "certify" keys: method (required: lipschitz, naive, ibp, crown, crown-ibp, alpha-crown or smoothing), norm, samples (default
 // 100), sigma, n: the flags of `moelab certify`.
 //
 // Grid order: configs in the order of the "vary" keys sorted by name, the last key varying fastest, and
