@@ -37,8 +37,33 @@ std::vector<double> alpha_crown_lower(const BoundGraph& g, int node, const std::
     bo.aggregate_top_product = true;
     bo.product_cache = &cache;
     std::vector<double> best(static_cast<std::size_t>(K), -INFINITY);
+    // With a top product, both ways of entering its gates (linear bounds, intervals) are evaluated at every step;
+    // each row climbs the gradient of the one that is larger for it.
+    const bool two = g.top_product(node) >= 0;
     for (int it = 0; it < std::max(1, o.iterations); ++it) {
-        const BackwardResult r = g.lower(node, lam, K, bo);
+        bo.concretize_top_gates = false;
+        BackwardResult r = g.lower(node, lam, K, bo);
+        if (two) {
+            bo.concretize_top_gates = true;
+            const BackwardResult c = g.lower(node, lam, K, bo);
+            for (std::size_t k = 0; k < best.size(); ++k) {
+                if (!(c.lower[k] > r.lower[k])) continue;
+                r.lower[k] = c.lower[k];
+                for (std::size_t n = 0; n < r.gradient.relu_slope.size(); ++n) {
+                    auto& dst = r.gradient.relu_slope[n];
+                    const auto& src = c.gradient.relu_slope[n];
+                    if (dst.empty() || src.empty()) continue;
+                    const std::size_t dim = dst.size() / best.size();
+                    std::copy(src.begin() + static_cast<std::ptrdiff_t>(k * dim), src.begin() + static_cast<std::ptrdiff_t>((k + 1) * dim),
+                              dst.begin() + static_cast<std::ptrdiff_t>(k * dim));
+                }
+                auto& db = r.gradient.product_beta;
+                const std::size_t T = db.size() / best.size();
+                if (!db.empty() && !c.gradient.product_beta.empty())
+                    std::copy(c.gradient.product_beta.begin() + static_cast<std::ptrdiff_t>(k * T),
+                              c.gradient.product_beta.begin() + static_cast<std::ptrdiff_t>((k + 1) * T), db.begin() + static_cast<std::ptrdiff_t>(k * T));
+            }
+        }
         bool all_positive = true;
         for (std::size_t k = 0; k < best.size(); ++k) {
             best[k] = std::max(best[k], r.lower[k]);

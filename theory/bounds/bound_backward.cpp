@@ -277,7 +277,7 @@ private:
             std::vector<double>& lg = lam_of(node.gates);
             const double ga = gates.lo[t], gb = gates.hi[t];
             for (std::size_t k = 0; k < K; ++k) {
-                const double beta = o_.params && !o_.params->product_beta.empty() ? o_.params->product_beta[k * T + t] : kBeta;
+                const double beta = beta_of(k, t);
                 const double ma = ma_[k * T + t], mb = mb_[k * T + t];
                 const BilinearLine bl = bilinear_lower(ga, gb, ma, mb, beta);
                 double lmag = 0.0;
@@ -285,7 +285,14 @@ private:
                     le[k * D + c] += bl.coef_m * lam[k * D + c];
                     lmag += std::abs(lam[k * D + c]) * magnitude(nodes_[static_cast<std::size_t>(node.experts[t])], c);
                 }
-                lg[k * static_cast<std::size_t>(gates.dim) + t] += bl.coef_g;
+                if (o_.concretize_top_gates) {
+                    // coef_g g >= min(coef_g ga, coef_g gb): the gate by its interval (the exact image of its sum's bounds).
+                    const double v = std::min(bl.coef_g * ga, bl.coef_g * gb);
+                    cst_[k] += v;
+                    err_[k] += 2.0 * kU * (std::abs(v) + std::abs(cst_[k]));
+                } else {
+                    lg[k * static_cast<std::size_t>(gates.dim) + t] += bl.coef_g;
+                }
                 cst_[k] += bl.constant;
                 err_[k] += bilinear_charge(1.0, ga, gb, ma, mb) + 2.0 * kU * (std::abs(bl.coef_m) * lmag + std::abs(cst_[k]));
             }
@@ -382,13 +389,18 @@ private:
                 double m = 0.0;
                 for (std::size_t c = 0; c < D; ++c) m += top_lam_[k * D + c] * ze[k * D + c];
                 const double ga = gates.lo[t], gb = gates.hi[t], ma = ma_[k * T + t], mb = mb_[k * T + t];
-                const double g = zg[k * static_cast<std::size_t>(gates.dim) + t];
+                const double coef_g = beta_of(k, t) * ma + (1.0 - beta_of(k, t)) * mb;
+                const double g = o_.concretize_top_gates ? (coef_g >= 0.0 ? ga : gb) : zg[k * static_cast<std::size_t>(gates.dim) + t];
                 out[k * T + t] = (ga - gb) * m + (ma - mb) * g - (ga * ma - gb * mb);
             }
         }
         return out;
     }
     std::vector<double> top_lam_;
+    double beta_of(std::size_t k, std::size_t t) const {
+        const std::size_t T = nodes_[static_cast<std::size_t>(top_)].experts.size();
+        return o_.params && !o_.params->product_beta.empty() ? std::clamp(o_.params->product_beta[k * T + t], 0.0, 1.0) : kBeta;
+    }
 
     void forward(int n, std::vector<std::vector<double>>& z) const {
         const BoundNode& node = nodes_[static_cast<std::size_t>(n)];

@@ -122,6 +122,10 @@ public:
         bool want_gradient = false;
         bool aggregate_top_product = false;
         std::vector<double>* product_cache = nullptr;
+        // With aggregate_top_product: the gates of the top product enter by their intervals (min over [ga, gb] of
+        // the plane's gate term) instead of their linear bounds: looser in their correlation with the experts,
+        // tighter in the gates themselves (their intervals are the exact image of their sums' bounds).
+        bool concretize_top_gates = false;
     };
     BackwardResult lower(int node, const std::vector<double>& lam, std::int64_t K, const BackwardOptions& options) const;
     BackwardResult lower(int node, const std::vector<double>& lam, std::int64_t K) const { return lower(node, lam, K, BackwardOptions{}); }

@@ -345,9 +345,17 @@ private:
             ao.stop_when_positive = o_.stop_at_failure;
             low = alpha_crown_lower(w.g, w.cur, lam, C - 1, ao);
         } else {
+            // The top block's gates by their linear bounds and by their intervals: the larger bound per margin.
             BoundGraph::BackwardOptions bo;
             bo.aggregate_top_product = true;
+            std::vector<double> cache;
+            bo.product_cache = &cache;
             low = w.g.lower(w.cur, lam, C - 1, bo).lower;
+            if (w.g.top_product(w.cur) >= 0) {
+                bo.concretize_top_gates = true;
+                const std::vector<double> other = w.g.lower(w.cur, lam, C - 1, bo).lower;
+                for (std::size_t k = 0; k < low.size(); ++k) low[k] = std::max(low[k], other[k]);
+            }
         }
         RouteBounds& r = w.route;
         r.margin_lower.assign(static_cast<std::size_t>(C), 0.0);
