@@ -474,6 +474,13 @@ BOOST_AUTO_TEST_CASE(radii_are_bitwise_equal_at_one_and_two_threads) {
         BOOST_TEST(*std::max_element(one.begin(), one.end()) > 0.0);
     }
     set_threads(saved);
+    // A point outside the domain: an empty region, and no radius claimed for it.
+    Tensor outside = x;
+    outside.at(0, 0) = 1.5;
+    LinearBoundOptions o;
+    const auto r = linear_certified_radii(net, outside, y, Norm::linf, Box{-1.0, 1.0}, o, 10);
+    BOOST_TEST(r[0] == 0.0);
+    BOOST_TEST(r[1] > 0.0);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

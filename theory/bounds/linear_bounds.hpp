@@ -98,7 +98,8 @@ private:
 };
 
 // Per row: the largest radius (doubling from 1/8, then `iters` halvings; alpha-crown starts from crown's
-// radius) at which every margin bound is positive, 0 when even the point fails (misclassified). For l2 the
+// radius) at which every margin bound is positive, 0 when even the point fails (misclassified) or lies outside
+// the domain. For l2 the
 // region is the L2 ball within its box. OpenMP over rows (each row alone: the bits do not depend on the
 // thread count or the batch). Not yet charged for the radius' own last rounding: float_radius_outward.
 std::vector<double> linear_certified_radii(const Network& net, const Tensor& x, const std::vector<int>& y, Norm norm,

@@ -54,7 +54,11 @@ std::vector<double> linear_certified_radii(const Network& net, const Tensor& x, 
         const RowSearch s{bounder, x.data() + b * d, d, y[static_cast<std::size_t>(b)], norm, domain};
         LinearBoundOptions crown = o;
         if (o.method == LinearMethod::alpha_crown) crown.method = LinearMethod::crown;
-        if (!s.certified(0.0, crown)) return;   // misclassified (or a tie): radius 0
+        // A point outside the domain has an empty region (nothing to bound, nothing claimed), and a misclassified
+        // point (or a tie) no radius: 0.
+        for (std::int64_t i = 0; i < d; ++i)
+            if (!(s.x[i] >= domain.lo && s.x[i] <= domain.hi)) return;
+        if (!s.certified(0.0, crown)) return;
         double r = s.search(crown, 0.0, 2.0, iters);
         // alpha-CROWN never bounds below CROWN: start from CROWN's radius, grow by 1/8 steps, halve fewer times.
         if (o.method == LinearMethod::alpha_crown) r = s.search(o, r, 1.125, std::max(8, iters / 2));
