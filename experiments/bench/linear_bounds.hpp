@@ -2,7 +2,8 @@
 // layer-level MoEs (E = 4 top-1 and E = 8 top-2, softmax-topk gates, the CLI's default widths, 12 000 training
 // images, 3 epochs, seed 1) and an MLP 784-32-32-32-10 (width 32, hidden 32, depth 1, the same training), the
 // first N test images: per method (ibp, crown-ibp, crown, alpha-crown) the median certified radius / best attack
-// distance over the correctly classified images (the attacks of `moelab check`, L-inf, domain [0, 1]) and the
+// distance over the correctly classified images (the three minimal-distance attacks of `moelab check`, without
+// its routing attack; L-inf, domain [0, 1]) and the
 // CPU seconds per image of the radius search at one thread. Timed alone, like W5 to W7.
 #pragma once
 
